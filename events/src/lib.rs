@@ -1,0 +1,42 @@
+//! The public event contract of MCP Provisioner.
+//!
+//! Every change to the system is recorded as one of the events below, in the Postgres event
+//! store, and later published on NATS JetStream. This crate is what a subscriber depends on:
+//! it names every event, gives its version, and holds the id types shared by publisher and
+//! subscriber. It has no I/O.
+//!
+//! Layout:
+//! - [`ids`]: typed ids (`ProjectId`, `ServerId`, `ApiKeyId`), serialised as plain UUID strings.
+//! - [`secret`]: [`SealedSecret`], the only form a secret takes inside an event.
+//! - [`project`]: projects and their API keys.
+//! - [`server`]: the MCP server registry.
+//! - [`Event`]: the trait every aggregate's event enum implements (type name and version).
+
+pub mod ids;
+pub mod project;
+pub mod secret;
+pub mod server;
+
+pub use ids::{ApiKeyId, IdParseError, ProjectId, ServerId};
+pub use project::ProjectEvent;
+pub use secret::SealedSecret;
+pub use server::ServerEvent;
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt::Debug;
+
+/// What every aggregate's event enum tells about itself.
+///
+/// `event_type` is stable across versions and unique across aggregates
+/// (`"server.registered"`); `event_version` changes when a payload changes shape, so that an
+/// upcaster can bring an old payload to the current one.
+pub trait Event: Serialize + DeserializeOwned + Clone + PartialEq + Debug + Send + Sync {
+    /// The aggregate type these events belong to, as stored in `events.aggregate_type`.
+    const AGGREGATE_TYPE: &'static str;
+
+    /// Stable name of this event, `<aggregate>.<past-tense verb>`.
+    fn event_type(&self) -> &'static str;
+
+    /// Version of this event's payload shape.
+    fn event_version(&self) -> &'static str;
+}

@@ -1,0 +1,55 @@
+//! Projects (the tenants) and their API keys.
+
+use crate::{ApiKeyId, Event, ProjectId};
+use serde::{Deserialize, Serialize};
+
+/// Everything that happens to a project. Aggregate type `project`, id = the project id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ProjectEvent {
+    /// A project was created. Every other aggregate belongs to exactly one project.
+    ProjectCreated(ProjectCreated),
+    /// An API key was issued for the project. Only the key's SHA-256 is recorded: the key
+    /// itself was shown once to whoever created it.
+    ApiKeyIssued(ApiKeyIssued),
+    /// An API key was revoked; requests made with it are refused from now on.
+    ApiKeyRevoked(ApiKeyRevoked),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectCreated {
+    pub project_id: ProjectId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyIssued {
+    pub project_id: ProjectId,
+    pub key_id: ApiKeyId,
+    /// A label for people ("ci", "backend"); not unique.
+    pub name: Option<String>,
+    /// Lower-case hex SHA-256 of the key. Keys carry 256 random bits, so a fast hash is enough:
+    /// there is nothing to brute-force.
+    pub key_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRevoked {
+    pub project_id: ProjectId,
+    pub key_id: ApiKeyId,
+}
+
+impl Event for ProjectEvent {
+    const AGGREGATE_TYPE: &'static str = "project";
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::ProjectCreated(_) => "project.created",
+            Self::ApiKeyIssued(_) => "project.api_key_issued",
+            Self::ApiKeyRevoked(_) => "project.api_key_revoked",
+        }
+    }
+
+    fn event_version(&self) -> &'static str {
+        "1.0"
+    }
+}
