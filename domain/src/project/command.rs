@@ -1,0 +1,50 @@
+use events::{ApiKeyId, ProjectId};
+
+/// What can be asked of a project.
+#[derive(Debug, Clone)]
+pub enum ProjectCommand {
+    Create { project_id: ProjectId, name: ProjectName },
+    IssueApiKey { key_id: ApiKeyId, name: Option<String>, digest: KeyDigest },
+    RevokeApiKey { key_id: ApiKeyId },
+}
+
+/// A project's display name: trimmed, 1 to 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The lower-case hex SHA-256 of an API key: 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDigest(String);
+
+impl KeyDigest {
+    pub fn parse(hex: &str) -> Result<Self, String> {
+        let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if valid { Ok(Self(hex.to_owned())) } else { Err("must be 64 lower-case hex digits".into()) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

@@ -1,0 +1,19 @@
+//! What a server command must look up outside its own events.
+
+use super::ServerName;
+use events::{ProjectId, ServerId};
+
+/// The lookup failed (the store was unreachable, say); the command cannot be decided.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("server directory lookup failed: {0}")]
+pub struct LookupFailed(pub String);
+
+/// The live servers of each project, by name. Names are compared ignoring case.
+///
+/// The adapter must answer from state that is consistent with every committed event (not
+/// from an eventually consistent view), or two servers could take one name.
+#[async_trait::async_trait]
+pub trait ServerDirectory: Send + Sync {
+    /// The live server of `project` named `name`, if there is one.
+    async fn server_named(&self, project: ProjectId, name: &ServerName) -> Result<Option<ServerId>, LookupFailed>;
+}
