@@ -1,0 +1,156 @@
+//! The `provisioner` command line.
+
+use crate::config::{DatabaseArgs, ServeArgs};
+use crate::project::Projects;
+use crate::projection::Projector;
+use crate::startup::{self, Application};
+use crate::store::CommandMetadata;
+use crate::{secrets::MasterKey, telemetry};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use domain::project::ProjectName;
+use events::{ApiKeyId, ProjectId};
+use secrecy::ExposeSecret;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "provisioner", version, about = "Provisions MCP server instances for the users of API customers.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the projector (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Projects (tenants).
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// API keys of a project.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a project; prints its id alone on stdout.
+    Create {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue an API key; prints the key alone on stdout. It is shown this once.
+    Create {
+        #[arg(long)]
+        project: String,
+        /// A label for people.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an API key by its id.
+    Revoke {
+        #[arg(long)]
+        project: String,
+        #[arg(long = "key-id")]
+        key_id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(database) => {
+            startup::connect_and_migrate(&database.url()?).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Project { command: ProjectCommand::Create { name, database } } => {
+            let name = ProjectName::parse(&name).map_err(|reason| anyhow::anyhow!("project name {reason}"))?;
+            let project_id = projects(&database).await?.create(name, &CommandMetadata::actor("cli")).await?;
+            println!("{project_id}");
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Create { project, name, database } } => {
+            let project_id: ProjectId = project.parse().context("--project")?;
+            let issued = projects(&database).await?.issue_key(project_id, name, &CommandMetadata::actor("cli")).await?;
+            println!("{}", issued.key.expose_secret());
+            eprintln!("key id {} (store the key now: it is not shown again)", issued.key_id);
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Revoke { project, key_id, database } } => {
+            let project_id: ProjectId = project.parse().context("--project")?;
+            let key_id: ApiKeyId = key_id.parse().context("--key-id")?;
+            projects(&database).await?.revoke_key(project_id, key_id, &CommandMetadata::actor("cli")).await?;
+            eprintln!("key {key_id} revoked");
+            Ok(())
+        }
+    }
+}
+
+/// Project commands from the CLI. No projector may be running, so the CLI brings the views
+/// up to date itself before it returns: a key it prints works at once.
+async fn projects(database: &DatabaseArgs) -> anyhow::Result<Projects> {
+    let pool = startup::connect_and_migrate(&database.url()?).await?;
+    let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::live_projections());
+    // The CLI never seals secrets, so any master key will do for the vault it does not use.
+    let unused = MasterKey::from_base64(&MasterKey::generate_base64()).map_err(anyhow::Error::msg)?;
+    Ok(startup::services(&pool, &unused, Arc::new(projector)).0)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let application = Application::build(&settings).await?;
+    application.run_until_stopped(shutdown_signal()).await
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

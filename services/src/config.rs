@@ -1,0 +1,170 @@
+//! Settings, from the environment or the command line (a flag overrides its variable).
+//!
+//! clap reads the raw values; this module checks them, so that an error names the setting
+//! without echoing its value (a database URL may hold a password, the master key is one).
+
+use crate::secrets::MasterKey;
+use std::net::SocketAddr;
+
+/// A setting is missing or malformed. The message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {setting} {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self { setting, problem: problem.into() }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL of the event store and views.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> Result<String, ConfigError> {
+        const NAME: &str = "DATABASE_URL";
+        let raw = self.database_url.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let raw =
+            raw.ok_or_else(|| ConfigError::new(NAME, "is not set (e.g. postgres://user@127.0.0.1:5432/provisioner)"))?;
+        if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
+            return Err(ConfigError::new(NAME, "must be a postgres:// or postgresql:// URL"));
+        }
+        raw.parse::<sqlx::postgres::PgConnectOptions>().map_err(|e| {
+            ConfigError::new(NAME, format!("is not a valid Postgres URL: {}", without_url(&e.to_string())))
+        })?;
+        Ok(raw.to_owned())
+    }
+}
+
+/// Drops anything after `://` from a parser's message, in case it quotes the URL.
+fn without_url(message: &str) -> String {
+    message.split("://").next().unwrap_or(message).to_owned()
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// NATS server URL (JetStream), where events are published.
+    #[arg(long = "nats-url", env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Address the HTTP API listens on. Port 0 picks a free port.
+    #[arg(long, env = "PROVISIONER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Base of the URLs handed out (server URLs, OAuth links). Defaults to http://<listen>.
+    #[arg(long = "public-url", env = "PROVISIONER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Master key wrapping every data key: base64 of 32 random bytes.
+    #[arg(long = "master-key", env = "PROVISIONER_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+}
+
+/// Checked settings of `provisioner serve`.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub nats_url: Option<String>,
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub public_url: Option<String>,
+    pub master_key: MasterKey,
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let listen =
+            self.listen.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new("PROVISIONER_LISTEN", "must be an address and port, like 127.0.0.1:8080")
+            })?;
+        Ok(Settings {
+            database_url: self.database.url()?,
+            nats_url: self.nats_url.as_deref().map(check_nats_url).transpose()?,
+            listen,
+            public_url: self.public_url.as_deref().map(check_public_url).transpose()?,
+            master_key: master_key(self.master_key.as_deref())?,
+        })
+    }
+}
+
+fn check_nats_url(raw: &str) -> Result<String, ConfigError> {
+    let url = url_of("NATS_URL", raw)?;
+    match url.scheme() {
+        "nats" | "tls" | "ws" | "wss" if url.host_str().is_some() => Ok(raw.trim().to_owned()),
+        _ => Err(ConfigError::new("NATS_URL", "must be a nats://host:port URL")),
+    }
+}
+
+fn check_public_url(raw: &str) -> Result<String, ConfigError> {
+    let url = url_of("PROVISIONER_PUBLIC_URL", raw)?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => Ok(raw.trim().trim_end_matches('/').to_owned()),
+        _ => Err(ConfigError::new("PROVISIONER_PUBLIC_URL", "must be an absolute http(s) URL")),
+    }
+}
+
+fn url_of(setting: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
+    url::Url::parse(raw.trim()).map_err(|e| ConfigError::new(setting, format!("is not a valid URL ({e})")))
+}
+
+fn master_key(raw: Option<&str>) -> Result<MasterKey, ConfigError> {
+    const NAME: &str = "PROVISIONER_MASTER_KEY";
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        ConfigError::new(NAME, "is not set: give it base64 of 32 random bytes (`head -c32 /dev/urandom | base64`)")
+    })?;
+    MasterKey::from_base64(raw).map_err(|problem| ConfigError::new(NAME, problem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(master_key: Option<&str>, listen: &str) -> ServeArgs {
+        ServeArgs {
+            database: DatabaseArgs { database_url: Some("postgres://u:hunter2@localhost/db".into()) },
+            nats_url: None,
+            listen: listen.into(),
+            public_url: None,
+            master_key: master_key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_missing_master_key_is_named() {
+        let err = args(None, "127.0.0.1:0").settings().err().unwrap();
+        assert_eq!(err.setting, "PROVISIONER_MASTER_KEY");
+    }
+
+    #[test]
+    fn a_short_master_key_is_named_without_echoing_it() {
+        let err = args(Some("c2hvcnQ="), "127.0.0.1:0").settings().err().unwrap();
+        assert_eq!(err.setting, "PROVISIONER_MASTER_KEY");
+        assert!(!err.to_string().contains("c2hvcnQ="), "{err}");
+    }
+
+    #[test]
+    fn a_bad_listen_address_is_named() {
+        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let err = args(Some(key), "localhost").settings().err().unwrap();
+        assert_eq!(err.setting, "PROVISIONER_LISTEN");
+    }
+
+    #[test]
+    fn a_database_url_error_does_not_echo_the_password() {
+        let err = DatabaseArgs { database_url: Some("mysql://u:hunter2@h/db".into()) }.url().unwrap_err();
+        assert_eq!(err.setting, "DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"));
+        let missing = DatabaseArgs { database_url: None }.url().unwrap_err();
+        assert!(missing.to_string().contains("DATABASE_URL is not set"), "{missing}");
+    }
+}

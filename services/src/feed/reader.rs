@@ -1,0 +1,111 @@
+use super::Position;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgExecutor, Row};
+
+/// One committed event, as the feed hands it out.
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    pub position: Position,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl FeedEvent {
+    /// The typed event, if this is an event of `E`'s aggregate.
+    pub fn decode<E: events::Event>(&self) -> anyhow::Result<Option<E>> {
+        if self.aggregate_type != E::AGGREGATE_TYPE {
+            return Ok(None);
+        }
+        serde_json::from_value(self.payload.clone()).map(Some).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot decode {} {} v{} at {}: {e}",
+                self.aggregate_type,
+                self.event_type,
+                self.event_version,
+                self.position
+            )
+        })
+    }
+}
+
+/// The condition that makes the feed safe: only transactions older than every running one.
+const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// Up to `limit` events after `after`, in commit order, never one that a running transaction
+/// could still precede.
+pub async fn read_after<'e>(db: impl PgExecutor<'e>, after: Position, limit: i64) -> sqlx::Result<Vec<FeedEvent>> {
+    let sql = format!(
+        "SELECT transaction_id::text AS tx, global_position, aggregate_type, aggregate_id, sequence, \
+                event_type, event_version, payload, metadata, recorded_at \
+         FROM events \
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2) AND {BELOW_HORIZON} \
+         ORDER BY transaction_id, global_position \
+         LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(|row| decode_row(&row)).collect()
+}
+
+fn decode_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<FeedEvent> {
+    let tx: String = row.try_get("tx")?;
+    Ok(FeedEvent {
+        position: Position::new(
+            tx.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            row.try_get("global_position")?,
+        ),
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+/// Whether events after `after` are committed but still held back by the horizon: a reader
+/// that finds none readable should look again soon rather than wait for the next wake-up,
+/// which may never come (the transaction holding the horizon may insert nothing).
+pub async fn committed_beyond<'e>(db: impl PgExecutor<'e>, after: Position) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .fetch_one(db)
+    .await
+}
+
+/// How far a subscriber at `after` is behind the committed events.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Lag {
+    pub events: i64,
+    /// Age of the oldest event not yet handled, in seconds; 0 when caught up.
+    pub seconds: f64,
+}
+
+pub async fn lag_after<'e>(db: impl PgExecutor<'e>, after: Position) -> sqlx::Result<Lag> {
+    let row = sqlx::query(
+        "SELECT count(*) AS events, \
+                coalesce(extract(epoch FROM clock_timestamp() - min(recorded_at)), 0)::float8 AS seconds \
+         FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .fetch_one(db)
+    .await?;
+    Ok(Lag { events: row.try_get("events")?, seconds: row.try_get("seconds")? })
+}

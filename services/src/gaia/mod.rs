@@ -1,0 +1,155 @@
+//! The GAIA AI surface: its MCP server registry under `/api/mcp/servers`
+//! (seed `004_…`, `shared/reference/gaia-api.md`), over the shared server registry.
+//!
+//! Unlike GAIA itself: every read and write is scoped to the API key's project, secrets are
+//! never returned, errors carry real statuses, and clients cannot write server status.
+
+mod convert;
+mod error;
+mod wire;
+
+pub use error::{GaiaError, render};
+
+use crate::caller_extractor;
+use crate::http::body::JsonBody;
+use crate::http::caller::KeySource;
+use crate::http::context::RequestContext;
+use crate::http::problem::{Issue, Kind, Location, Problem};
+use crate::project::Caller;
+use crate::server::Servers;
+use events::{ProjectId, ServerId};
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use wire::{
+    CreateServerRequest, ServerCreated, ServerDeleted, ServerFound, ServerList, ServerUpdated, UpdateServerRequest,
+};
+
+caller_extractor!(
+    /// The caller of a GAIA request: `Authorization: Bearer <key>` as GAIA documents it, or
+    /// the `gaia-api-key` header its product reads.
+    GaiaCaller,
+    [("GaiaBearer", KeySource::Bearer), ("GaiaApiKey", KeySource::Header("gaia-api-key"))]
+);
+
+#[derive(Tags)]
+enum GaiaTags {
+    /// GAIA AI compatible MCP server registry.
+    GaiaMcpServers,
+}
+
+#[derive(ApiResponse)]
+enum CreateResponse {
+    /// Registered.
+    #[oai(status = 201)]
+    Created(Json<ServerCreated>),
+}
+
+pub struct GaiaApi {
+    servers: Servers,
+}
+
+impl GaiaApi {
+    pub fn new(servers: Servers) -> Self {
+        Self { servers }
+    }
+}
+
+type Answer<T> = Result<T, GaiaError>;
+
+/// A project id given by the client must be the caller's own; any other (existing or not)
+/// is not found, so that ids of other projects cannot be probed.
+fn check_project(caller: &Caller, location: Location, raw: &str) -> Answer<()> {
+    let project_id: ProjectId = raw
+        .parse()
+        .map_err(|_| Problem::invalid(location, Issue::WrongType, "is not a valid project id (expected a UUID)"))?;
+    if project_id != caller.project_id {
+        return Err(Problem::new(Kind::NotFound, "Project not found").into());
+    }
+    Ok(())
+}
+
+fn server_id(raw: &str) -> Answer<ServerId> {
+    raw.parse().map_err(|_| {
+        Problem::invalid(Location::Path("id".into()), Issue::WrongType, "is not a valid server id (expected a UUID)")
+            .into()
+    })
+}
+
+#[OpenApi(tag = "GaiaTags::GaiaMcpServers")]
+impl GaiaApi {
+    /// Register an MCP server in the caller's project.
+    #[oai(path = "/api/mcp/servers", method = "post", operation_id = "gaiaCreateServer")]
+    async fn create(
+        &self,
+        caller: GaiaCaller,
+        req: &Request,
+        body: JsonBody<CreateServerRequest>,
+    ) -> Answer<CreateResponse> {
+        let caller = caller.0;
+        check_project(&caller, Location::Body(vec!["projectId".into()]), &body.0.project_id)?;
+        let spec = convert::spec_of(body.0)?;
+        let meta = RequestContext::of(req).metadata(caller.actor());
+        let server = self.servers.register(&caller, spec, &meta).await?;
+        Ok(CreateResponse::Created(Json(ServerCreated {
+            success: true,
+            message: "MCP server created successfully".into(),
+            server_id: server.server_id.to_string(),
+            server: convert::server_of(server),
+        })))
+    }
+
+    /// List the caller's MCP servers, oldest first.
+    #[oai(path = "/api/mcp/servers", method = "get", operation_id = "gaiaListServers")]
+    async fn list(
+        &self,
+        caller: GaiaCaller,
+        #[oai(name = "projectId")] project_id: Query<Option<String>>,
+    ) -> Answer<Json<ServerList>> {
+        let caller = caller.0;
+        if let Some(raw) = project_id.0.as_deref() {
+            check_project(&caller, Location::Query("projectId".into()), raw)?;
+        }
+        let servers = self.servers.list(&caller).await?;
+        Ok(Json(ServerList { success: true, servers: servers.into_iter().map(convert::server_of).collect() }))
+    }
+
+    /// One MCP server of the caller's project.
+    #[oai(path = "/api/mcp/servers/:id", method = "get", operation_id = "gaiaGetServer")]
+    async fn get(&self, caller: GaiaCaller, id: Path<String>) -> Answer<Json<ServerFound>> {
+        let server = self.servers.get(&caller.0, server_id(&id.0)?).await?;
+        Ok(Json(ServerFound { success: true, server: convert::server_of(server) }))
+    }
+
+    /// Change some fields of an MCP server; absent fields stay as they are.
+    #[oai(path = "/api/mcp/servers/:id", method = "patch", operation_id = "gaiaUpdateServer")]
+    async fn update(
+        &self,
+        caller: GaiaCaller,
+        req: &Request,
+        id: Path<String>,
+        body: JsonBody<UpdateServerRequest>,
+    ) -> Answer<Json<ServerUpdated>> {
+        let caller = caller.0;
+        let id = server_id(&id.0)?;
+        let patch = convert::patch_of(body.0)?;
+        let meta = RequestContext::of(req).metadata(caller.actor());
+        let server = self.servers.update(&caller, id, patch, &meta).await?;
+        Ok(Json(ServerUpdated {
+            success: true,
+            message: "MCP server updated successfully".into(),
+            server: convert::server_of(server),
+        }))
+    }
+
+    /// Delete an MCP server. Its secrets are destroyed with it.
+    #[oai(path = "/api/mcp/servers/:id", method = "delete", operation_id = "gaiaDeleteServer")]
+    async fn delete(&self, caller: GaiaCaller, req: &Request, id: Path<String>) -> Answer<Json<ServerDeleted>> {
+        let caller = caller.0;
+        let id = server_id(&id.0)?;
+        let meta = RequestContext::of(req).metadata(caller.actor());
+        self.servers.delete(&caller, id, &meta).await?;
+        Ok(Json(ServerDeleted { success: true, message: "MCP server deleted successfully".into() }))
+    }
+}

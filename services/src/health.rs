@@ -1,0 +1,147 @@
+//! `/health` (the process answers) and `/ready` (it can serve: Postgres reachable,
+//! migrations applied, views not lagging behind the event store).
+
+use crate::feed::{Checkpoints, Lag, lag_after};
+use crate::projection::Projector;
+use crate::store;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use sqlx::PgPool;
+use std::time::Duration;
+
+#[derive(Tags)]
+enum HealthTags {
+    /// Liveness and readiness.
+    Health,
+}
+
+#[derive(Clone)]
+pub struct Health {
+    pool: PgPool,
+    /// Views further behind than this make the service not ready.
+    max_view_lag: Duration,
+}
+
+impl Health {
+    pub fn new(pool: PgPool, max_view_lag: Duration) -> Self {
+        Self { pool, max_view_lag }
+    }
+
+    pub async fn readiness(&self) -> Readiness {
+        let database = match sqlx::query("SELECT 1").execute(&self.pool).await {
+            Ok(_) => Check::ok(None),
+            Err(e) => return Readiness::failed(Check::failed(format!("unreachable: {e}"))),
+        };
+        let migrations = match store::pending_migrations(&self.pool).await {
+            Ok(0) => Check::ok(None),
+            Ok(n) => Check::failed(format!("{n} migrations not applied")),
+            Err(e) => Check::failed(e.to_string()),
+        };
+        let (projector, lag) = match self.view_lag().await {
+            Ok(lag) if lag.seconds <= self.max_view_lag.as_secs_f64() => (Check::ok(None), lag),
+            Ok(lag) => (Check::failed(format!("views are {:.1} s behind", lag.seconds)), lag),
+            Err(e) => (Check::failed(e.to_string()), Lag::default()),
+        };
+        let ready = database.ok && migrations.ok && projector.ok;
+        Readiness {
+            status: if ready { "ready" } else { "not_ready" }.into(),
+            database,
+            migrations,
+            projector,
+            projector_lag_events: lag.events,
+            projector_lag_seconds: lag.seconds,
+        }
+    }
+
+    async fn view_lag(&self) -> sqlx::Result<Lag> {
+        let at = Checkpoints::peek(&self.pool, Projector::VIEWS).await?.unwrap_or_default();
+        lag_after(&self.pool, at).await
+    }
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct Check {
+    pub ok: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+}
+
+impl Check {
+    fn ok(detail: Option<String>) -> Self {
+        Self { ok: true, detail }
+    }
+
+    fn failed(detail: String) -> Self {
+        Self { ok: false, detail: Some(detail) }
+    }
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub database: Check,
+    pub migrations: Check,
+    pub projector: Check,
+    pub projector_lag_events: i64,
+    pub projector_lag_seconds: f64,
+}
+
+impl Readiness {
+    fn failed(database: Check) -> Self {
+        let unknown = || Check::failed("database unreachable".into());
+        Self {
+            status: "not_ready".into(),
+            database,
+            migrations: unknown(),
+            projector: unknown(),
+            projector_lag_events: 0,
+            projector_lag_seconds: 0.0,
+        }
+    }
+}
+
+#[derive(Object)]
+struct Alive {
+    status: String,
+}
+
+#[derive(ApiResponse)]
+enum ReadyResponse {
+    /// Ready to serve.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// Not ready; the body says which check failed.
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+pub struct HealthApi {
+    health: Health,
+}
+
+impl HealthApi {
+    pub fn new(health: Health) -> Self {
+        Self { health }
+    }
+}
+
+#[OpenApi(tag = "HealthTags::Health")]
+impl HealthApi {
+    /// Liveness: the process answers.
+    #[oai(path = "/health", method = "get")]
+    async fn health(&self) -> Json<Alive> {
+        Json(Alive { status: "ok".into() })
+    }
+
+    /// Readiness: Postgres reachable, migrations applied, views within the allowed lag.
+    #[oai(path = "/ready", method = "get")]
+    async fn ready(&self) -> ReadyResponse {
+        let readiness = self.health.readiness().await;
+        if readiness.status == "ready" {
+            ReadyResponse::Ready(Json(readiness))
+        } else {
+            ReadyResponse::NotReady(Json(readiness))
+        }
+    }
+}

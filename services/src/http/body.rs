@@ -1,0 +1,213 @@
+//! `JsonBody<T>`: a JSON request body parsed with serde, so that an error names the exact
+//! field (`customHeaders[1].value`), which poem-openapi's own `Json<T>` cannot do (it reports
+//! only a flat message, without the missing field's name: poem issue #622). The OpenAPI
+//! schema still comes from `T`'s `Object` derive.
+
+use poem::error::ReadBodyError;
+use poem::http::StatusCode;
+use poem::{Request, RequestBody};
+use poem_openapi::impl_apirequest_for_payload;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Bodies above this are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+/// What is wrong with a field of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldIssue {
+    Missing,
+    WrongType,
+    UnknownVariant,
+    UnknownField,
+    InvalidValue,
+}
+
+/// Why a body could not be read. Each renders in the surface's own error format.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the request body is empty; a JSON object is expected")]
+    Empty,
+    #[error("the request body exceeds {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the request body could not be read: {0}")]
+    Unreadable(String),
+    #[error("the request body is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("{}: {message}", path.join("."))]
+    Invalid { path: Vec<String>, issue: FieldIssue, message: String, input: Option<Value> },
+}
+
+impl poem::error::ResponseError for BodyError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Empty | Self::Unreadable(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.parse::<mime::Mime>().is_ok_and(|m| {
+            m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        })
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body.take()?.into_bytes_limit(MAX_BODY_BYTES).await.map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => BodyError::TooLarge { limit: MAX_BODY_BYTES },
+            other => BodyError::Unreadable(other.to_string()),
+        })?;
+        Ok(Self(parse(&bytes)?))
+    }
+}
+
+impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+/// Parses in two steps: bytes to JSON (syntax errors, with line and column), then JSON to
+/// `T` (shape errors, with the path of the field and the offending input).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    serde_path_to_error::deserialize(&value).map_err(|e| invalid(&value, e))
+}
+
+fn invalid(root: &Value, err: serde_path_to_error::Error<serde_json::Error>) -> BodyError {
+    use serde_path_to_error::Segment;
+    let mut path: Vec<String> = err
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    let message = err.into_inner().to_string();
+    let issue = classify(&message);
+    // serde reports a missing field at its parent; name the field itself.
+    if let (FieldIssue::Missing, Some(field)) = (issue, backticked(&message)) {
+        path.push(field.to_owned());
+        return BodyError::Invalid { path, issue, message: "field required".into(), input: None };
+    }
+    let input = path
+        .iter()
+        .try_fold(root, |v, key| v.get(key).or_else(|| key.parse::<usize>().ok().and_then(|i| v.get(i))))
+        .cloned();
+    BodyError::Invalid { path, issue, message, input }
+}
+
+fn classify(message: &str) -> FieldIssue {
+    if message.starts_with("missing field") {
+        FieldIssue::Missing
+    } else if message.starts_with("invalid type") {
+        FieldIssue::WrongType
+    } else if message.starts_with("unknown variant") {
+        FieldIssue::UnknownVariant
+    } else if message.starts_with("unknown field") {
+        FieldIssue::UnknownField
+    } else {
+        FieldIssue::InvalidValue
+    }
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Sample {
+        project_id: String,
+        transport_type: Kind,
+        headers: Option<Vec<Header>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Stdio,
+        Http,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Header {
+        name: String,
+        value: String,
+    }
+
+    fn error_of(json: &str) -> BodyError {
+        parse::<Sample>(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let BodyError::Invalid { path, issue, .. } = error_of(r#"{"transportType":"http"}"#) else { panic!() };
+        assert_eq!((path, issue), (vec!["projectId".to_owned()], FieldIssue::Missing));
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_input() {
+        let BodyError::Invalid { path, issue, input, .. } = error_of(r#"{"projectId":5,"transportType":"http"}"#)
+        else {
+            panic!()
+        };
+        assert_eq!((path, issue, input), (vec!["projectId".to_owned()], FieldIssue::WrongType, Some(Value::from(5))));
+    }
+
+    #[test]
+    fn an_unknown_enum_value_is_named() {
+        let BodyError::Invalid { path, issue, message, .. } = error_of(r#"{"projectId":"p","transportType":"grpc"}"#)
+        else {
+            panic!()
+        };
+        assert_eq!((path, issue), (vec!["transportType".to_owned()], FieldIssue::UnknownVariant));
+        assert!(message.contains("grpc"), "{message}");
+    }
+
+    #[test]
+    fn a_nested_field_is_named_with_its_index() {
+        let body = r#"{"projectId":"p","transportType":"http","headers":[{"name":"a","value":"b"},{"name":"c"}]}"#;
+        let BodyError::Invalid { path, .. } = error_of(body) else { panic!() };
+        assert_eq!(path, vec!["headers", "1", "value"]);
+    }
+
+    #[test]
+    fn syntax_errors_and_empty_bodies_are_told_apart() {
+        assert!(matches!(error_of("{\"projectId\":"), BodyError::Malformed(_)));
+        assert!(matches!(error_of("  "), BodyError::Empty));
+    }
+}

@@ -1,0 +1,88 @@
+//! Per-request context: the request id (taken from `x-request-id` or minted), the client's
+//! address and user agent. It opens the request's tracing span, is echoed in the response,
+//! and follows the request into the metadata of every event it causes.
+
+use crate::store::CommandMetadata;
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    fn of_request(req: &Request) -> Self {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let request_id = header(REQUEST_ID_HEADER)
+            .filter(|id| is_acceptable_request_id(id))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let client_addr = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
+        let user_agent = header("user-agent").map(|ua| ua.chars().take(256).collect());
+        Self { request_id, client_addr, user_agent }
+    }
+
+    /// The context a handler was called with; a default one for requests that bypassed the
+    /// middleware (never the case through [`super::app`]).
+    pub fn of(req: &Request) -> Self {
+        req.data::<Self>().cloned().unwrap_or_else(|| Self::of_request(req))
+    }
+
+    pub fn metadata(&self, actor: String) -> CommandMetadata {
+        CommandMetadata {
+            actor,
+            request_id: Some(self.request_id.clone()),
+            client_addr: self.client_addr.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+}
+
+/// A caller-chosen id is kept only if it is short printable ASCII: it ends up in logs,
+/// events and response headers.
+fn is_acceptable_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Middleware: attaches the context, runs the request inside its span, logs the outcome
+/// (never the body), and echoes the request id.
+pub async fn with_request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let context = RequestContext::of_request(&req);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %context.request_id);
+    let request_id = HeaderValue::from_str(&context.request_id).ok();
+    req.set_data(context);
+    async move {
+        let started = Instant::now();
+        let mut response = match next.call(req).await {
+            Ok(response) => response.into_response(),
+            Err(err) => err.into_response(),
+        };
+        let status = response.status().as_u16();
+        tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request handled");
+        if let Some(id) = request_id {
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_printable_request_ids_are_kept() {
+        assert!(is_acceptable_request_id("abc"));
+        assert!(!is_acceptable_request_id(""));
+        assert!(!is_acceptable_request_id("has space"));
+        assert!(!is_acceptable_request_id(&"x".repeat(129)));
+    }
+}

@@ -1,0 +1,70 @@
+//! `SecretInput`: a secret field of a request body. It holds a `SecretString` (redacted in
+//! Debug, zeroized on drop) from the moment it is parsed, is documented as a write-only
+//! password string, and can only ever be written out masked.
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// What a set secret looks like in any response.
+pub const MASK: &str = "********";
+
+#[derive(Debug, Clone)]
+pub struct SecretInput(pub SecretString);
+
+impl SecretInput {
+    pub fn into_secret(self) -> SecretString {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Self(SecretString::from(s)))
+    }
+}
+
+impl Type for SecretInput {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(password)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            write_only: true,
+            description: Some("A secret. Encrypted at rest; never returned (shown masked)."),
+            ..MetaSchema::new_with_format("string", "password")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+/// Only used for the schema: bodies are parsed with serde (see `JsonBody`).
+impl ParseFromJSON for SecretInput {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) => Ok(Self(SecretString::from(s))),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for SecretInput {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(MASK.to_owned()))
+    }
+}

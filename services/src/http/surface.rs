@@ -1,0 +1,45 @@
+//! Errors raised outside handlers (routing, extractors, authentication) are rendered in the
+//! format of the surface the path belongs to, so that each product's clients always get the
+//! error body they know.
+
+use super::context::RequestContext;
+use super::problem::Problem;
+use poem::web::Json;
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+enum Surface {
+    /// GAIA AI's MCP server registry under `/api/mcp`.
+    Gaia,
+    /// Everything else: health, docs, unknown paths.
+    Service,
+}
+
+impl Surface {
+    fn of(path: &str) -> Self {
+        if path == "/api/mcp" || path.starts_with("/api/mcp/") { Self::Gaia } else { Self::Service }
+    }
+
+    fn render(&self, problem: Problem) -> Response {
+        match self {
+            Self::Gaia => crate::gaia::render(problem),
+            Self::Service => {
+                let status = problem.default_status();
+                Json(serde_json::json!({ "error": problem.describe() })).with_status(status).into_response()
+            }
+        }
+    }
+}
+
+pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let surface = Surface::of(req.uri().path());
+    let request_id = RequestContext::of(&req).request_id;
+    match next.call(req).await {
+        Ok(response) => Ok(response.into_response()),
+        // A handler's own error response (already in its surface's format).
+        Err(err) if err.is_from_response() => Ok(err.into_response()),
+        Err(err) => {
+            tracing::debug!(%request_id, error = %err, "request refused before its handler");
+            Ok(surface.render(Problem::from_poem(err)))
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The running MCP Provisioner.
+//!
+//! Layout, by noun:
+//! - [`store`]: the event store (postgres-es) and the [`store::CommandBus`] that runs
+//!   commands with retries and read-your-writes.
+//! - [`feed`]: every committed event in global commit order, with per-subscriber checkpoints.
+//! - [`projection`]: the projector that builds views from the feed exactly once; rebuilds.
+//! - [`secrets`]: envelope encryption of secrets and crypto-shredding.
+//! - [`project`], [`server`]: surface-independent services over the domain's aggregates,
+//!   with their views.
+//! - [`http`]: request context, JSON bodies, authentication, `Problem`.
+//! - [`gaia`]: the GAIA AI surface. [`health`]: `/health` and `/ready`.
+//! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod feed;
+pub mod gaia;
+pub mod health;
+pub mod http;
+pub mod project;
+pub mod projection;
+pub mod secrets;
+pub mod server;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,84 @@
+//! Projects and their API keys: creating them (the CLI, for now) and resolving the key of
+//! every request to the caller's project.
+
+mod api_key;
+mod view;
+
+pub use api_key::{ApiKey, KEY_PREFIX};
+pub use view::ProjectViews;
+
+use crate::error::AppError;
+use crate::store::{CommandBus, CommandMetadata};
+use domain::project::{KeyDigest, ProjectCommand, ProjectError, ProjectName};
+use events::{ApiKeyId, ProjectId};
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+/// Who is calling: the project a valid API key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub project_id: ProjectId,
+    pub key_id: ApiKeyId,
+}
+
+impl Caller {
+    /// The actor recorded in the metadata of events this caller causes.
+    pub fn actor(&self) -> String {
+        format!("api_key:{}", self.key_id)
+    }
+}
+
+/// A key just issued. The key is shown once and not kept.
+pub struct IssuedKey {
+    pub key_id: ApiKeyId,
+    pub key: SecretString,
+}
+
+#[derive(Clone)]
+pub struct Projects {
+    bus: CommandBus,
+    pool: PgPool,
+}
+
+impl Projects {
+    pub fn new(bus: CommandBus, pool: PgPool) -> Self {
+        Self { bus, pool }
+    }
+
+    pub async fn create(&self, name: ProjectName, meta: &CommandMetadata) -> Result<ProjectId, AppError<ProjectError>> {
+        let project_id = ProjectId::random();
+        self.bus.project(project_id, ProjectCommand::Create { project_id, name }, meta).await?;
+        Ok(project_id)
+    }
+
+    pub async fn issue_key(
+        &self,
+        project_id: ProjectId,
+        name: Option<String>,
+        meta: &CommandMetadata,
+    ) -> Result<IssuedKey, AppError<ProjectError>> {
+        let key = ApiKey::generate();
+        let key_id = ApiKeyId::random();
+        let digest = KeyDigest::parse(&ApiKey::digest(&key)).expect("a SHA-256 hex digest is 64 lower-case hex digits");
+        self.bus.project(project_id, ProjectCommand::IssueApiKey { key_id, name, digest }, meta).await?;
+        Ok(IssuedKey { key_id, key })
+    }
+
+    pub async fn revoke_key(
+        &self,
+        project_id: ProjectId,
+        key_id: ApiKeyId,
+        meta: &CommandMetadata,
+    ) -> Result<(), AppError<ProjectError>> {
+        self.bus.project(project_id, ProjectCommand::RevokeApiKey { key_id }, meta).await.map(drop)
+    }
+
+    /// The caller a presented key belongs to, if it is a live key. Anything that is not one
+    /// of our keys is simply unknown: it is never looked up by its plaintext.
+    pub async fn resolve_key(&self, presented: &str) -> sqlx::Result<Option<Caller>> {
+        if !ApiKey::looks_like_one(presented) {
+            return Ok(None);
+        }
+        view::live_key(&self.pool, &ApiKey::digest_str(presented)).await
+    }
+}

@@ -1,0 +1,65 @@
+use super::Caller;
+use crate::feed::FeedEvent;
+use crate::projection::Projection;
+use events::{ApiKeyId, ProjectEvent, ProjectId};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Projects and the keys that resolve to them.
+pub struct ProjectViews;
+
+#[async_trait::async_trait]
+impl Projection for ProjectViews {
+    fn name(&self) -> &'static str {
+        "projects"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["view_projects", "view_api_keys"]
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &FeedEvent) -> anyhow::Result<()> {
+        let Some(project_event) = event.decode::<ProjectEvent>()? else { return Ok(()) };
+        let at = event.recorded_at;
+        match project_event {
+            ProjectEvent::ProjectCreated(e) => {
+                sqlx::query("INSERT INTO view_projects (project_id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(e.project_id.as_uuid())
+                    .bind(&e.name)
+                    .bind(at)
+                    .execute(conn)
+                    .await?;
+            }
+            ProjectEvent::ApiKeyIssued(e) => {
+                sqlx::query(
+                    "INSERT INTO view_api_keys (key_id, project_id, name, key_sha256, issued_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(e.key_id.as_uuid())
+                .bind(e.project_id.as_uuid())
+                .bind(&e.name)
+                .bind(&e.key_sha256)
+                .bind(at)
+                .execute(conn)
+                .await?;
+            }
+            ProjectEvent::ApiKeyRevoked(e) => {
+                sqlx::query("UPDATE view_api_keys SET revoked_at = $2 WHERE key_id = $1")
+                    .bind(e.key_id.as_uuid())
+                    .bind(at)
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The caller of a live (not revoked) key with this digest.
+pub(super) async fn live_key(pool: &PgPool, digest: &str) -> sqlx::Result<Option<Caller>> {
+    let row: Option<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT project_id, key_id FROM view_api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
+            .bind(digest)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(project, key)| Caller { project_id: ProjectId::from_uuid(project), key_id: ApiKeyId::from_uuid(key) }))
+}

@@ -1,0 +1,42 @@
+//! Read models (views) built from the feed, exactly once.
+//!
+//! A [`Projection`] turns events into rows of its own tables. The [`Projector`] reads the
+//! feed after its checkpoint and applies a batch of events to every projection and moves the
+//! checkpoint, all in one transaction: a crash loses nothing and repeats nothing. Writers wait
+//! for the checkpoint to pass their own events ([`AwaitViews`]), which gives read-your-writes.
+//! [`rebuild`] replays the whole feed into fresh tables beside the live ones.
+
+mod leader;
+mod projector;
+pub mod rebuild;
+mod watch;
+
+pub use leader::LeaderLock;
+pub use projector::Projector;
+pub use watch::ViewWatch;
+
+use crate::feed::{FeedEvent, Position};
+use sqlx::PgConnection;
+
+/// A read model: events in, rows out.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync {
+    /// Names it in logs and errors.
+    fn name(&self) -> &'static str;
+
+    /// The tables this projection alone writes, unqualified. Its SQL must name them
+    /// unqualified too, so that a rebuild can point it at shadow copies (`search_path`).
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies one event, inside the projector's transaction. Events of other aggregates are
+    /// ignored. An error rolls back the whole batch, checkpoint included.
+    async fn apply(&self, conn: &mut PgConnection, event: &FeedEvent) -> anyhow::Result<()>;
+}
+
+/// How a writer waits until the views include its events (read-your-writes).
+#[async_trait::async_trait]
+pub trait AwaitViews: Send + Sync {
+    /// Returns once the views have applied every event up to `position`, or gives up after a
+    /// bound and says so (the write itself is committed either way).
+    async fn await_views(&self, position: Position) -> bool;
+}

@@ -1,0 +1,179 @@
+use super::{AwaitViews, LeaderLock, Projection};
+use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, committed_beyond, read_after};
+use anyhow::Context;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Follows the feed and keeps a set of projections up to date, under one checkpoint.
+#[derive(Clone)]
+pub struct Projector {
+    pool: PgPool,
+    subscriber: &'static str,
+    projections: Arc<[Arc<dyn Projection>]>,
+    batch_size: i64,
+}
+
+/// How long a follower sleeps when nothing wakes it; notifications normally come first.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest pause while events are committed but held back by a running transaction.
+const HELD_BACK_MAX_PAUSE: Duration = Duration::from_millis(50);
+const ERROR_MAX_PAUSE: Duration = Duration::from_secs(5);
+
+impl Projector {
+    /// The checkpoint name of the views' projector.
+    pub const VIEWS: &'static str = "views";
+
+    pub fn new(pool: PgPool, subscriber: &'static str, projections: Vec<Arc<dyn Projection>>) -> Self {
+        Self { pool, subscriber, projections: projections.into(), batch_size: 500 }
+    }
+
+    pub fn subscriber(&self) -> &'static str {
+        self.subscriber
+    }
+
+    /// Applies every readable event after the checkpoint, batch by batch, and returns the
+    /// position reached. Safe to run in several places at once: a batch whose checkpoint was
+    /// moved meanwhile is rolled back and the loser starts again from the new checkpoint.
+    pub async fn catch_up(&self) -> anyhow::Result<Position> {
+        let mut at = Checkpoints::load(&mut *self.pool.acquire().await?, self.subscriber).await?;
+        loop {
+            let batch = read_after(&self.pool, at, self.batch_size).await?;
+            let Some(last) = batch.last().map(|e| e.position) else { return Ok(at) };
+            if self.apply_batch(at, &batch).await? {
+                at = last;
+            } else {
+                tracing::debug!(subscriber = self.subscriber, "checkpoint moved by another reader; reloading");
+                at = Checkpoints::load(&mut *self.pool.acquire().await?, self.subscriber).await?;
+            }
+        }
+    }
+
+    /// One transaction: every projection applies every event, and the checkpoint moves from
+    /// `from` to the batch's last event. False if the checkpoint was no longer at `from`.
+    async fn apply_batch(&self, from: Position, batch: &[FeedEvent]) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        for event in batch {
+            for projection in self.projections.iter() {
+                projection.apply(&mut tx, event).await.with_context(|| {
+                    format!(
+                        "projection {} failed on {} {} at {}",
+                        projection.name(),
+                        event.aggregate_type,
+                        event.event_type,
+                        event.position
+                    )
+                })?;
+            }
+        }
+        let to = batch.last().expect("batch is not empty").position;
+        if !Checkpoints::advance(&mut tx, self.subscriber, from, to).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Catches up repeatedly until the checkpoint has passed `position` or `timeout` passes.
+    /// This is how a process without a running projector (the CLI) sees its own writes.
+    pub async fn catch_up_to(&self, position: Position, timeout: Duration) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if self.catch_up().await? >= position {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            // Our event is committed but a running transaction holds the horizon below it.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(HELD_BACK_MAX_PAUSE);
+        }
+    }
+
+    /// Follows the feed until `cancel` fires: leads when it holds the lock, stands by
+    /// otherwise, and survives database outages by retrying with backoff.
+    pub async fn run(self, cancel: CancellationToken) {
+        let lock_name = format!("feed:{}", self.subscriber);
+        while let Some(mut lock) = LeaderLock::acquire(&self.pool, &lock_name, POLL_INTERVAL, &cancel).await {
+            tracing::info!(subscriber = self.subscriber, "projector leads");
+            if let Err(e) = self.follow(&mut lock, &cancel).await {
+                tracing::error!(
+                    subscriber = self.subscriber,
+                    error = format!("{e:#}"),
+                    "projector lost its footing; restarting"
+                );
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            }
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
+        tracing::info!(subscriber = self.subscriber, "projector stopped");
+    }
+
+    async fn follow(&self, lock: &mut LeaderLock, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let mut wake = FeedWake::listen(&self.pool).await?;
+        let mut held_back_pause = Duration::from_millis(1);
+        let mut error_pause = Duration::from_millis(100);
+        while !cancel.is_cancelled() {
+            let at = match self.catch_up().await {
+                Ok(at) => {
+                    error_pause = Duration::from_millis(100);
+                    at
+                }
+                Err(e) => {
+                    tracing::error!(
+                        subscriber = self.subscriber,
+                        error = format!("{e:#}"),
+                        "projection failed; retrying"
+                    );
+                    Self::pause(cancel, error_pause).await;
+                    error_pause = (error_pause * 2).min(ERROR_MAX_PAUSE);
+                    continue;
+                }
+            };
+            if committed_beyond(&self.pool, at).await? {
+                Self::pause(cancel, held_back_pause).await;
+                held_back_pause = (held_back_pause * 2).min(HELD_BACK_MAX_PAUSE);
+                continue;
+            }
+            held_back_pause = Duration::from_millis(1);
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                woke = wake.wait(POLL_INTERVAL) => woke?,
+            }
+            if !lock.still_held().await {
+                anyhow::bail!("the leader lock's connection was lost");
+            }
+        }
+        Ok(())
+    }
+
+    async fn pause(cancel: &CancellationToken, duration: Duration) {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = tokio::time::sleep(duration) => {}
+        }
+    }
+}
+
+/// The CLI's way to read its own writes: project inline, for at most a few seconds.
+#[async_trait::async_trait]
+impl AwaitViews for Projector {
+    async fn await_views(&self, position: Position) -> bool {
+        match self.catch_up_to(position, Duration::from_secs(10)).await {
+            Ok(caught_up) => caught_up,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "could not bring the views up to date");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Wiring: builds the application from settings (binds, migrates, connects the parts) and
+//! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
+//! the port (tests bind port 0).
+
+use crate::config::Settings;
+use crate::health::Health;
+use crate::http::{AppState, app};
+use crate::project::{ProjectViews, Projects};
+use crate::projection::{Projection, Projector, ViewWatch};
+use crate::secrets::{Vault, shredder::Shredder};
+use crate::server::{PgServerDirectory, Servers, ServersView};
+use crate::store::{self, CommandBus};
+use anyhow::Context;
+use poem::listener::{Acceptor, TcpAcceptor};
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Every view, in the order they are applied. A rebuild recreates exactly these.
+pub fn views() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(ProjectViews), Arc::new(ServersView)]
+}
+
+/// What the live projector runs: the views, and the reactions that share their transaction.
+pub fn live_projections() -> Vec<Arc<dyn Projection>> {
+    let mut all = views();
+    all.push(Arc::new(Shredder));
+    all
+}
+
+/// How long a writer waits for the views to include its events before answering anyway.
+const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
+/// Views further behind than this make `/ready` fail.
+const MAX_VIEW_LAG: Duration = Duration::from_secs(10);
+/// Connections per process: requests, the projector and two listeners.
+const POOL_SIZE: u32 = 20;
+
+/// Connects to the database and applies pending migrations.
+pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
+    let pool =
+        store::connect(database_url, POOL_SIZE).await.context("cannot connect to the database at DATABASE_URL")?;
+    store::migrate(&pool).await.context("cannot apply the database migrations")?;
+    Ok(pool)
+}
+
+/// The services a process needs, given how it reads its own writes.
+pub fn services(
+    pool: &PgPool,
+    settings_master: &crate::secrets::MasterKey,
+    views: Arc<dyn crate::projection::AwaitViews>,
+) -> (Projects, Servers) {
+    let bus = CommandBus::new(pool.clone(), Arc::new(PgServerDirectory::new(pool.clone())), views);
+    let vault = Vault::new(pool.clone(), settings_master.clone());
+    (Projects::new(bus.clone(), pool.clone()), Servers::new(bus, vault, pool.clone()))
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+    projector: Projector,
+    cancel: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let pool = connect_and_migrate(&settings.database_url).await?;
+        let cancel = CancellationToken::new();
+        let watch = ViewWatch::start(pool.clone(), Projector::VIEWS, READ_YOUR_WRITES_TIMEOUT, cancel.clone()).await?;
+        let (projects, servers) = services(&pool, &settings.master_key, Arc::new(watch));
+        let state = AppState { projects, servers, health: Health::new(pool.clone(), MAX_VIEW_LAG) };
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let local_addr = *acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr())
+            .context("the listener has no socket address")?;
+        let projector = Projector::new(pool, Projector::VIEWS, live_projections());
+        Ok(Self { acceptor, local_addr, state, projector, cancel })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then drains requests and stops the projector.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let projector = tokio::spawn(self.projector.run(self.cancel.clone()));
+        tracing::info!("listening on http://{}", self.local_addr);
+        let served = poem::Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app(self.state), shutdown, Some(Duration::from_secs(10)))
+            .await;
+        self.cancel.cancel();
+        projector.await?;
+        served.context("the HTTP server failed")
+    }
+}

@@ -1,0 +1,113 @@
+use super::CommandMetadata;
+use crate::error::AppError;
+use crate::feed::Position;
+use crate::projection::AwaitViews;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use domain::project::{Project, ProjectCommand, ProjectError};
+use domain::server::{Server, ServerCommand, ServerDirectory, ServerError};
+use events::{ProjectId, ServerId};
+use postgres_es::{PostgresCqrs, PostgresEventRepository};
+use rand::Rng;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs commands against the event store: load the aggregate, decide, append, in one
+/// optimistic transaction; retry when another writer won the race; then wait until the views
+/// include the new events, so that the caller's next read sees them.
+#[derive(Clone)]
+pub struct CommandBus {
+    pool: PgPool,
+    projects: Arc<PostgresCqrs<Project>>,
+    servers: Arc<PostgresCqrs<Server>>,
+    views: Arc<dyn AwaitViews>,
+}
+
+/// Attempts per command before answering `Conflict`.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Pure event sourcing: postgres-es's snapshot stores apply new events twice in 0.5.0.
+fn cqrs<A: Aggregate>(pool: &PgPool, services: A::Services) -> Arc<PostgresCqrs<A>> {
+    let store = PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
+    Arc::new(CqrsFramework::new(store, vec![], services))
+}
+
+impl CommandBus {
+    pub fn new(pool: PgPool, directory: Arc<dyn ServerDirectory>, views: Arc<dyn AwaitViews>) -> Self {
+        Self { projects: cqrs(&pool, ()), servers: cqrs(&pool, directory), pool, views }
+    }
+
+    pub async fn project(
+        &self,
+        id: ProjectId,
+        command: ProjectCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Position, AppError<ProjectError>> {
+        self.execute(&self.projects, &id.to_string(), command, meta).await
+    }
+
+    pub async fn server(
+        &self,
+        id: ServerId,
+        command: ServerCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Position, AppError<ServerError>> {
+        self.execute(&self.servers, &id.to_string(), command, meta).await
+    }
+
+    /// Returns the feed position of the aggregate's last event once the views include it.
+    async fn execute<A>(
+        &self,
+        cqrs: &PostgresCqrs<A>,
+        id: &str,
+        command: A::Command,
+        meta: &CommandMetadata,
+    ) -> Result<Position, AppError<A::Error>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        A::Error: std::error::Error,
+    {
+        let metadata = meta.to_map();
+        let mut attempt = 1;
+        loop {
+            match cqrs.execute_with_metadata(id, command.clone(), metadata.clone()).await {
+                Ok(()) => break,
+                Err(AggregateError::UserError(e)) => return Err(AppError::Rejected(e)),
+                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(aggregate = A::TYPE, id, attempt, "conflict; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(AggregateError::AggregateConflict) => return Err(AppError::Conflict),
+                Err(e) => return Err(AppError::Failed(anyhow::anyhow!("{} {id}: {e}", A::TYPE))),
+            }
+        }
+        let position = self.last_position(A::TYPE, id).await.map_err(|e| AppError::Failed(e.into()))?;
+        self.views.await_views(position).await;
+        Ok(position)
+    }
+
+    /// The feed position of the aggregate's newest event. If another writer appended after
+    /// this command, waiting for that later position is still correct, just longer.
+    async fn last_position(&self, aggregate_type: &str, id: &str) -> sqlx::Result<Position> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(aggregate_type)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(tx, pos)| Position::from_columns(&tx, pos).map_err(|e| sqlx::Error::Decode(e.into())))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+}
+
+/// Exponential backoff with full jitter, so that racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (2u64 << attempt.min(6)).min(100);
+    Duration::from_millis(rand::thread_rng().gen_range(1..=cap_ms))
+}
