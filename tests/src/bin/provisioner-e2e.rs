@@ -1,0 +1,4 @@
+//! The `provisioner` binary, under a name the system tests can find.
+fn main() -> std::process::ExitCode {
+    services::cli::main()
+}

@@ -1,0 +1,15 @@
+//! System tests: the whole service against a real Postgres, through real HTTP.
+//! One binary, a module per feature (zero2prod's layout). `scripts/test` provides the
+//! infrastructure; `DATABASE_URL` must name a superuser connection.
+
+mod support;
+
+mod auth;
+mod bad_input;
+mod feed;
+mod read_your_writes;
+mod rebuild;
+mod secrets;
+mod serve;
+mod servers;
+mod tenancy;

@@ -1,0 +1,70 @@
+//! DESIGN invariant 3: views are built from the feed only, so a rebuild from position 0
+//! gives exactly the live tables.
+
+use crate::support::TestApp;
+use reqwest::Method;
+use serde_json::json;
+use services::feed::{Checkpoints, lag_after};
+use services::projection::Projector;
+use services::projection::rebuild::{compare, rebuild_into};
+use services::startup::views;
+use std::time::Duration;
+
+/// Waits until the live projector has handled every committed event; returns its position.
+async fn settled(app: &TestApp) -> services::feed::Position {
+    for _ in 0..500 {
+        let at = Checkpoints::peek(&app.pool, Projector::VIEWS).await.unwrap().unwrap_or_default();
+        if lag_after(&app.pool, at).await.unwrap().events == 0 {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the projector did not catch up");
+}
+
+#[tokio::test]
+async fn a_rebuild_from_position_zero_equals_the_live_views() {
+    // Arrange: a history with every kind of event.
+    let app = TestApp::spawn().await;
+    let (other_project, other_key) = app.new_project("Other").await;
+    let kept = app.register_server("Kept").await;
+    let changed = app.register_server("Changed").await;
+    let deleted = app.register_server("Deleted").await;
+    let patch = json!({"description": "now described", "env": {"TOKEN": "s3cret"}, "url": null, "transportType": "stdio", "command": "npx srv"});
+    assert_eq!(app.call(Method::PATCH, &format!("/api/mcp/servers/{changed}"), Some(patch)).await.status(), 200);
+    assert_eq!(app.call(Method::DELETE, &format!("/api/mcp/servers/{deleted}"), None).await.status(), 200);
+    app.revoke(other_project, &other_key).await;
+    let at = settled(&app).await;
+
+    // Act
+    let reached = rebuild_into(&app.pool, "rebuild_check", &views(), at).await.unwrap();
+    let differences = compare(&app.pool, "rebuild_check", &views()).await.unwrap();
+
+    // Assert
+    assert_eq!(reached, at);
+    assert!(differences.is_empty(), "rebuilt views differ from live ones: {differences:#?}");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rebuild_check.view_servers").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, 3, "the rebuild saw every server, the deleted one included");
+    assert!(!kept.is_empty());
+}
+
+#[tokio::test]
+async fn the_comparison_finds_a_tampered_row() {
+    let app = TestApp::spawn().await;
+    let id = app.register_server("Tampered").await;
+    let at = settled(&app).await;
+    rebuild_into(&app.pool, "rebuild_tamper", &views(), at).await.unwrap();
+    sqlx::query("UPDATE view_servers SET name = 'not what the events say' WHERE server_id = $1::uuid")
+        .bind(&id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let differences = compare(&app.pool, "rebuild_tamper", &views()).await.unwrap();
+
+    assert_eq!(differences.len(), 1, "{differences:#?}");
+    assert_eq!(differences[0].table, "view_servers");
+    assert_eq!(differences[0].only_live[0]["name"], "not what the events say");
+    assert_eq!(differences[0].only_rebuilt[0]["name"], "Tampered");
+}

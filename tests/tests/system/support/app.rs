@@ -1,0 +1,130 @@
+use super::{TestDatabase, init_logs};
+use events::ProjectId;
+use reqwest::{Method, Response};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use services::config::Settings;
+use services::project::Projects;
+use services::projection::Projector;
+use services::secrets::MasterKey;
+use services::startup::{self, Application};
+use services::store::CommandMetadata;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The application, running in this process on a random port, over its own database, with
+/// one project and API key ready.
+pub struct TestApp {
+    pub base_url: String,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub project_id: ProjectId,
+    pub key: String,
+    projects: Projects,
+    stop: Option<oneshot::Sender<()>>,
+    _server: JoinHandle<anyhow::Result<()>>,
+    _db: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        init_logs();
+        let db = TestDatabase::create().await;
+        let master_key = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
+        let settings = Settings {
+            database_url: db.url.clone(),
+            nats_url: None,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            master_key: master_key.clone(),
+        };
+        let application = Application::build(&settings).await.expect("the application builds");
+        let base_url = format!("http://{}", application.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let pool = db.pool().await;
+        // Projects and keys are made the way the CLI makes them: projecting inline.
+        let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::live_projections());
+        let projects = startup::services(&pool, &master_key, Arc::new(projector)).0;
+        let mut app = Self {
+            base_url,
+            pool,
+            http: reqwest::Client::new(),
+            project_id: ProjectId::random(),
+            key: String::new(),
+            projects,
+            stop: Some(stop),
+            _server: server,
+            _db: db,
+        };
+        (app.project_id, app.key) = app.new_project("Test project").await;
+        app
+    }
+
+    /// Another project with a key of its own.
+    pub async fn new_project(&self, name: &str) -> (ProjectId, String) {
+        let meta = CommandMetadata::actor("test");
+        let project_id = self.projects.create(domain::project::ProjectName::parse(name).unwrap(), &meta).await.unwrap();
+        let issued = self.projects.issue_key(project_id, Some("test".into()), &meta).await.unwrap();
+        (project_id, issued.key.expose_secret().to_owned())
+    }
+
+    pub async fn revoke(&self, project_id: ProjectId, key: &str) {
+        let caller = self.projects.resolve_key(key).await.unwrap().expect("a live key");
+        self.projects.revoke_key(project_id, caller.key_id, &CommandMetadata::actor("test")).await.unwrap();
+    }
+
+    /// A request with the app's own key.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.call_as(&self.key, method, path, body).await
+    }
+
+    pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// Registers a server through the GAIA surface and returns its id.
+    pub async fn register_server(&self, name: &str) -> String {
+        let response = self.call(Method::POST, "/api/mcp/servers", Some(self.http_server(name))).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json::<Value>().await.unwrap()["serverId"].as_str().unwrap().to_owned()
+    }
+
+    /// The smallest valid registration body for an http server.
+    pub fn http_server(&self, name: &str) -> Value {
+        serde_json::json!({
+            "projectId": self.project_id.to_string(),
+            "name": name,
+            "transportType": "http",
+            "url": "https://mcp.example.com/mcp",
+        })
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn json_of(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}

@@ -1,0 +1,21 @@
+//! Test support: a fresh database per test, the app on a random port, a client for it.
+
+mod app;
+mod database;
+pub mod process;
+
+pub use app::{TestApp, json_of};
+pub use database::TestDatabase;
+pub use process::ServeProcess;
+
+use std::sync::Once;
+
+/// Logs of the in-process app go to the test's output only with `TEST_LOG=1`.
+pub fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            services::telemetry::init();
+        }
+    });
+}
