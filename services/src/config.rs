@@ -5,6 +5,7 @@
 
 use crate::secrets::MasterKey;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A setting is missing or malformed. The message names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,10 @@ pub struct ServeArgs {
     /// Master key wrapping every data key: base64 of 32 random bytes.
     #[arg(long = "master-key", env = "PROVISIONER_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+
+    /// `/ready` fails when the views are further behind the event store than this.
+    #[arg(long = "max-view-lag-secs", env = "PROVISIONER_MAX_VIEW_LAG_SECS", default_value_t = 10)]
+    pub max_view_lag_secs: u64,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -79,6 +84,7 @@ pub struct Settings {
     /// Without a trailing slash.
     pub public_url: Option<String>,
     pub master_key: MasterKey,
+    pub max_view_lag: Duration,
 }
 
 impl ServeArgs {
@@ -93,6 +99,7 @@ impl ServeArgs {
             listen,
             public_url: self.public_url.as_deref().map(check_public_url).transpose()?,
             master_key: master_key(self.master_key.as_deref())?,
+            max_view_lag: Duration::from_secs(self.max_view_lag_secs),
         })
     }
 }
@@ -136,6 +143,7 @@ mod tests {
             listen: listen.into(),
             public_url: None,
             master_key: master_key.map(str::to_owned),
+            max_view_lag_secs: 10,
         }
     }
 

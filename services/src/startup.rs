@@ -33,8 +33,6 @@ pub fn live_projections() -> Vec<Arc<dyn Projection>> {
 
 /// How long a writer waits for the views to include its events before answering anyway.
 const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
-/// Views further behind than this make `/ready` fail.
-const MAX_VIEW_LAG: Duration = Duration::from_secs(10);
 /// Connections per process: requests, the projector and two listeners.
 const POOL_SIZE: u32 = 20;
 
@@ -71,7 +69,7 @@ impl Application {
         let cancel = CancellationToken::new();
         let watch = ViewWatch::start(pool.clone(), Projector::VIEWS, READ_YOUR_WRITES_TIMEOUT, cancel.clone()).await?;
         let (projects, servers) = services(&pool, &settings.master_key, Arc::new(watch));
-        let state = AppState { projects, servers, health: Health::new(pool.clone(), MAX_VIEW_LAG) };
+        let state = AppState { projects, servers, health: Health::new(pool.clone(), settings.max_view_lag) };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;

@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod failures;
 mod feed;
 mod read_your_writes;
 mod rebuild;

@@ -30,16 +30,23 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `adjust`.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         init_logs();
         let db = TestDatabase::create().await;
         let master_key = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
-        let settings = Settings {
+        let mut settings = Settings {
             database_url: db.url.clone(),
             nats_url: None,
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
             master_key: master_key.clone(),
+            max_view_lag: std::time::Duration::from_secs(10),
         };
+        adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
         let base_url = format!("http://{}", application.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
