@@ -218,6 +218,34 @@ pg_own() {
   fi
 }
 
+# pg_reachable_base DESIRED: print where a cluster meant for DESIRED can live. DESIRED itself when the
+# cluster owner can reach it; as root in a checkout the postgres user cannot enter (under /root, or in
+# a 0700 mktemp dir), a directory under /var/lib/mcp-provisioner instead, keyed by DESIRED, with a
+# symlink at DESIRED so the data is still found under .dev/.
+pg_reachable_base() {
+  local desired=$1 parent fallback
+  parent=$(dirname "$desired")
+  mkdir -p "$parent" || return 1
+  if [[ -L $desired ]]; then
+    readlink -f "$desired"
+    return 0
+  fi
+  if [[ $EUID -ne 0 ]] || pg_as_owner test -x "$parent"; then
+    printf '%s\n' "$desired"
+    return 0
+  fi
+  fallback=/var/lib/mcp-provisioner/$(printf '%s' "$desired" | sha256sum | cut -c1-16)/postgres
+  mkdir -p "$fallback" || return 1
+  chmod 755 /var/lib/mcp-provisioner "$(dirname "$fallback")"
+  if [[ -e $desired ]]; then
+    log "moving $desired to $fallback: user '$PG_OS_USER' cannot reach it there"
+    { cp -a "$desired/." "$fallback/" && rm -rf "$desired"; } || return 1
+  fi
+  ln -s "$fallback" "$desired" || return 1
+  log "user '$PG_OS_USER' cannot enter $parent; the cluster lives in $fallback (linked from $desired)"
+  printf '%s\n' "$fallback"
+}
+
 pg_owner_name() { if [[ $EUID -eq 0 ]]; then echo "$PG_OS_USER"; else id -un; fi; }
 
 # pg_init BASE: create the cluster once; later runs reuse BASE/data (and its databases) as is.

@@ -5,7 +5,7 @@ use crate::project::Projects;
 use crate::projection::Projector;
 use crate::startup::{self, Application};
 use crate::store::CommandMetadata;
-use crate::{secrets::MasterKey, telemetry};
+use crate::telemetry;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use domain::project::ProjectName;
@@ -121,9 +121,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn projects(database: &DatabaseArgs) -> anyhow::Result<Projects> {
     let pool = startup::connect_and_migrate(&database.url()?).await?;
     let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::live_projections());
-    // The CLI never seals secrets, so any master key will do for the vault it does not use.
-    let unused = MasterKey::from_base64(&MasterKey::generate_base64()).map_err(anyhow::Error::msg)?;
-    Ok(startup::services(&pool, &unused, Arc::new(projector)).0)
+    Ok(Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::health::Health;
 use crate::http::{AppState, app};
 use crate::project::{ProjectViews, Projects};
-use crate::projection::{Projection, Projector, ViewWatch};
+use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
 use crate::secrets::{Vault, shredder::Shredder};
 use crate::server::{PgServerDirectory, Servers, ServersView};
 use crate::store::{self, CommandBus};
@@ -44,15 +44,10 @@ pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-/// The services a process needs, given how it reads its own writes.
-pub fn services(
-    pool: &PgPool,
-    settings_master: &crate::secrets::MasterKey,
-    views: Arc<dyn crate::projection::AwaitViews>,
-) -> (Projects, Servers) {
-    let bus = CommandBus::new(pool.clone(), Arc::new(PgServerDirectory::new(pool.clone())), views);
-    let vault = Vault::new(pool.clone(), settings_master.clone());
-    (Projects::new(bus.clone(), pool.clone()), Servers::new(bus, vault, pool.clone()))
+/// The command bus of a process, given how it reads its own writes: waiting for the
+/// projector (`serve`) or projecting inline (the CLI).
+pub fn command_bus(pool: &PgPool, views: Arc<dyn AwaitViews>) -> CommandBus {
+    CommandBus::new(pool.clone(), Arc::new(PgServerDirectory::new(pool.clone())), views)
 }
 
 pub struct Application {
@@ -68,8 +63,12 @@ impl Application {
         let pool = connect_and_migrate(&settings.database_url).await?;
         let cancel = CancellationToken::new();
         let watch = ViewWatch::start(pool.clone(), Projector::VIEWS, READ_YOUR_WRITES_TIMEOUT, cancel.clone()).await?;
-        let (projects, servers) = services(&pool, &settings.master_key, Arc::new(watch));
-        let state = AppState { projects, servers, health: Health::new(pool.clone(), settings.max_view_lag) };
+        let bus = command_bus(&pool, Arc::new(watch));
+        let state = AppState {
+            projects: Projects::new(bus.clone(), pool.clone()),
+            servers: Servers::new(bus, Vault::new(pool.clone(), settings.master_key.clone()), pool.clone()),
+            health: Health::new(pool.clone(), settings.max_view_lag),
+        };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;

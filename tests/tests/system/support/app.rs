@@ -56,7 +56,7 @@ impl TestApp {
         let pool = db.pool().await;
         // Projects and keys are made the way the CLI makes them: projecting inline.
         let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::live_projections());
-        let projects = startup::services(&pool, &master_key, Arc::new(projector)).0;
+        let projects = Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool.clone());
         let mut app = Self {
             base_url,
             pool,
