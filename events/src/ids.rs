@@ -73,6 +73,11 @@ uuid_id!(
     /// An MCP server registered by a project.
     ServerId
 );
+uuid_id!(
+    /// An instance: random, never derived, because an MCP URL holding it grants access to the
+    /// user's connected account.
+    InstanceId
+);
 
 #[cfg(test)]
 mod tests {

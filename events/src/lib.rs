@@ -10,14 +10,20 @@
 //! - [`secret`]: [`SealedSecret`], the only form a secret takes inside an event.
 //! - [`project`]: projects and their API keys.
 //! - [`server`]: the MCP server registry.
+//! - [`instance`]: a user's instance of a server, with its credential.
+//! - [`oauth_app`]: a project's own OAuth clients ("white-labeling").
 //! - [`Event`]: the trait every aggregate's event enum implements (type name and version).
 
 pub mod ids;
+pub mod instance;
+pub mod oauth_app;
 pub mod project;
 pub mod secret;
 pub mod server;
 
-pub use ids::{ApiKeyId, IdParseError, ProjectId, ServerId};
+pub use ids::{ApiKeyId, IdParseError, InstanceId, ProjectId, ServerId};
+pub use instance::InstanceEvent;
+pub use oauth_app::OAuthAppEvent;
 pub use project::ProjectEvent;
 pub use secret::SealedSecret;
 pub use server::ServerEvent;

@@ -12,6 +12,7 @@
 //! - [`gaia`]: the GAIA AI surface. [`health`]: `/health` and `/ready`.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -19,6 +20,8 @@ pub mod feed;
 pub mod gaia;
 pub mod health;
 pub mod http;
+pub mod instance;
+pub mod oauth;
 pub mod project;
 pub mod projection;
 pub mod secrets;

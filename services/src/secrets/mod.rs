@@ -16,17 +16,30 @@ pub use vault::{DataKey, OpenError, Vault};
 use events::ServerId;
 
 /// A credential: the set of secrets that share one data key and are destroyed together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// Every secret of one registered server.
     Server(ServerId),
+    /// The client secret of one OAuth app (by its aggregate id).
+    OAuthApp(String),
+    /// One credential of a user's instance. Each gets a key of its own, destroyed (by key id)
+    /// when the credential is replaced or removed, so that a new credential can never be sealed
+    /// under a key that is about to be destroyed.
+    UserCredential(uuid::Uuid),
 }
 
 impl Credential {
+    /// A new user credential, with a key of its own.
+    pub fn new_user_credential() -> Self {
+        Self::UserCredential(uuid::Uuid::new_v4())
+    }
+
     /// The `secret_keys.owner` of this credential's data key.
-    pub fn owner(self) -> String {
+    pub fn owner(&self) -> String {
         match self {
             Self::Server(id) => format!("server:{id}"),
+            Self::OAuthApp(id) => format!("oauth_app:{id}"),
+            Self::UserCredential(id) => format!("user_credential:{id}"),
         }
     }
 }

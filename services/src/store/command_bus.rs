@@ -2,8 +2,11 @@ use super::CommandMetadata;
 use crate::error::AppError;
 use crate::feed::Position;
 use crate::projection::AwaitViews;
+use cqrs_es::EventStore;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use domain::instance::{Instance, InstanceCommand, InstanceError};
+use domain::oauth_app::{OAuthApp, OAuthAppCommand, OAuthAppError};
 use domain::project::{Project, ProjectCommand, ProjectError};
 use domain::server::{Server, ServerCommand, ServerDirectory, ServerError};
 use events::{ProjectId, ServerId};
@@ -21,6 +24,8 @@ pub struct CommandBus {
     pool: PgPool,
     projects: Arc<PostgresCqrs<Project>>,
     servers: Arc<PostgresCqrs<Server>>,
+    instances: Arc<PostgresCqrs<Instance>>,
+    oauth_apps: Arc<PostgresCqrs<OAuthApp>>,
     views: Arc<dyn AwaitViews>,
 }
 
@@ -28,14 +33,36 @@ pub struct CommandBus {
 const MAX_ATTEMPTS: u32 = 10;
 
 /// Pure event sourcing: postgres-es's snapshot stores apply new events twice in 0.5.0.
+fn store<A: Aggregate>(pool: &PgPool) -> PersistedEventStore<PostgresEventRepository, A> {
+    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+}
+
 fn cqrs<A: Aggregate>(pool: &PgPool, services: A::Services) -> Arc<PostgresCqrs<A>> {
-    let store = PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
-    Arc::new(CqrsFramework::new(store, vec![], services))
+    Arc::new(CqrsFramework::new(store(pool), vec![], services))
 }
 
 impl CommandBus {
     pub fn new(pool: PgPool, directory: Arc<dyn ServerDirectory>, views: Arc<dyn AwaitViews>) -> Self {
-        Self { projects: cqrs(&pool, ()), servers: cqrs(&pool, directory), pool, views }
+        Self {
+            projects: cqrs(&pool, ()),
+            servers: cqrs(&pool, directory),
+            instances: cqrs(&pool, ()),
+            oauth_apps: cqrs(&pool, ()),
+            pool,
+            views,
+        }
+    }
+
+    /// An aggregate's current state, folded from its events (for reads that need what no view
+    /// holds, like a sealed credential).
+    pub async fn load<A: Aggregate>(&self, id: &str) -> Result<A, AppError<A::Error>>
+    where
+        A::Error: std::error::Error,
+    {
+        match store::<A>(&self.pool).load_aggregate(id).await {
+            Ok(context) => Ok(context.aggregate),
+            Err(e) => Err(AppError::Failed(anyhow::anyhow!("loading {} {id}: {e}", A::TYPE))),
+        }
     }
 
     pub async fn project(
@@ -54,6 +81,24 @@ impl CommandBus {
         meta: &CommandMetadata,
     ) -> Result<Position, AppError<ServerError>> {
         self.execute(&self.servers, &id.to_string(), command, meta).await
+    }
+
+    pub async fn instance(
+        &self,
+        slot_id: &str,
+        command: InstanceCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Position, AppError<InstanceError>> {
+        self.execute(&self.instances, slot_id, command, meta).await
+    }
+
+    pub async fn oauth_app(
+        &self,
+        app_id: &str,
+        command: OAuthAppCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Position, AppError<OAuthAppError>> {
+        self.execute(&self.oauth_apps, app_id, command, meta).await
     }
 
     /// Returns the feed position of the aggregate's last event once the views include it.

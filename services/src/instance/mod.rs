@@ -1,0 +1,230 @@
+//! Instances of MCP servers for a project's users, surface-independent: Klavis's instance and
+//! user APIs (and later Composio's) go through [`Instances`].
+
+mod view;
+
+pub use view::{ConnectionRecord, InstancesView, UserRecord};
+
+use crate::error::AppError;
+use crate::project::Caller;
+use crate::secrets::{Credential as KeyOwner, Vault};
+use crate::store::{CommandBus, CommandMetadata};
+use domain::instance::{AuthTarget, Credential, Instance, InstanceCommand, InstanceError, UserId, slot_id};
+use events::instance::{AuthMethod, InstanceSettings, ServerRef, Slot};
+use events::{InstanceId, ProjectId};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sqlx::PgPool;
+
+pub type InstanceResult<T> = Result<T, AppError<InstanceError>>;
+
+fn not_found<T>() -> InstanceResult<T> {
+    Err(AppError::Rejected(InstanceError::NotFound))
+}
+
+/// The server and user a slot is for.
+#[derive(Debug, Clone)]
+pub struct SlotRef {
+    pub server: ServerRef,
+    pub server_name: String,
+    pub user: UserId,
+}
+
+impl SlotRef {
+    fn slot(&self, project_id: ProjectId) -> Slot {
+        Slot {
+            project_id,
+            server: self.server.clone(),
+            server_name: self.server_name.clone(),
+            user_id: self.user.as_str().to_owned(),
+        }
+    }
+
+    fn id(&self, project_id: ProjectId) -> String {
+        slot_id(project_id, &self.server, &self.user)
+    }
+}
+
+/// Which credential an operation is about: an instance's, or a user's for a server.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Instance(InstanceId),
+    User(SlotRef),
+}
+
+/// A credential as given, before it is sealed: its method and its JSON.
+pub struct AuthInput {
+    pub method: AuthMethod,
+    pub data: SecretString,
+}
+
+#[derive(Clone)]
+pub struct Instances {
+    bus: CommandBus,
+    vault: Vault,
+    pool: PgPool,
+}
+
+impl Instances {
+    pub fn new(bus: CommandBus, vault: Vault, pool: PgPool) -> Self {
+        Self { bus, vault, pool }
+    }
+
+    /// Creates the user's instance of a server, or returns the existing one.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        slot: &SlotRef,
+        settings: InstanceSettings,
+        meta: &CommandMetadata,
+    ) -> InstanceResult<ConnectionRecord> {
+        let id = slot.id(caller.project_id);
+        let command =
+            InstanceCommand::Create { slot: slot.slot(caller.project_id), candidate: InstanceId::random(), settings };
+        self.bus.instance(&id, command, meta).await?;
+        match view::by_slot(&self.pool, &id).await? {
+            Some(record) if record.instance_id.is_some() => Ok(record),
+            _ => {
+                Err(AppError::Failed(anyhow::anyhow!("instance of slot {id} missing from the view after its creation")))
+            }
+        }
+    }
+
+    /// A live instance of the caller's project.
+    pub async fn get(&self, caller: &Caller, instance_id: InstanceId) -> InstanceResult<ConnectionRecord> {
+        view::by_instance(&self.pool, caller.project_id, instance_id).await?.map_or_else(not_found, Ok)
+    }
+
+    /// A live instance of any project: the instance id alone is the credential (OAuth links).
+    pub async fn get_anywhere(&self, instance_id: InstanceId) -> InstanceResult<ConnectionRecord> {
+        view::by_instance_anywhere(&self.pool, instance_id).await?.map_or_else(not_found, Ok)
+    }
+
+    pub async fn set_read_only(
+        &self,
+        caller: &Caller,
+        instance_id: InstanceId,
+        read_only: bool,
+        meta: &CommandMetadata,
+    ) -> InstanceResult<ConnectionRecord> {
+        let record = self.get(caller, instance_id).await?;
+        let command = InstanceCommand::ChangeSettings { project_id: caller.project_id, instance_id, read_only };
+        self.bus.instance(&record.slot_id, command, meta).await?;
+        self.get(caller, instance_id).await
+    }
+
+    pub async fn delete(&self, caller: &Caller, instance_id: InstanceId, meta: &CommandMetadata) -> InstanceResult<()> {
+        let record = self.get(caller, instance_id).await?;
+        let command = InstanceCommand::Delete { project_id: caller.project_id, instance_id };
+        self.bus.instance(&record.slot_id, command, meta).await.map(drop)
+    }
+
+    /// The slot id and domain target of a credential operation, refusing unknown instances.
+    async fn resolve(&self, caller: &Caller, target: &Target) -> InstanceResult<(String, AuthTarget)> {
+        Ok(match target {
+            Target::Instance(id) => (self.get(caller, *id).await?.slot_id, AuthTarget::Instance(*id)),
+            Target::User(slot) => (slot.id(caller.project_id), AuthTarget::User(slot.slot(caller.project_id))),
+        })
+    }
+
+    /// Seals a credential under a data key of its own.
+    async fn seal(&self, input: &AuthInput) -> InstanceResult<events::SealedSecret> {
+        let key = self.vault.data_key(&KeyOwner::new_user_credential().owner()).await?;
+        Ok(key.seal(&input.data))
+    }
+
+    pub async fn set_auth(
+        &self,
+        caller: &Caller,
+        target: &Target,
+        input: AuthInput,
+        meta: &CommandMetadata,
+    ) -> InstanceResult<()> {
+        let (slot_id, auth_target) = self.resolve(caller, target).await?;
+        let credential = Credential { method: input.method, sealed: self.seal(&input).await?, oauth_state: None };
+        let command = InstanceCommand::SetAuth { project_id: caller.project_id, target: auth_target, credential };
+        self.bus.instance(&slot_id, command, meta).await.map(drop)
+    }
+
+    pub async fn clear_auth(&self, caller: &Caller, target: &Target, meta: &CommandMetadata) -> InstanceResult<()> {
+        let (slot_id, auth_target) = self.resolve(caller, target).await?;
+        let command = InstanceCommand::ClearAuth { project_id: caller.project_id, target: auth_target };
+        self.bus.instance(&slot_id, command, meta).await.map(drop)
+    }
+
+    /// The credential, opened, if there is one. An instance that does not exist is an error;
+    /// a user's slot that was never used simply has none.
+    pub async fn auth_data(&self, caller: &Caller, target: &Target) -> InstanceResult<Option<(AuthMethod, Value)>> {
+        let (slot_id, _) = self.resolve(caller, target).await?;
+        let slot: Instance = self.bus.load(&slot_id).await?;
+        let Some((method, sealed)) = slot.credential_in(caller.project_id) else { return Ok(None) };
+        match self.vault.open(sealed).await {
+            Ok(plain) => Ok(Some((method, serde_json::from_str(plain.expose_secret()).map_err(anyhow::Error::from)?))),
+            // Removed between the load and the open: there is none any more.
+            Err(crate::secrets::OpenError::Shredded) => Ok(None),
+            Err(e) => Err(AppError::Failed(e.into())),
+        }
+    }
+
+    /// Whether the slot of `target` holds a credential (no decryption).
+    pub async fn user_connection(&self, caller: &Caller, slot: &SlotRef) -> InstanceResult<Option<ConnectionRecord>> {
+        Ok(view::by_slot(&self.pool, &slot.id(caller.project_id)).await?)
+    }
+
+    /// Stores the tokens of a completed OAuth flow on a live instance. `state` is the flow's
+    /// nonce: a second completion with it is refused.
+    pub async fn complete_oauth(
+        &self,
+        project_id: ProjectId,
+        instance_id: InstanceId,
+        state: String,
+        tokens: SecretString,
+        meta: &CommandMetadata,
+    ) -> InstanceResult<()> {
+        let caller_view = view::by_instance(&self.pool, project_id, instance_id).await?;
+        let Some(record) = caller_view else { return not_found() };
+        let input = AuthInput { method: AuthMethod::Oauth, data: tokens };
+        let credential =
+            Credential { method: AuthMethod::Oauth, sealed: self.seal(&input).await?, oauth_state: Some(state) };
+        let command = InstanceCommand::SetAuth { project_id, target: AuthTarget::Instance(instance_id), credential };
+        self.bus.instance(&record.slot_id, command, meta).await.map(drop)
+    }
+
+    /// Whether an OAuth state already delivered a credential to this instance's slot.
+    pub async fn state_used(&self, record: &ConnectionRecord, state: &str) -> InstanceResult<bool> {
+        let slot: Instance = self.bus.load(&record.slot_id).await?;
+        Ok(slot.has_used_state(state))
+    }
+
+    // ---- users ----
+
+    pub async fn users(
+        &self,
+        caller: &Caller,
+        page_size: i64,
+        page_number: i64,
+    ) -> InstanceResult<(Vec<UserRecord>, i64)> {
+        Ok(view::users(&self.pool, caller.project_id, page_size, (page_number - 1) * page_size).await?)
+    }
+
+    pub async fn user(&self, caller: &Caller, user: &UserId) -> InstanceResult<UserRecord> {
+        view::user(&self.pool, caller.project_id, user.as_str()).await?.map_or_else(not_found, Ok)
+    }
+
+    /// The user's slots holding an instance or a credential.
+    pub async fn integrations(&self, caller: &Caller, user: &UserId) -> InstanceResult<Vec<ConnectionRecord>> {
+        self.user(caller, user).await?;
+        Ok(view::of_user(&self.pool, caller.project_id, user.as_str()).await?)
+    }
+
+    /// Deletes the user's instances and credentials, slot by slot. Each slot is erased in its
+    /// own transaction; erasing is idempotent, so a retry after a failure completes the job.
+    pub async fn delete_user(&self, caller: &Caller, user: &UserId, meta: &CommandMetadata) -> InstanceResult<usize> {
+        self.user(caller, user).await?;
+        let slots = view::slots_of_user(&self.pool, caller.project_id, user.as_str()).await?;
+        for slot_id in &slots {
+            self.bus.instance(slot_id, InstanceCommand::EraseUser { project_id: caller.project_id }, meta).await?;
+        }
+        Ok(slots.len())
+    }
+}

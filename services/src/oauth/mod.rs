@@ -1,0 +1,11 @@
+//! OAuth: projects' own OAuth apps ("white-labeling") and the browser flow that connects a
+//! user's account to an instance (authorize, then callback), with PKCE and a signed,
+//! encrypted, expiring, single-use `state`.
+
+mod apps;
+mod flow;
+mod state;
+
+pub use apps::{OAuthAppRecord, OAuthApps, OAuthAppsView};
+pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome};
+pub use state::{StateClaims, StateError, StateSealer};
