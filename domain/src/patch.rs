@@ -36,6 +36,14 @@ impl<T> Patch<T> {
         })
     }
 
+    pub fn as_ref(&self) -> Patch<&T> {
+        match self {
+            Self::Keep => Patch::Keep,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(value),
+        }
+    }
+
     pub fn is_keep(&self) -> bool {
         matches!(self, Self::Keep)
     }

@@ -7,6 +7,9 @@
 -- as a conflict, which the command bus retries; the retry then sees the name taken).
 -- It is part of the write side, not a view: the domain reads it through the
 -- ServerDirectory port before deciding, and it is always consistent with committed events.
+-- Names are compared lower-cased under ICU's root collation, so that the comparison ignores
+-- case for every script whatever the database's own locale (a C-locale lower() would only
+-- fold ASCII).
 CREATE TABLE server_names (
     project_id text NOT NULL,
     name_key   text NOT NULL,
@@ -22,10 +25,10 @@ BEGIN
     WHEN 'server.registered' THEN
         body := NEW.payload -> 'ServerRegistered';
         INSERT INTO server_names (project_id, name_key, server_id)
-        VALUES (body ->> 'project_id', lower(body -> 'config' ->> 'name'), NEW.aggregate_id);
+        VALUES (body ->> 'project_id', lower((body -> 'config' ->> 'name') COLLATE "und-x-icu"), NEW.aggregate_id);
     WHEN 'server.updated' THEN
         body := NEW.payload -> 'ServerUpdated';
-        UPDATE server_names SET name_key = lower(body -> 'config' ->> 'name')
+        UPDATE server_names SET name_key = lower((body -> 'config' ->> 'name') COLLATE "und-x-icu")
         WHERE server_id = NEW.aggregate_id;
     WHEN 'server.deleted' THEN
         DELETE FROM server_names WHERE server_id = NEW.aggregate_id;

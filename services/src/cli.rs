@@ -120,7 +120,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// up to date itself before it returns: a key it prints works at once.
 async fn projects(database: &DatabaseArgs) -> anyhow::Result<Projects> {
     let pool = startup::connect_and_migrate(&database.url()?).await?;
-    let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::live_projections());
+    let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
     Ok(Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool))
 }
 

@@ -21,7 +21,8 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone, clap::Args)]
+/// No `Debug`: it holds a URL that may carry a password.
+#[derive(Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// Postgres connection URL of the event store and views.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
@@ -49,7 +50,8 @@ fn without_url(message: &str) -> String {
     message.split("://").next().unwrap_or(message).to_owned()
 }
 
-#[derive(Debug, Clone, clap::Args)]
+/// No `Debug`: it holds the master key.
+#[derive(Clone, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -85,6 +87,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub master_key: MasterKey,
     pub max_view_lag: Duration,
+    /// How long a write waits for the views to include it before answering from its events.
+    pub read_your_writes_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -100,6 +104,7 @@ impl ServeArgs {
             public_url: self.public_url.as_deref().map(check_public_url).transpose()?,
             master_key: master_key(self.master_key.as_deref())?,
             max_view_lag: Duration::from_secs(self.max_view_lag_secs),
+            read_your_writes_timeout: Duration::from_secs(5),
         })
     }
 }
@@ -169,9 +174,14 @@ mod tests {
 
     #[test]
     fn a_database_url_error_does_not_echo_the_password() {
-        let err = DatabaseArgs { database_url: Some("mysql://u:hunter2@h/db".into()) }.url().unwrap_err();
-        assert_eq!(err.setting, "DATABASE_URL");
-        assert!(!err.to_string().contains("hunter2"));
+        for url in
+            ["mysql://u:hunter2@h/db", "postgres://u:hunter2@h:notaport/db", "postgres://u:hunter2@h/db?sslmode=maybe"]
+        {
+            let err =
+                DatabaseArgs { database_url: Some(url.into()) }.url().err().unwrap_or_else(|| panic!("{url} accepted"));
+            assert_eq!(err.setting, "DATABASE_URL");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
         let missing = DatabaseArgs { database_url: None }.url().unwrap_err();
         assert!(missing.to_string().contains("DATABASE_URL is not set"), "{missing}");
     }

@@ -9,15 +9,24 @@ pub enum AppError<E: std::error::Error> {
     /// Other writers kept changing the same aggregate; every retry lost the race.
     #[error("the resource is being changed concurrently; try again")]
     Conflict,
-    /// Infrastructure failed (database unreachable, an event that does not decode). Logged
+    /// The database cannot be reached right now (refused, timed out, pool exhausted): the
+    /// client may retry.
+    #[error("the store is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Anything else that failed (an event that does not decode, a broken invariant). Logged
     /// with its cause; clients get a generic message.
     #[error("internal failure: {0:#}")]
     Failed(anyhow::Error),
 }
 
+/// Whether a database error means "not reachable now" rather than "wrong".
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+}
+
 impl<E: std::error::Error> From<sqlx::Error> for AppError<E> {
     fn from(e: sqlx::Error) -> Self {
-        Self::Failed(e.into())
+        if is_unavailable(&e) { Self::Unavailable(e.into()) } else { Self::Failed(e.into()) }
     }
 }
 

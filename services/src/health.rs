@@ -28,20 +28,32 @@ impl Health {
     }
 
     pub async fn readiness(&self) -> Readiness {
+        // Details name what failed, never why: /ready is unauthenticated, and database errors
+        // carry hosts and role names. The cause goes to the log.
         let database = match sqlx::query("SELECT 1").execute(&self.pool).await {
             Ok(_) => Check::ok(None),
-            Err(e) => return Readiness::failed(Check::failed(format!("unreachable: {e}"))),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database unreachable");
+                return Readiness::failed(Check::failed("unreachable".into()));
+            }
         };
         let migrations = match store::pending_migrations(&self.pool).await {
             Ok(0) => Check::ok(None),
             Ok(n) => Check::failed(format!("{n} migrations not applied")),
-            Err(e) => Check::failed(e.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: cannot read the migrations");
+                Check::failed("cannot read the applied migrations".into())
+            }
         };
         let (projector, lag) = match self.view_lag().await {
             Ok(lag) if lag.seconds <= self.max_view_lag.as_secs_f64() => (Check::ok(None), lag),
             Ok(lag) => (Check::failed(format!("views are {:.1} s behind", lag.seconds)), lag),
-            Err(e) => (Check::failed(e.to_string()), Lag::default()),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: cannot read the views' lag");
+                (Check::failed("cannot read the views' lag".into()), Lag::default())
+            }
         };
+        let oldest_transaction_seconds = store::oldest_transaction_seconds(&self.pool).await.unwrap_or(0.0);
         let ready = database.ok && migrations.ok && projector.ok;
         Readiness {
             status: if ready { "ready" } else { "not_ready" }.into(),
@@ -50,6 +62,7 @@ impl Health {
             projector,
             projector_lag_events: lag.events,
             projector_lag_seconds: lag.seconds,
+            oldest_transaction_seconds,
         }
     }
 
@@ -83,8 +96,13 @@ pub struct Readiness {
     pub database: Check,
     pub migrations: Check,
     pub projector: Check,
+    /// Counted up to 100,000.
     pub projector_lag_events: i64,
     pub projector_lag_seconds: f64,
+    /// Age of the oldest transaction that holds a transaction id in the whole Postgres
+    /// cluster. The feed cannot pass it, so a long one delays every view (and so every
+    /// write's answer): when views lag, look here first.
+    pub oldest_transaction_seconds: f64,
 }
 
 impl Readiness {
@@ -97,6 +115,7 @@ impl Readiness {
             projector: unknown(),
             projector_lag_events: 0,
             projector_lag_seconds: 0.0,
+            oldest_transaction_seconds: 0.0,
         }
     }
 }

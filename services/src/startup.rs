@@ -7,7 +7,7 @@ use crate::health::Health;
 use crate::http::{AppState, app};
 use crate::project::{ProjectViews, Projects};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
-use crate::secrets::{Vault, shredder::Shredder};
+use crate::secrets::Vault;
 use crate::server::{PgServerDirectory, Servers, ServersView};
 use crate::store::{self, CommandBus};
 use anyhow::Context;
@@ -24,15 +24,6 @@ pub fn views() -> Vec<Arc<dyn Projection>> {
     vec![Arc::new(ProjectViews), Arc::new(ServersView)]
 }
 
-/// What the live projector runs: the views, and the reactions that share their transaction.
-pub fn live_projections() -> Vec<Arc<dyn Projection>> {
-    let mut all = views();
-    all.push(Arc::new(Shredder));
-    all
-}
-
-/// How long a writer waits for the views to include its events before answering anyway.
-const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per process: requests, the projector and two listeners.
 const POOL_SIZE: u32 = 20;
 
@@ -62,11 +53,13 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let pool = connect_and_migrate(&settings.database_url).await?;
         let cancel = CancellationToken::new();
-        let watch = ViewWatch::start(pool.clone(), Projector::VIEWS, READ_YOUR_WRITES_TIMEOUT, cancel.clone()).await?;
+        let watch =
+            ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;
         let bus = command_bus(&pool, Arc::new(watch));
+        let directory = Arc::new(PgServerDirectory::new(pool.clone()));
         let state = AppState {
             projects: Projects::new(bus.clone(), pool.clone()),
-            servers: Servers::new(bus, Vault::new(pool.clone(), settings.master_key.clone()), pool.clone()),
+            servers: Servers::new(bus, Vault::new(pool.clone(), settings.master_key.clone()), pool.clone(), directory),
             health: Health::new(pool.clone(), settings.max_view_lag),
         };
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -78,7 +71,7 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr())
             .context("the listener has no socket address")?;
-        let projector = Projector::new(pool, Projector::VIEWS, live_projections());
+        let projector = Projector::new(pool, Projector::VIEWS, views());
         Ok(Self { acceptor, local_addr, state, projector, cancel })
     }
 

@@ -34,7 +34,8 @@ impl Server {
         self.live_in(project_id).ok().map(|s| &s.config)
     }
 
-    async fn ensure_name_free(
+    /// Refuses `name` if another live server of the project holds it.
+    pub async fn ensure_name_free(
         directory: &dyn ServerDirectory,
         project_id: ProjectId,
         name: &ServerName,

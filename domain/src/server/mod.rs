@@ -16,5 +16,7 @@ pub use error::ServerError;
 pub use field::{
     AbsoluteUrl, EnvName, FieldError, HeaderName, ServerField, ServerName, Text, TimeoutMs, check_header_value,
 };
-pub use rules::{DEFAULT_MAX_TOTAL_TIMEOUT_MS, DEFAULT_PROXY_AUTH_HEADER, DEFAULT_REQUEST_TIMEOUT_MS};
+pub use rules::{
+    DEFAULT_MAX_TOTAL_TIMEOUT_MS, DEFAULT_PROXY_AUTH_HEADER, DEFAULT_REQUEST_TIMEOUT_MS, validate_patch, validate_spec,
+};
 pub use spec::{Header, ServerPatch, ServerSpec};

@@ -27,6 +27,24 @@ fn text(t: Option<super::Text>) -> Option<String> {
     t.map(super::Text::into_string)
 }
 
+/// Stands in for a secret when only the shape of a configuration is checked.
+fn placeholder<S>(_: S) -> Result<SealedSecret, std::convert::Infallible> {
+    Ok(SealedSecret { key_id: uuid::Uuid::nil(), nonce: String::new(), ciphertext: String::new() })
+}
+
+/// Checks a registration against every rule without sealing anything, so that a caller can
+/// refuse bad input before it creates a data key for it.
+pub fn validate_spec<S>(spec: &ServerSpec<S>) -> Result<(), FieldError> {
+    let Ok(preview) = spec.as_refs().try_seal(placeholder);
+    config_from(preview).map(drop)
+}
+
+/// Checks a partial update against the configuration it would change, without sealing.
+pub fn validate_patch<S>(current: &ServerConfig, patch: &ServerPatch<S>) -> Result<(), FieldError> {
+    let Ok(preview) = patch.as_refs().try_seal(placeholder);
+    patched(current, preview).map(drop)
+}
+
 /// The configuration a registration results in, defaults applied and rules checked.
 pub(crate) fn config_from(spec: ServerSpec<SealedSecret>) -> Result<ServerConfig, FieldError> {
     let request_timeout_ms = spec.request_timeout.map_or(DEFAULT_REQUEST_TIMEOUT_MS, |t| t.get());

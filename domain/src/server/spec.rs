@@ -104,6 +104,33 @@ fn seal_headers<S, T, E>(
 }
 
 impl<S> ServerSpec<S> {
+    /// The same spec, borrowing its secrets.
+    pub fn as_refs(&self) -> ServerSpec<&S> {
+        ServerSpec {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            transport: self.transport,
+            url: self.url.clone(),
+            connection: self.connection,
+            command: self.command.clone(),
+            args: self.args.clone(),
+            env: self.env.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            custom_headers: self
+                .custom_headers
+                .iter()
+                .map(|h| Header { name: h.name.clone(), value: &h.value, enabled: h.enabled })
+                .collect(),
+            oauth_client_id: self.oauth_client_id.clone(),
+            oauth_client_secret: self.oauth_client_secret.as_ref(),
+            oauth_scope: self.oauth_scope.clone(),
+            proxy_url: self.proxy_url.clone(),
+            proxy_auth_token: self.proxy_auth_token.as_ref(),
+            proxy_auth_header: self.proxy_auth_header.clone(),
+            request_timeout: self.request_timeout,
+            max_total_timeout: self.max_total_timeout,
+        }
+    }
+
     /// Whether any secret is given, so that a caller only fetches a data key when needed.
     pub fn has_secrets(&self) -> bool {
         !self.env.is_empty()
@@ -137,6 +164,31 @@ impl<S> ServerSpec<S> {
 }
 
 impl<S> ServerPatch<S> {
+    /// The same patch, borrowing its secrets.
+    pub fn as_refs(&self) -> ServerPatch<&S> {
+        ServerPatch {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            transport: self.transport,
+            url: self.url.clone(),
+            connection: self.connection,
+            command: self.command.clone(),
+            args: self.args.clone(),
+            env: self.env.as_ref().map(|env| env.iter().map(|(k, v)| (k.clone(), v)).collect()),
+            custom_headers: self.custom_headers.as_ref().map(|headers| {
+                headers.iter().map(|h| Header { name: h.name.clone(), value: &h.value, enabled: h.enabled }).collect()
+            }),
+            oauth_client_id: self.oauth_client_id.clone(),
+            oauth_client_secret: self.oauth_client_secret.as_ref(),
+            oauth_scope: self.oauth_scope.clone(),
+            proxy_url: self.proxy_url.clone(),
+            proxy_auth_token: self.proxy_auth_token.as_ref(),
+            proxy_auth_header: self.proxy_auth_header.clone(),
+            request_timeout: self.request_timeout,
+            max_total_timeout: self.max_total_timeout,
+        }
+    }
+
     pub fn has_secrets(&self) -> bool {
         self.env.as_ref().is_some_and(|e| !e.is_empty())
             || self.custom_headers.as_ref().is_some_and(|h| !h.is_empty())

@@ -29,6 +29,19 @@ impl Checkpoints {
         row.map(|(tx, pos)| Position::from_columns(&tx, pos).map_err(|e| sqlx::Error::Decode(e.into()))).transpose()
     }
 
+    /// Locks the subscriber's row for the caller's transaction and returns its position. A
+    /// second reader of the same subscriber waits here, before applying anything, and then
+    /// sees that the checkpoint moved.
+    pub async fn lock(conn: &mut PgConnection, subscriber: &str) -> sqlx::Result<Option<Position>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM feed_checkpoints WHERE subscriber = $1 FOR UPDATE",
+        )
+        .bind(subscriber)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|(tx, pos)| Position::from_columns(&tx, pos).map_err(|e| sqlx::Error::Decode(e.into()))).transpose()
+    }
+
     /// Moves the checkpoint from `from` to `to` inside the caller's transaction, and announces
     /// it on commit. Returns false (and changes nothing) if the checkpoint is no longer at
     /// `from`: another reader moved it, and this one's work must be rolled back.

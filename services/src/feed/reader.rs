@@ -98,10 +98,12 @@ pub struct Lag {
 }
 
 pub async fn lag_after<'e>(db: impl PgExecutor<'e>, after: Position) -> sqlx::Result<Lag> {
+    // Counting is capped: a large backlog must not make every /ready a full scan.
     let row = sqlx::query(
         "SELECT count(*) AS events, \
                 coalesce(extract(epoch FROM clock_timestamp() - min(recorded_at)), 0)::float8 AS seconds \
-         FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+         FROM (SELECT recorded_at FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+               ORDER BY transaction_id, global_position LIMIT 100000) backlog",
     )
     .bind(after.transaction_id.to_string())
     .bind(after.global_position)

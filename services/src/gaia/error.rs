@@ -51,34 +51,33 @@ impl From<Problem> for GaiaError {
 }
 
 /// A domain field error, located in GAIA's wire names.
+fn field_problem(e: FieldError) -> Problem {
+    let path = std::iter::once(wire_name(e.field).to_owned()).chain(e.inner).collect();
+    Problem::invalid(Location::Body(path), Issue::Rule, e.reason)
+}
+
 impl From<FieldError> for GaiaError {
     fn from(e: FieldError) -> Self {
-        let path = std::iter::once(wire_name(e.field).to_owned()).chain(e.inner).collect();
-        Problem::invalid(Location::Body(path), Issue::Rule, e.reason).into()
+        field_problem(e).into()
     }
 }
 
 impl From<AppError<ServerError>> for GaiaError {
     fn from(e: AppError<ServerError>) -> Self {
-        let problem = match e {
-            AppError::Rejected(ServerError::Invalid(field)) => return field.into(),
-            AppError::Rejected(ServerError::NotFound) => Problem::new(Kind::NotFound, "MCP server not found"),
-            AppError::Rejected(e @ ServerError::NameTaken(_)) => {
+        Problem::of_app_error(e, |refusal| match refusal {
+            ServerError::Invalid(field) => field_problem(field),
+            ServerError::NotFound => Problem::new(Kind::NotFound, "MCP server not found"),
+            e @ ServerError::NameTaken(_) => {
                 Problem::invalid(Location::Body(vec!["name".into()]), Issue::Rule, e.to_string())
                     .with_kind(Kind::Conflict)
             }
-            AppError::Rejected(e @ ServerError::AlreadyRegistered) => Problem::new(Kind::Conflict, e.to_string()),
-            AppError::Rejected(ServerError::Lookup(e)) => {
+            e @ ServerError::AlreadyRegistered => Problem::new(Kind::Conflict, e.to_string()),
+            ServerError::Lookup(e) => {
                 tracing::error!(error = %e, "server directory unavailable");
                 Problem::new(Kind::Unavailable, "The service is temporarily unavailable; try again")
             }
-            AppError::Conflict => Problem::new(Kind::Conflict, AppError::<ServerError>::Conflict.to_string()),
-            AppError::Failed(e) => {
-                tracing::error!(error = format!("{e:#}"), "request failed");
-                Problem::new(Kind::Internal, "Internal server error; nothing was changed")
-            }
-        };
-        problem.into()
+        })
+        .into()
     }
 }
 

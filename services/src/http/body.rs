@@ -39,8 +39,10 @@ pub enum BodyError {
     Unreadable(String),
     #[error("the request body is not valid JSON: {0}")]
     Malformed(String),
+    /// The message is built from the kind of problem and the expected type, never from the
+    /// offending value: a value may be a secret sent in the wrong place.
     #[error("{}: {message}", path.join("."))]
-    Invalid { path: Vec<String>, issue: FieldIssue, message: String, input: Option<Value> },
+    Invalid { path: Vec<String>, issue: FieldIssue, message: String, expected: Option<String>, input: Option<Value> },
 }
 
 impl poem::error::ResponseError for BodyError {
@@ -107,18 +109,40 @@ fn invalid(root: &Value, err: serde_path_to_error::Error<serde_json::Error>) -> 
             Segment::Unknown => None,
         })
         .collect();
-    let message = err.into_inner().to_string();
-    let issue = classify(&message);
+    let serde_message = err.into_inner().to_string();
+    let issue = classify(&serde_message);
     // serde reports a missing field at its parent; name the field itself.
-    if let (FieldIssue::Missing, Some(field)) = (issue, backticked(&message)) {
+    if let (FieldIssue::Missing, Some(field)) = (issue, backticked(&serde_message)) {
         path.push(field.to_owned());
-        return BodyError::Invalid { path, issue, message: "field required".into(), input: None };
+        return BodyError::Invalid { path, issue, message: "field required".into(), expected: None, input: None };
     }
+    let expected = expected_of(&serde_message);
+    let message = match (issue, &expected) {
+        (FieldIssue::UnknownField, _) => "is not a known field".to_owned(),
+        (FieldIssue::UnknownVariant, Some(expected)) => format!("must be {expected}"),
+        (_, Some(expected)) => format!("must be {expected}"),
+        (_, None) => "has an invalid value".to_owned(),
+    };
     let input = path
         .iter()
         .try_fold(root, |v, key| v.get(key).or_else(|| key.parse::<usize>().ok().and_then(|i| v.get(i))))
         .cloned();
-    BodyError::Invalid { path, issue, message, input }
+    BodyError::Invalid { path, issue, message, expected, input }
+}
+
+/// What serde expected, in words for people: the part of its message after "expected",
+/// which never contains the offending value.
+fn expected_of(serde_message: &str) -> Option<String> {
+    let raw = serde_message.split_once(", expected ").map(|(_, e)| e.trim())?;
+    Some(match raw {
+        "a sequence" => "a list".to_owned(),
+        "a map" => "an object".to_owned(),
+        r if r.starts_with("struct ") => "an object".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        r => r.to_owned(),
+    })
 }
 
 fn classify(message: &str) -> FieldIssue {
@@ -189,13 +213,27 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_enum_value_is_named() {
+    fn an_unknown_enum_value_is_named_with_the_choices() {
         let BodyError::Invalid { path, issue, message, .. } = error_of(r#"{"projectId":"p","transportType":"grpc"}"#)
         else {
             panic!()
         };
         assert_eq!((path, issue), (vec!["transportType".to_owned()], FieldIssue::UnknownVariant));
-        assert!(message.contains("grpc"), "{message}");
+        assert_eq!(message, "must be `stdio` or `http`");
+    }
+
+    #[test]
+    fn a_message_never_repeats_the_offending_value() {
+        for body in [
+            r#"{"projectId":"sk-live-SECRET","transportType":"http","headers":"Bearer sk-live-SECRET"}"#,
+            r#"{"projectId":"p","transportType":"http","headers":["sk-live-SECRET"]}"#,
+            r#"{"projectId":123456789,"transportType":"http"}"#,
+        ] {
+            let err = error_of(body);
+            let BodyError::Invalid { message, .. } = &err else { panic!("{err}") };
+            assert!(!message.contains("SECRET") && !message.contains("123456789"), "{message}");
+            assert!(!err.to_string().contains("SECRET"), "{err}");
+        }
     }
 
     #[test]

@@ -62,16 +62,25 @@ pub struct Problem {
     pub kind: Kind,
     pub message: String,
     pub location: Option<Location>,
+    /// For a wrong type: what was expected, in words (`a string`, `a list`).
+    pub expected: Option<String>,
+    /// The offending input, for surfaces that echo it (never rendered under a secret field).
     pub input: Option<Value>,
 }
 
 impl Problem {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), location: None, input: None }
+        Self { kind, message: message.into(), location: None, expected: None, input: None }
     }
 
     pub fn invalid(location: Location, issue: Issue, message: impl Into<String>) -> Self {
-        Self { kind: Kind::Validation(issue), message: message.into(), location: Some(location), input: None }
+        Self {
+            kind: Kind::Validation(issue),
+            message: message.into(),
+            location: Some(location),
+            expected: None,
+            input: None,
+        }
     }
 
     pub fn with_kind(mut self, kind: Kind) -> Self {
@@ -105,6 +114,25 @@ impl Problem {
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem of a failed operation: the surface maps its domain refusals (`domain`);
+    /// conflicts, outages and failures read the same on every surface. Causes are logged,
+    /// never sent.
+    pub fn of_app_error<E: std::error::Error>(e: crate::error::AppError<E>, domain: impl FnOnce(E) -> Self) -> Self {
+        use crate::error::AppError;
+        match e {
+            AppError::Rejected(e) => domain(e),
+            AppError::Conflict => Self::new(Kind::Conflict, "The resource is being changed concurrently; try again"),
+            AppError::Unavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "store unavailable");
+                Self::new(Kind::Unavailable, "The service is temporarily unavailable; try again")
+            }
+            AppError::Failed(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+                Self::new(Kind::Internal, "Internal server error")
+            }
         }
     }
 
@@ -147,7 +175,7 @@ impl Problem {
             BodyError::Empty | BodyError::Unreadable(_) | BodyError::Malformed(_) => {
                 Self::new(Kind::MalformedBody, err.to_string())
             }
-            BodyError::Invalid { path, issue, message, input } => {
+            BodyError::Invalid { path, issue, message, expected, input } => {
                 let issue = match issue {
                     FieldIssue::Missing => Issue::Missing,
                     FieldIssue::WrongType => Issue::WrongType,
@@ -155,7 +183,10 @@ impl Problem {
                     FieldIssue::UnknownField => Issue::UnknownField,
                     FieldIssue::InvalidValue => Issue::Rule,
                 };
-                Self::invalid(Location::Body(path.clone()), issue, message.clone()).with_input(input.clone())
+                let mut problem =
+                    Self::invalid(Location::Body(path.clone()), issue, message.clone()).with_input(input.clone());
+                problem.expected = expected.clone();
+                problem
             }
         }
     }

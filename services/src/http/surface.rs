@@ -38,8 +38,11 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         // A handler's own error response (already in its surface's format).
         Err(err) if err.is_from_response() => Ok(err.into_response()),
         Err(err) => {
-            tracing::debug!(%request_id, error = %err, "request refused before its handler");
-            Ok(surface.render(Problem::from_poem(err)))
+            let problem = Problem::from_poem(err);
+            // The kind and field only: an error's text may quote a value sent by mistake.
+            let field = problem.location.as_ref().map(|l| l.field_name());
+            tracing::debug!(%request_id, kind = ?problem.kind, ?field, "request refused before its handler");
+            Ok(surface.render(problem))
         }
     }
 }

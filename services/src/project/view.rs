@@ -23,16 +23,21 @@ impl Projection for ProjectViews {
         let at = event.recorded_at;
         match project_event {
             ProjectEvent::ProjectCreated(e) => {
-                sqlx::query("INSERT INTO view_projects (project_id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(e.project_id.as_uuid())
-                    .bind(&e.name)
-                    .bind(at)
-                    .execute(conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO view_projects (project_id, name, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (project_id) DO UPDATE SET name = EXCLUDED.name, created_at = EXCLUDED.created_at",
+                )
+                .bind(e.project_id.as_uuid())
+                .bind(&e.name)
+                .bind(at)
+                .execute(conn)
+                .await?;
             }
             ProjectEvent::ApiKeyIssued(e) => {
                 sqlx::query(
-                    "INSERT INTO view_api_keys (key_id, project_id, name, key_sha256, issued_at) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO view_api_keys (key_id, project_id, name, key_sha256, issued_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (key_id) DO UPDATE SET project_id = EXCLUDED.project_id, name = EXCLUDED.name, \
+                        key_sha256 = EXCLUDED.key_sha256, issued_at = EXCLUDED.issued_at, revoked_at = NULL",
                 )
                 .bind(e.key_id.as_uuid())
                 .bind(e.project_id.as_uuid())

@@ -7,8 +7,9 @@ use tokio_util::sync::CancellationToken;
 /// by a dedicated connection. If the process dies, its connection closes and the lock frees
 /// itself, so a standby takes over within one retry interval.
 ///
-/// The lock only keeps standbys idle. Correctness does not depend on it: checkpoints move by
-/// compare-and-set, so two active readers would still apply each event once.
+/// The lock only keeps standbys idle. Correctness does not depend on it: a batch locks its
+/// subscriber's checkpoint row before applying anything and checks it has not moved, so two
+/// active readers still apply each event once.
 pub struct LeaderLock {
     conn: PoolConnection<Postgres>,
 }

@@ -39,4 +39,10 @@ pub trait AwaitViews: Send + Sync {
     /// Returns once the views have applied every event up to `position`, or gives up after a
     /// bound and says so (the write itself is committed either way).
     async fn await_views(&self, position: Position) -> bool;
+
+    /// Whether a write answered earlier is still missing from the views: reads by id must
+    /// then go to the events, or the caller could miss its own write.
+    fn lagging(&self) -> bool {
+        false
+    }
 }

@@ -50,10 +50,15 @@ impl Projector {
         }
     }
 
-    /// One transaction: every projection applies every event, and the checkpoint moves from
-    /// `from` to the batch's last event. False if the checkpoint was no longer at `from`.
+    /// One transaction: lock the checkpoint, check it is still at `from`, apply every event to
+    /// every projection, move the checkpoint to the batch's last event. False (and nothing
+    /// applied) if another reader moved the checkpoint first.
     async fn apply_batch(&self, from: Position, batch: &[FeedEvent]) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await?;
+        if Checkpoints::lock(&mut tx, self.subscriber).await? != Some(from) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         for event in batch {
             for projection in self.projections.iter() {
                 projection.apply(&mut tx, event).await.with_context(|| {
@@ -82,8 +87,13 @@ impl Projector {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(1);
         loop {
-            if self.catch_up().await? >= position {
-                return Ok(true);
+            match self.catch_up().await {
+                Ok(at) if at >= position => return Ok(true),
+                Ok(_) => {}
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = format!("{e:#}"), "catch-up failed; retrying")
+                }
+                Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
                 return Ok(false);
@@ -122,7 +132,15 @@ impl Projector {
         let mut wake = FeedWake::listen(&self.pool).await?;
         let mut held_back_pause = Duration::from_millis(1);
         let mut error_pause = Duration::from_millis(100);
+        let mut lock_checked = Instant::now();
         while !cancel.is_cancelled() {
+            // Under sustained load the loop never idles, so the lock is checked on a clock.
+            if lock_checked.elapsed() >= POLL_INTERVAL {
+                if !lock.still_held().await {
+                    anyhow::bail!("the leader lock's connection was lost");
+                }
+                lock_checked = Instant::now();
+            }
             let at = match self.catch_up().await {
                 Ok(at) => {
                     error_pause = Duration::from_millis(100);
@@ -148,9 +166,6 @@ impl Projector {
             tokio::select! {
                 () = cancel.cancelled() => {}
                 woke = wake.wait(POLL_INTERVAL) => woke?,
-            }
-            if !lock.still_held().await {
-                anyhow::bail!("the leader lock's connection was lost");
             }
         }
         Ok(())

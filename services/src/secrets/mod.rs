@@ -2,12 +2,12 @@
 //!
 //! A secret enters the system in a request, is sealed here with AES-256-GCM under its
 //! credential's data key, and only the [`SealedSecret`](events::SealedSecret) enters an event.
-//! Data keys live in `secret_keys`, wrapped by the master key from the environment. Deleting a
-//! credential deletes its data key ([`shredder`]), after which its history can no longer be
-//! opened by anyone.
+//! Data keys live in `secret_keys`, wrapped by the master key from the environment. An event
+//! that ends a credential (a server deleted, an instance's credential replaced or removed)
+//! names the key it destroys, and a trigger deletes that key in the event's own transaction
+//! (migration 0007): from the commit on, that history can no longer be opened by anyone.
 
 mod master_key;
-pub mod shredder;
 mod vault;
 
 pub use master_key::MasterKey;

@@ -17,13 +17,14 @@ impl PgServerDirectory {
 #[async_trait::async_trait]
 impl ServerDirectory for PgServerDirectory {
     async fn server_named(&self, project: ProjectId, name: &ServerName) -> Result<Option<ServerId>, LookupFailed> {
-        let holder: Option<String> =
-            sqlx::query_scalar("SELECT server_id FROM server_names WHERE project_id = $1 AND name_key = lower($2)")
-                .bind(project.to_string())
-                .bind(name.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| LookupFailed(e.to_string()))?;
+        let holder: Option<String> = sqlx::query_scalar(
+            r#"SELECT server_id FROM server_names WHERE project_id = $1 AND name_key = lower($2 COLLATE "und-x-icu")"#,
+        )
+        .bind(project.to_string())
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| LookupFailed(e.to_string()))?;
         holder.map(|id| id.parse::<ServerId>().map_err(|e| LookupFailed(e.to_string()))).transpose()
     }
 }

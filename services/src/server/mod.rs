@@ -10,11 +10,15 @@ pub use view::{HeaderSummary, ServerRecord, ServersView};
 use crate::error::AppError;
 use crate::project::Caller;
 use crate::secrets::{Credential, DataKey, Vault};
-use crate::store::{CommandBus, CommandMetadata};
-use domain::server::{ServerCommand, ServerError, ServerPatch, ServerSpec};
+use crate::store::{self, CommandBus, CommandMetadata, Committed};
+use cqrs_es::Aggregate;
+use domain::server::{
+    Server, ServerCommand, ServerDirectory, ServerError, ServerPatch, ServerSpec, validate_patch, validate_spec,
+};
 use events::{SealedSecret, ServerId};
 use secrecy::SecretString;
 use sqlx::PgPool;
+use std::sync::Arc;
 
 pub type ServerResult<T> = Result<T, AppError<ServerError>>;
 
@@ -23,11 +27,12 @@ pub struct Servers {
     bus: CommandBus,
     vault: Vault,
     pool: PgPool,
+    directory: Arc<dyn ServerDirectory>,
 }
 
 impl Servers {
-    pub fn new(bus: CommandBus, vault: Vault, pool: PgPool) -> Self {
-        Self { bus, vault, pool }
+    pub fn new(bus: CommandBus, vault: Vault, pool: PgPool, directory: Arc<dyn ServerDirectory>) -> Self {
+        Self { bus, vault, pool, directory }
     }
 
     /// Registers a server in the caller's project and returns it as stored.
@@ -37,12 +42,18 @@ impl Servers {
         spec: ServerSpec<SecretString>,
         meta: &CommandMetadata,
     ) -> ServerResult<ServerRecord> {
-        let server_id = ServerId::random();
+        let (server_id, project_id) = (ServerId::random(), caller.project_id);
+        // Every rule is checked before a data key exists, so refused input leaves nothing
+        // behind; the aggregate checks again when it decides, and that is what counts.
+        validate_spec(&spec).map_err(|e| AppError::Rejected(e.into()))?;
+        Server::ensure_name_free(self.directory.as_ref(), project_id, &spec.name, server_id)
+            .await
+            .map_err(AppError::Rejected)?;
         let key = self.key_if(spec.has_secrets(), server_id).await?;
         let spec = spec.try_seal(|s| seal(key.as_ref(), &s))?;
-        let project_id = caller.project_id;
-        self.bus.server(server_id, ServerCommand::Register { project_id, server_id, spec }, meta).await?;
-        self.get(caller, server_id).await
+        let committed =
+            self.bus.server(server_id, ServerCommand::Register { project_id, server_id, spec }, meta).await?;
+        self.after_write(caller, server_id, committed).await
     }
 
     /// Applies a partial update and returns the server as it now is.
@@ -53,22 +64,56 @@ impl Servers {
         patch: ServerPatch<SecretString>,
         meta: &CommandMetadata,
     ) -> ServerResult<ServerRecord> {
-        // Refuse early, before creating a data key for a server the caller cannot see.
-        self.get(caller, server_id).await?;
+        let current: Server = self.bus.load(&server_id.to_string()).await?;
+        let config = current.config_in(caller.project_id).ok_or(AppError::Rejected(ServerError::NotFound))?;
+        validate_patch(config, &patch).map_err(|e| AppError::Rejected(e.into()))?;
+        if let Some(name) = &patch.name {
+            Server::ensure_name_free(self.directory.as_ref(), caller.project_id, name, server_id)
+                .await
+                .map_err(AppError::Rejected)?;
+        }
         let key = self.key_if(patch.has_secrets(), server_id).await?;
         let patch = patch.try_seal(|s| seal(key.as_ref(), &s))?;
-        self.bus.server(server_id, ServerCommand::Update { project_id: caller.project_id, patch }, meta).await?;
-        self.get(caller, server_id).await
+        let command = ServerCommand::Update { project_id: caller.project_id, patch };
+        let committed = self.bus.server(server_id, command, meta).await?;
+        self.after_write(caller, server_id, committed).await
     }
 
-    /// Deletes a server; its secrets' data key is destroyed by the shredder.
+    /// The server after a committed write: from the view when it includes the write, else
+    /// from the events themselves, so that a lagging projector never turns a committed write
+    /// into an error or a stale answer.
+    async fn after_write(&self, caller: &Caller, server_id: ServerId, committed: Committed) -> ServerResult<ServerRecord> {
+        if committed.visible
+            && let Ok(Some(record)) = view::find(&self.pool, caller.project_id, server_id).await
+        {
+            return Ok(record);
+        }
+        self.read_through(caller, server_id).await
+    }
+
+    /// A server as its events say, for when the view cannot be trusted to hold it yet.
+    async fn read_through(&self, caller: &Caller, server_id: ServerId) -> ServerResult<ServerRecord> {
+        let server: Server = self.bus.load(&server_id.to_string()).await?;
+        let config = server.config_in(caller.project_id).ok_or(AppError::Rejected(ServerError::NotFound))?;
+        let times = store::stream_times(&self.pool, Server::TYPE, &server_id.to_string())
+            .await?
+            .ok_or_else(|| AppError::Failed(anyhow::anyhow!("server {server_id} has no events")))?;
+        Ok(ServerRecord::from_config(caller.project_id, server_id, config, times))
+    }
+
+    /// Deletes a server; its secrets' data key is destroyed in the same transaction.
     pub async fn delete(&self, caller: &Caller, server_id: ServerId, meta: &CommandMetadata) -> ServerResult<()> {
         self.bus.server(server_id, ServerCommand::Delete { project_id: caller.project_id }, meta).await?;
         Ok(())
     }
 
-    /// A live server of the caller's project.
+    /// A live server of the caller's project. Read from the view, or from the events while
+    /// this process has answered writes the view does not hold yet (read-your-writes when the
+    /// projector is behind).
     pub async fn get(&self, caller: &Caller, server_id: ServerId) -> ServerResult<ServerRecord> {
+        if self.bus.views_lagging() {
+            return self.read_through(caller, server_id).await;
+        }
         view::find(&self.pool, caller.project_id, server_id).await?.ok_or(AppError::Rejected(ServerError::NotFound))
     }
 

@@ -1,5 +1,6 @@
 use crate::feed::FeedEvent;
 use crate::projection::Projection;
+use crate::store::StreamTimes;
 use chrono::{DateTime, Utc};
 use events::server::ServerConfig;
 use events::{ProjectId, ServerEvent, ServerId};
@@ -44,6 +45,39 @@ pub struct ServerRecord {
     pub version: i64,
 }
 
+impl ServerRecord {
+    /// A server's row, from its configuration: what the view stores, and what a write answers
+    /// with when the view is behind.
+    pub fn from_config(project_id: ProjectId, server_id: ServerId, c: &ServerConfig, times: StreamTimes) -> Self {
+        Self {
+            server_id: *server_id.as_uuid(),
+            project_id: *project_id.as_uuid(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            transport: c.transport.as_str().to_owned(),
+            url: c.url.clone(),
+            connection: c.connection.as_str().to_owned(),
+            command: c.command.clone(),
+            args: c.args.clone(),
+            env_names: c.env.keys().cloned().collect(),
+            custom_headers: Json(
+                c.custom_headers.iter().map(|h| HeaderSummary { name: h.name.clone(), enabled: h.enabled }).collect(),
+            ),
+            oauth_client_id: c.oauth_client_id.clone(),
+            has_oauth_client_secret: c.oauth_client_secret.is_some(),
+            oauth_scope: c.oauth_scope.clone(),
+            proxy_url: c.proxy_url.clone(),
+            has_proxy_auth_token: c.proxy_auth_token.is_some(),
+            proxy_auth_header: c.proxy_auth_header.clone(),
+            request_timeout_ms: i64::try_from(c.request_timeout_ms).unwrap_or(i64::MAX),
+            max_total_timeout_ms: i64::try_from(c.max_total_timeout_ms).unwrap_or(i64::MAX),
+            created_at: times.first,
+            updated_at: times.last,
+            version: times.sequence,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Projection for ServersView {
     fn name(&self) -> &'static str {
@@ -56,8 +90,12 @@ impl Projection for ServersView {
 
     async fn apply(&self, conn: &mut PgConnection, event: &FeedEvent) -> anyhow::Result<()> {
         match event.decode::<ServerEvent>()? {
-            Some(ServerEvent::ServerRegistered(e)) => upsert(conn, e.project_id, e.server_id, &e.config, event).await,
-            Some(ServerEvent::ServerUpdated(e)) => upsert(conn, e.project_id, e.server_id, &e.config, event).await,
+            Some(ServerEvent::ServerRegistered(e)) => {
+                upsert(conn, &record_at(e.project_id, e.server_id, &e.config, event)).await
+            }
+            Some(ServerEvent::ServerUpdated(e)) => {
+                upsert(conn, &record_at(e.project_id, e.server_id, &e.config, event)).await
+            }
             Some(ServerEvent::ServerDeleted(e)) => {
                 sqlx::query(
                     "UPDATE view_servers SET deleted_at = $2, updated_at = $2, version = $3 WHERE server_id = $1",
@@ -74,21 +112,18 @@ impl Projection for ServersView {
     }
 }
 
-/// Writes a server's whole configuration; `created_at` is set by the first write only.
-async fn upsert(
-    conn: &mut PgConnection,
-    project_id: ProjectId,
-    server_id: ServerId,
-    c: &ServerConfig,
-    event: &FeedEvent,
-) -> anyhow::Result<()> {
-    let headers: Vec<HeaderSummary> =
-        c.custom_headers.iter().map(|h| HeaderSummary { name: h.name.clone(), enabled: h.enabled }).collect();
+fn record_at(project_id: ProjectId, server_id: ServerId, config: &ServerConfig, event: &FeedEvent) -> ServerRecord {
+    let times = StreamTimes { first: event.recorded_at, last: event.recorded_at, sequence: event.sequence };
+    ServerRecord::from_config(project_id, server_id, config, times)
+}
+
+/// Writes a server's whole row; `created_at` is set by the first write only.
+async fn upsert(conn: &mut PgConnection, r: &ServerRecord) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO view_servers (server_id, project_id, name, description, transport, url, connection, command, args, \
             env_names, custom_headers, oauth_client_id, has_oauth_client_secret, oauth_scope, proxy_url, \
             has_proxy_auth_token, proxy_auth_header, request_timeout_ms, max_total_timeout_ms, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
          ON CONFLICT (server_id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, \
             transport = EXCLUDED.transport, url = EXCLUDED.url, connection = EXCLUDED.connection, \
             command = EXCLUDED.command, args = EXCLUDED.args, env_names = EXCLUDED.env_names, \
@@ -98,27 +133,28 @@ async fn upsert(
             proxy_auth_header = EXCLUDED.proxy_auth_header, request_timeout_ms = EXCLUDED.request_timeout_ms, \
             max_total_timeout_ms = EXCLUDED.max_total_timeout_ms, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version",
     )
-    .bind(server_id.as_uuid())
-    .bind(project_id.as_uuid())
-    .bind(&c.name)
-    .bind(&c.description)
-    .bind(c.transport.as_str())
-    .bind(&c.url)
-    .bind(c.connection.as_str())
-    .bind(&c.command)
-    .bind(&c.args)
-    .bind(c.env.keys().cloned().collect::<Vec<_>>())
-    .bind(Json(headers))
-    .bind(&c.oauth_client_id)
-    .bind(c.oauth_client_secret.is_some())
-    .bind(&c.oauth_scope)
-    .bind(&c.proxy_url)
-    .bind(c.proxy_auth_token.is_some())
-    .bind(&c.proxy_auth_header)
-    .bind(i64::try_from(c.request_timeout_ms)?)
-    .bind(i64::try_from(c.max_total_timeout_ms)?)
-    .bind(event.recorded_at)
-    .bind(event.sequence)
+    .bind(r.server_id)
+    .bind(r.project_id)
+    .bind(&r.name)
+    .bind(&r.description)
+    .bind(&r.transport)
+    .bind(&r.url)
+    .bind(&r.connection)
+    .bind(&r.command)
+    .bind(&r.args)
+    .bind(&r.env_names)
+    .bind(&r.custom_headers)
+    .bind(&r.oauth_client_id)
+    .bind(r.has_oauth_client_secret)
+    .bind(&r.oauth_scope)
+    .bind(&r.proxy_url)
+    .bind(r.has_proxy_auth_token)
+    .bind(&r.proxy_auth_header)
+    .bind(r.request_timeout_ms)
+    .bind(r.max_total_timeout_ms)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .bind(r.version)
     .execute(conn)
     .await?;
     Ok(())

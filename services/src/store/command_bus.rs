@@ -29,6 +29,15 @@ pub struct CommandBus {
     views: Arc<dyn AwaitViews>,
 }
 
+/// A command's events are committed. `visible` says whether the views include them (the usual
+/// case); when they do not (the projector is behind or stuck), a caller answers from the
+/// aggregate's committed state instead of a stale view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub position: Position,
+    pub visible: bool,
+}
+
 /// Attempts per command before answering `Conflict`.
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -53,6 +62,11 @@ impl CommandBus {
         }
     }
 
+    /// Whether an answered write is still missing from the views (see [`AwaitViews::lagging`]).
+    pub fn views_lagging(&self) -> bool {
+        self.views.lagging()
+    }
+
     /// An aggregate's current state, folded from its events (for reads that need what no view
     /// holds, like a sealed credential).
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<A, AppError<A::Error>>
@@ -61,7 +75,7 @@ impl CommandBus {
     {
         match store::<A>(&self.pool).load_aggregate(id).await {
             Ok(context) => Ok(context.aggregate),
-            Err(e) => Err(AppError::Failed(anyhow::anyhow!("loading {} {id}: {e}", A::TYPE))),
+            Err(e) => Err(store_failure::<A>(id, e)),
         }
     }
 
@@ -70,7 +84,7 @@ impl CommandBus {
         id: ProjectId,
         command: ProjectCommand,
         meta: &CommandMetadata,
-    ) -> Result<Position, AppError<ProjectError>> {
+    ) -> Result<Committed, AppError<ProjectError>> {
         self.execute(&self.projects, &id.to_string(), command, meta).await
     }
 
@@ -79,7 +93,7 @@ impl CommandBus {
         id: ServerId,
         command: ServerCommand,
         meta: &CommandMetadata,
-    ) -> Result<Position, AppError<ServerError>> {
+    ) -> Result<Committed, AppError<ServerError>> {
         self.execute(&self.servers, &id.to_string(), command, meta).await
     }
 
@@ -88,7 +102,7 @@ impl CommandBus {
         slot_id: &str,
         command: InstanceCommand,
         meta: &CommandMetadata,
-    ) -> Result<Position, AppError<InstanceError>> {
+    ) -> Result<Committed, AppError<InstanceError>> {
         self.execute(&self.instances, slot_id, command, meta).await
     }
 
@@ -97,7 +111,7 @@ impl CommandBus {
         app_id: &str,
         command: OAuthAppCommand,
         meta: &CommandMetadata,
-    ) -> Result<Position, AppError<OAuthAppError>> {
+    ) -> Result<Committed, AppError<OAuthAppError>> {
         self.execute(&self.oauth_apps, app_id, command, meta).await
     }
 
@@ -108,7 +122,7 @@ impl CommandBus {
         id: &str,
         command: A::Command,
         meta: &CommandMetadata,
-    ) -> Result<Position, AppError<A::Error>>
+    ) -> Result<Committed, AppError<A::Error>>
     where
         A: Aggregate,
         A::Command: Clone,
@@ -126,12 +140,17 @@ impl CommandBus {
                     attempt += 1;
                 }
                 Err(AggregateError::AggregateConflict) => return Err(AppError::Conflict),
-                Err(e) => return Err(AppError::Failed(anyhow::anyhow!("{} {id}: {e}", A::TYPE))),
+                Err(e) => return Err(store_failure::<A>(id, e)),
             }
         }
-        let position = self.last_position(A::TYPE, id).await.map_err(|e| AppError::Failed(e.into()))?;
-        self.views.await_views(position).await;
-        Ok(position)
+        // Committed. From here on nothing may turn the answer into a failure.
+        match self.last_position(A::TYPE, id).await {
+            Ok(position) => Ok(Committed { position, visible: self.views.await_views(position).await }),
+            Err(e) => {
+                tracing::warn!(error = %e, aggregate = A::TYPE, id, "committed, but its feed position cannot be read");
+                Ok(Committed { position: Position::START, visible: false })
+            }
+        }
     }
 
     /// The feed position of the aggregate's newest event. If another writer appended after
@@ -149,6 +168,23 @@ impl CommandBus {
             .transpose()
             .map(Option::unwrap_or_default)
     }
+}
+
+/// A store error, told apart: unreachable (503, retry) or broken (500).
+fn store_failure<A: Aggregate>(id: &str, e: AggregateError<A::Error>) -> AppError<A::Error>
+where
+    A::Error: std::error::Error,
+{
+    let unreachable = match &e {
+        AggregateError::DatabaseConnectionError(_) => true,
+        AggregateError::UnexpectedError(cause) => {
+            cause.downcast_ref::<sqlx::Error>().is_some_and(crate::error::is_unavailable)
+                || cause.to_string().contains("pool timed out")
+        }
+        _ => false,
+    };
+    let cause = anyhow::anyhow!("{} {id}: {e}", A::TYPE);
+    if unreachable { AppError::Unavailable(cause) } else { AppError::Failed(cause) }
 }
 
 /// Exponential backoff with full jitter, so that racing writers spread out.

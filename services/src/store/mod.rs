@@ -3,7 +3,7 @@
 mod command_bus;
 mod metadata;
 
-pub use command_bus::CommandBus;
+pub use command_bus::{CommandBus, Committed};
 pub use metadata::CommandMetadata;
 
 use sqlx::PgPool;
@@ -15,8 +15,28 @@ use std::time::Duration;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// A pool to the database. Fails fast (within `acquire_timeout`) when it is unreachable.
+///
+/// Its sessions end a transaction left idle for a minute: an open transaction holds back the
+/// feed's horizon for the whole cluster, and with it every view.
 pub async fn connect(url: &str, max_connections: u32) -> sqlx::Result<PgPool> {
-    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10)).connect(url).await
+    let options =
+        url.parse::<sqlx::postgres::PgConnectOptions>()?.options([("idle_in_transaction_session_timeout", "60s")]);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+}
+
+/// Seconds since the oldest transaction holding a transaction id began, cluster-wide (as far
+/// as this role may see).
+pub async fn oldest_transaction_seconds(pool: &PgPool) -> sqlx::Result<f64> {
+    sqlx::query_scalar(
+        "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(xact_start)), 0)::float8 \
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// Applies the migrations not yet applied. Concurrent callers are serialised by sqlx's own
@@ -35,4 +55,28 @@ pub async fn pending_migrations(pool: &PgPool) -> sqlx::Result<usize> {
             Err(e) => return Err(e),
         };
     Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+}
+
+/// When an aggregate's stream began and last changed, and its last sequence.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamTimes {
+    pub first: chrono::DateTime<chrono::Utc>,
+    pub last: chrono::DateTime<chrono::Utc>,
+    pub sequence: i64,
+}
+
+/// The times of an aggregate's stream, read from the store itself (for answers that cannot
+/// wait for a view).
+pub async fn stream_times(pool: &PgPool, aggregate_type: &str, id: &str) -> sqlx::Result<Option<StreamTimes>> {
+    let row: (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, Option<i64>) = sqlx::query_as(
+        "SELECT min(recorded_at), max(recorded_at), max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    Ok(match row {
+        (Some(first), Some(last), Some(sequence)) => Some(StreamTimes { first, last, sequence }),
+        _ => None,
+    })
 }

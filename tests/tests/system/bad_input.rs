@@ -29,6 +29,7 @@ async fn each_invalid_body_gets_422_naming_the_field_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let existing = app.register_server("Existing").await;
     let events_before = app.event_count().await;
+    let keys_before = app.secret_key_count().await;
     let case = |what, body, field| Case { what, body, status: 422, field };
     let cases = vec![
         case("missing projectId", body_with(&app, "projectId", None), "projectId"),
@@ -43,6 +44,16 @@ async fn each_invalid_body_gets_422_naming_the_field_and_changes_nothing() {
         case("unknown transportType", body_with(&app, "transportType", Some(json!("grpc"))), "transportType"),
         case("unknown connectionType", body_with(&app, "connectionType", Some(json!("tunnel"))), "connectionType"),
         case("http without url", body_with(&app, "url", None), "url"),
+        case(
+            "secrets but no url",
+            {
+                let mut b = body_with(&app, "url", None);
+                b["env"] = json!({"API_KEY": "never stored"});
+                b["proxyAuthToken"] = json!("never stored either");
+                b
+            },
+            "url",
+        ),
         case("relative url", body_with(&app, "url", Some(json!("/mcp"))), "url"),
         case("ftp url", body_with(&app, "url", Some(json!("ftp://example.com"))), "url"),
         case("malformed proxyUrl", body_with(&app, "proxyUrl", Some(json!("not a url"))), "proxyUrl"),
@@ -98,6 +109,7 @@ async fn each_invalid_body_gets_422_naming_the_field_and_changes_nothing() {
     }
 
     assert_eq!(app.event_count().await, events_before, "a refused request left an event");
+    assert_eq!(app.secret_key_count().await, keys_before, "a refused request left a data key");
 }
 
 #[tokio::test]

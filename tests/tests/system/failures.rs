@@ -65,3 +65,65 @@ async fn an_event_the_projector_cannot_apply_stops_it_and_ready_says_so() {
     assert_eq!(body["projector_lag_events"], 1, "{body}");
     assert_eq!(body["database"]["ok"], true);
 }
+
+/// Holds a transaction id open in another session of the cluster: the feed's horizon cannot
+/// pass it, so no view moves until it ends.
+async fn hold_the_horizon(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *tx).await.unwrap();
+    tx
+}
+
+#[tokio::test]
+async fn a_committed_write_answers_2xx_from_its_events_when_the_views_cannot_catch_up() {
+    let app = TestApp::spawn_with(|s| s.read_your_writes_timeout = Duration::from_millis(500)).await;
+    let id = app.register_server("Before").await;
+    let horizon = hold_the_horizon(&app).await;
+
+    let created =
+        json_of(app.call(Method::POST, "/api/mcp/servers", Some(app.http_server("While stuck"))).await, 201).await;
+    let patch = serde_json::json!({"description": "changed while stuck"});
+    let patched = json_of(app.call(Method::PATCH, &format!("/api/mcp/servers/{id}"), Some(patch)).await, 200).await;
+
+    assert_eq!(created["server"]["name"], "While stuck");
+    assert_eq!(patched["server"]["description"], "changed while stuck", "answered from the events, not the stale view");
+    horizon.rollback().await.unwrap();
+    let new_id = created["serverId"].as_str().unwrap();
+    json_of(app.call(Method::GET, &format!("/api/mcp/servers/{new_id}"), None).await, 200).await;
+}
+
+/// Writes without waiting for any view.
+struct NoWait;
+
+#[async_trait::async_trait]
+impl services::projection::AwaitViews for NoWait {
+    async fn await_views(&self, _: services::feed::Position) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn two_projectors_racing_on_the_same_events_apply_each_once() {
+    use services::projection::Projector;
+    let app = TestApp::spawn().await;
+    let projects = services::project::Projects::new(
+        services::startup::command_bus(&app.pool, std::sync::Arc::new(NoWait)),
+        app.pool.clone(),
+    );
+    let horizon = hold_the_horizon(&app).await;
+    for i in 0..20 {
+        let name = domain::project::ProjectName::parse(&format!("raced {i}")).unwrap();
+        projects.create(name, &services::store::CommandMetadata::actor("test")).await.unwrap();
+    }
+    let (a, b) = (
+        Projector::new(app.pool.clone(), Projector::VIEWS, services::startup::views()),
+        Projector::new(app.pool.clone(), Projector::VIEWS, services::startup::views()),
+    );
+    horizon.rollback().await.unwrap();
+
+    let (ra, rb) = tokio::join!(a.catch_up(), b.catch_up());
+
+    assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
+    let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM view_projects").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(projects, 21, "the app's project and 20 more, each once");
+}

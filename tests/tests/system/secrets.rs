@@ -18,6 +18,10 @@ fn cli(database_url: &str, args: &[&str]) -> String {
     lines[0].to_owned()
 }
 
+fn rand_digit() -> u8 {
+    (uuid::Uuid::new_v4().as_bytes()[0]) % 10
+}
+
 /// Every table's rows as text, for a search.
 async fn all_rows(pool: &sqlx::PgPool, table: &str) -> String {
     let rows: Vec<String> =
@@ -37,10 +41,14 @@ async fn no_secret_appears_in_events_views_responses_or_logs_and_deletion_shreds
         ServeProcess::start(&[("DATABASE_URL", &db.url), ("PROVISIONER_MASTER_KEY", &master), ("RUST_LOG", "debug")]);
     let http = reqwest::Client::new();
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let secrets: Vec<String> = ["env", "header", "oauth", "proxy", "env2", "header2", "oauth2", "proxy2"]
-        .iter()
-        .map(|kind| format!("{kind}-secret-{tag}"))
-        .collect();
+    let mut secrets: Vec<String> =
+        ["env", "header", "oauth", "proxy", "env2", "header2", "oauth2", "proxy2", "misplaced-header", "misplaced-env"]
+            .iter()
+            .map(|kind| format!("{kind}-secret-{tag}"))
+            .collect();
+    // A numeric secret sent where a string belongs.
+    let numeric_secret = 918_273_645_501_u64 + u64::from(rand_digit());
+    secrets.push(numeric_secret.to_string());
     let mut responses = Vec::new();
     let mut call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut request = http.request(method, format!("{}{path}", serve.base_url)).bearer_auth(&key);
@@ -141,4 +149,33 @@ async fn no_secret_appears_in_events_views_responses_or_logs_and_deletion_shreds
         .await
         .unwrap();
     assert_eq!(events, 3, "registered, updated, deleted: the history stays");
+}
+
+#[tokio::test]
+async fn deleting_a_server_destroys_its_key_in_the_same_transaction_even_with_a_stuck_projector() {
+    use crate::support::{TestApp, json_of};
+    let app = TestApp::spawn_with(|s| s.read_your_writes_timeout = std::time::Duration::from_millis(300)).await;
+    let mut body = app.http_server("Keyed");
+    body["oauthClientSecret"] = json!("to be shredded");
+    let id = json_of(app.call(reqwest::Method::POST, "/api/mcp/servers", Some(body)).await, 201).await["serverId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM secret_keys").fetch_one(&app.pool).await.unwrap()
+    };
+    assert_eq!(keys().await, 1);
+    // Stop the projector with an event it cannot apply.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('project', $1, 1, 'project.created', '1.0', '{\"ProjectCreated\": {\"bogus\": true}}', '{}')",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    json_of(app.call(reqwest::Method::DELETE, &format!("/api/mcp/servers/{id}"), None).await, 200).await;
+
+    assert_eq!(keys().await, 0, "the key went with the committed deletion, not later");
 }

@@ -104,12 +104,15 @@ async fn names_are_unique_in_a_project_ignoring_case() {
     let other = app.register_server("Other").await;
     let events_before = app.event_count().await;
 
-    let taken = json_of(app.call(Method::POST, "/api/mcp/servers", Some(app.http_server("WEATHER"))).await, 409).await;
+    let mut duplicate = app.http_server("WEATHER");
+    duplicate["oauthClientSecret"] = json!("never stored");
+    let taken = json_of(app.call(Method::POST, "/api/mcp/servers", Some(duplicate)).await, 409).await;
     assert_eq!(taken["error"], "conflict");
     assert_eq!(taken["field"], "name");
     let rename = json!({"name": "weather"});
     json_of(app.call(Method::PATCH, &format!("/api/mcp/servers/{other}"), Some(rename)).await, 409).await;
     assert_eq!(app.event_count().await, events_before);
+    assert_eq!(app.secret_key_count().await, 0, "a refused registration left a data key");
 }
 
 #[tokio::test]

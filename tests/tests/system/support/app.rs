@@ -45,6 +45,7 @@ impl TestApp {
             public_url: None,
             master_key: master_key.clone(),
             max_view_lag: std::time::Duration::from_secs(10),
+            read_your_writes_timeout: std::time::Duration::from_secs(5),
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
@@ -55,7 +56,7 @@ impl TestApp {
         }));
         let pool = db.pool().await;
         // Projects and keys are made the way the CLI makes them: projecting inline.
-        let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::live_projections());
+        let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
         let projects = Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool.clone());
         let mut app = Self {
             base_url,
@@ -113,6 +114,10 @@ impl TestApp {
             "transportType": "http",
             "url": "https://mcp.example.com/mcp",
         })
+    }
+
+    pub async fn secret_key_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM secret_keys").fetch_one(&self.pool).await.unwrap()
     }
 
     pub async fn event_count(&self) -> i64 {
