@@ -72,6 +72,12 @@ pub struct ServeArgs {
     #[arg(long = "master-key", env = "PROVISIONER_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
 
+    /// Allow OAuth apps whose endpoints are plain http on loopback (a local provider in
+    /// development and tests). Off by default: it would let a project make this service call
+    /// its own host.
+    #[arg(long = "oauth-allow-loopback-http", env = "PROVISIONER_OAUTH_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
+    pub oauth_allow_loopback_http: bool,
+
     /// `/ready` fails when the views are further behind the event store than this.
     #[arg(long = "max-view-lag-secs", env = "PROVISIONER_MAX_VIEW_LAG_SECS", default_value_t = 10)]
     pub max_view_lag_secs: u64,
@@ -89,6 +95,9 @@ pub struct Settings {
     pub max_view_lag: Duration,
     /// How long a write waits for the views to include it before answering from its events.
     pub read_your_writes_timeout: Duration,
+    pub oauth_allow_loopback_http: bool,
+    /// How long an OAuth authorization may take, from authorize to callback.
+    pub oauth_state_ttl: Duration,
 }
 
 impl ServeArgs {
@@ -105,6 +114,8 @@ impl ServeArgs {
             master_key: master_key(self.master_key.as_deref())?,
             max_view_lag: Duration::from_secs(self.max_view_lag_secs),
             read_your_writes_timeout: Duration::from_secs(5),
+            oauth_allow_loopback_http: self.oauth_allow_loopback_http,
+            oauth_state_ttl: Duration::from_secs(600),
         })
     }
 }
@@ -149,6 +160,7 @@ mod tests {
             public_url: None,
             master_key: master_key.map(str::to_owned),
             max_view_lag_secs: 10,
+            oauth_allow_loopback_http: false,
         }
     }
 

@@ -9,7 +9,9 @@
 //! - [`project`], [`server`]: surface-independent services over the domain's aggregates,
 //!   with their views.
 //! - [`http`]: request context, JSON bodies, authentication, `Problem`.
-//! - [`gaia`]: the GAIA AI surface. [`health`]: `/health` and `/ready`.
+//! - [`instance`], [`oauth`], [`catalog`]: instances and their credentials, OAuth apps and the
+//!   browser flow, the catalog of Klavis's servers.
+//! - [`gaia`], [`klavis`]: the GAIA AI and Klavis AI surfaces. [`health`]: `/health`, `/ready`.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
 pub mod catalog;
@@ -21,6 +23,7 @@ pub mod gaia;
 pub mod health;
 pub mod http;
 pub mod instance;
+pub mod klavis;
 pub mod oauth;
 pub mod project;
 pub mod projection;

@@ -5,6 +5,8 @@
 use crate::config::Settings;
 use crate::health::Health;
 use crate::http::{AppState, app};
+use crate::instance::{Instances, InstancesView};
+use crate::oauth::{OAuthApps, OAuthAppsView, OAuthFlow, StateSealer};
 use crate::project::{ProjectViews, Projects};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
 use crate::secrets::Vault;
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Every view, in the order they are applied. A rebuild recreates exactly these.
 pub fn views() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(ProjectViews), Arc::new(ServersView)]
+    vec![Arc::new(ProjectViews), Arc::new(ServersView), Arc::new(InstancesView), Arc::new(OAuthAppsView)]
 }
 
 /// Connections per process: requests, the projector and two listeners.
@@ -41,6 +43,31 @@ pub fn command_bus(pool: &PgPool, views: Arc<dyn AwaitViews>) -> CommandBus {
     CommandBus::new(pool.clone(), Arc::new(PgServerDirectory::new(pool.clone())), views)
 }
 
+/// Every service a request may reach, wired once.
+fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: String) -> AppState {
+    let vault = Vault::new(pool.clone(), settings.master_key.clone());
+    let directory = Arc::new(PgServerDirectory::new(pool.clone()));
+    let instances = Instances::new(bus.clone(), vault.clone(), pool.clone());
+    let oauth_apps = OAuthApps::new(bus.clone(), vault.clone(), pool.clone());
+    let oauth_flow = OAuthFlow::new(
+        instances.clone(),
+        oauth_apps.clone(),
+        StateSealer::new(&settings.master_key),
+        public_url.clone(),
+        settings.oauth_state_ttl,
+    );
+    AppState {
+        projects: Projects::new(bus.clone(), pool.clone()),
+        servers: Servers::new(bus, vault, pool.clone(), directory),
+        instances,
+        oauth_apps,
+        oauth_flow,
+        health: Health::new(pool.clone(), settings.max_view_lag),
+        public_url,
+        oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
+    }
+}
+
 pub struct Application {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
@@ -56,12 +83,6 @@ impl Application {
         let watch =
             ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;
         let bus = command_bus(&pool, Arc::new(watch));
-        let directory = Arc::new(PgServerDirectory::new(pool.clone()));
-        let state = AppState {
-            projects: Projects::new(bus.clone(), pool.clone()),
-            servers: Servers::new(bus, Vault::new(pool.clone(), settings.master_key.clone()), pool.clone(), directory),
-            health: Health::new(pool.clone(), settings.max_view_lag),
-        };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;
@@ -71,6 +92,8 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr())
             .context("the listener has no socket address")?;
+        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{local_addr}"));
+        let state = app_state(&pool, settings, bus, public_url);
         let projector = Projector::new(pool, Projector::VIEWS, views());
         Ok(Self { acceptor, local_addr, state, projector, cancel })
     }

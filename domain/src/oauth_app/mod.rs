@@ -48,15 +48,16 @@ pub fn parse_client_id(raw: &str) -> Result<String, OAuthAppFieldError> {
     Ok(id.to_owned())
 }
 
-/// Checks an absolute https URL (http only on loopback, for local providers and tests).
-pub fn parse_endpoint(field: &'static str, raw: &str) -> Result<String, OAuthAppFieldError> {
+/// Checks an absolute https URL. Plain http on loopback only when `allow_loopback_http` (local
+/// providers and tests): otherwise a project could make this service call its own host.
+pub fn parse_endpoint(field: &'static str, raw: &str, allow_loopback_http: bool) -> Result<String, OAuthAppFieldError> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| OAuthAppFieldError::new(field, format!("must be an absolute URL ({e})")))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
-        "https" => Ok(url.to_string()),
-        "http" if loopback => Ok(url.to_string()),
-        _ => Err(OAuthAppFieldError::new(field, "must be an https URL (http only on localhost)")),
+        "https" if url.host_str().is_some() => Ok(url.to_string()),
+        "http" if loopback && allow_loopback_http => Ok(url.to_string()),
+        _ => Err(OAuthAppFieldError::new(field, "must be an https URL")),
     }
 }
 
@@ -188,9 +189,10 @@ mod tests {
 
     #[test]
     fn endpoints_must_be_https_except_on_loopback() {
-        assert!(parse_endpoint("token_url", "https://oauth2.googleapis.com/token").is_ok());
-        assert!(parse_endpoint("token_url", "http://127.0.0.1:9999/token").is_ok());
-        assert_eq!(parse_endpoint("token_url", "http://evil.example.com/token").unwrap_err().field, "token_url");
+        assert!(parse_endpoint("token_url", "https://oauth2.googleapis.com/token", false).is_ok());
+        assert!(parse_endpoint("token_url", "http://127.0.0.1:9999/token", true).is_ok());
+        assert!(parse_endpoint("token_url", "http://127.0.0.1:9999/token", false).is_err());
+        assert_eq!(parse_endpoint("token_url", "http://evil.example.com/token", true).unwrap_err().field, "token_url");
         assert!(parse_client_id("  ").is_err());
     }
 }

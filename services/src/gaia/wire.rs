@@ -10,6 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 #[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "GaiaTransportType")]
 pub enum TransportType {
     #[oai(rename = "stdio")]
     #[serde(rename = "stdio")]
@@ -27,7 +28,7 @@ pub enum TransportType {
 }
 
 #[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "GaiaConnectionType", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionType {
     Direct,
@@ -37,7 +38,7 @@ pub enum ConnectionType {
 /// A custom header. GAIA's docs name it `{key, value}`, its code `{name, value, enabled}`;
 /// both are accepted.
 #[derive(Object, Deserialize, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "GaiaCustomHeaderInput", rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct CustomHeaderInput {
     pub name: Option<String>,
@@ -48,7 +49,7 @@ pub struct CustomHeaderInput {
 
 /// `POST /api/mcp/servers`.
 #[derive(Object, Deserialize, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "GaiaCreateServerRequest", rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct CreateServerRequest {
     /// Must be the project of the API key.
@@ -82,7 +83,7 @@ pub struct CreateServerRequest {
 
 /// `PATCH /api/mcp/servers/{id}`: absent fields stay, `null` clears an optional field.
 #[derive(Object, Deserialize, Debug, Default)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "GaiaUpdateServerRequest", rename_all = "camelCase")]
 #[serde(rename_all = "camelCase", default)]
 pub struct UpdateServerRequest {
     pub name: Option<String>,
@@ -106,7 +107,7 @@ pub struct UpdateServerRequest {
 
 /// A header as returned: its value masked.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "GaiaMaskedHeader", rename_all = "camelCase")]
 pub struct MaskedHeader {
     pub name: String,
     /// Always `********`.
@@ -146,7 +147,7 @@ pub struct GaiaServer {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename = "GaiaServerCreated", rename_all = "camelCase")]
 pub struct ServerCreated {
     pub success: bool,
     pub message: String,
@@ -155,12 +156,14 @@ pub struct ServerCreated {
 }
 
 #[derive(Object, Debug)]
+#[oai(rename = "GaiaServerFound")]
 pub struct ServerFound {
     pub success: bool,
     pub server: GaiaServer,
 }
 
 #[derive(Object, Debug)]
+#[oai(rename = "GaiaServerUpdated")]
 pub struct ServerUpdated {
     pub success: bool,
     pub message: String,
@@ -168,12 +171,14 @@ pub struct ServerUpdated {
 }
 
 #[derive(Object, Debug)]
+#[oai(rename = "GaiaServerList")]
 pub struct ServerList {
     pub success: bool,
     pub servers: Vec<GaiaServer>,
 }
 
 #[derive(Object, Debug)]
+#[oai(rename = "GaiaServerDeleted")]
 pub struct ServerDeleted {
     pub success: bool,
     pub message: String,

@@ -11,9 +11,12 @@ mod surface;
 
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
+use crate::instance::Instances;
+use crate::klavis::{KlavisApi, KlavisOAuthApi};
+use crate::oauth::{OAuthApps, OAuthFlow};
 use crate::project::Projects;
 use crate::server::Servers;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
 /// What every handler may reach.
@@ -21,17 +24,37 @@ use poem_openapi::OpenApiService;
 pub struct AppState {
     pub projects: Projects,
     pub servers: Servers,
+    pub instances: Instances,
+    pub oauth_apps: OAuthApps,
+    pub oauth_flow: OAuthFlow,
     pub health: Health,
+    /// The base of the URLs handed out, without a trailing slash.
+    pub public_url: String,
+    pub oauth_allow_loopback_http: bool,
 }
 
 /// The whole HTTP application: every surface, `/openapi.json`, `/docs`, `/health`, `/ready`.
 pub fn app(state: AppState) -> impl Endpoint {
+    let klavis = KlavisApi::new(
+        state.instances.clone(),
+        state.oauth_apps.clone(),
+        state.public_url.clone(),
+        state.oauth_allow_loopback_http,
+    );
     let api = OpenApiService::new(
-        (GaiaApi::new(state.servers.clone()), HealthApi::new(state.health.clone())),
+        (
+            GaiaApi::new(state.servers.clone()),
+            klavis,
+            KlavisOAuthApi::new(state.oauth_flow.clone()),
+            HealthApi::new(state.health.clone()),
+        ),
         "MCP Provisioner",
         env!("CARGO_PKG_VERSION"),
     )
-    .description("Provisions MCP server instances. Speaks the wire formats of GAIA AI's MCP server registry.");
+    .description(
+        "Provisions MCP server instances. Speaks the wire formats of Klavis AI's instance API and GAIA AI's MCP \
+         server registry.",
+    );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
@@ -41,4 +64,22 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(surface::render_errors)
         .data(state)
         .around(context::with_request_context)
+        .around(without_trailing_slash)
+}
+
+/// `/user/` is `/user`: Klavis's SDK lists users at `user/` (FastAPI redirects either form to
+/// the other), while routes here are registered without the slash.
+async fn without_trailing_slash<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rewritten = match req.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rewritten.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
 }

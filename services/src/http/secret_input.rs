@@ -68,3 +68,57 @@ impl ToJSON for SecretInput {
         Some(Value::String(MASK.to_owned()))
     }
 }
+
+/// A secret JSON object (general auth data: tokens and whatever else a provider needs). Held
+/// as its serialised text in a `SecretString` from the moment it is parsed.
+#[derive(Debug, Clone)]
+pub struct SecretJson(pub SecretString);
+
+impl<'de> Deserialize<'de> for SecretJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        Ok(Self(SecretString::from(Value::Object(object).to_string())))
+    }
+}
+
+impl Type for SecretJson {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "object(secret)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            write_only: true,
+            description: Some("Secret data (tokens). Encrypted at rest; returned only by the auth endpoints."),
+            additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY)))),
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for SecretJson {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Object(object)) => Ok(Self(SecretString::from(Value::Object(object).to_string()))),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for SecretJson {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(MASK.to_owned()))
+    }
+}

@@ -10,18 +10,31 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 enum Surface {
     /// GAIA AI's MCP server registry under `/api/mcp`.
     Gaia,
+    /// Klavis AI's API: `/mcp-server`, `/user`, `/white-labeling`, `/oauth`.
+    Klavis,
     /// Everything else: health, docs, unknown paths.
     Service,
 }
 
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+}
+
 impl Surface {
     fn of(path: &str) -> Self {
-        if path == "/api/mcp" || path.starts_with("/api/mcp/") { Self::Gaia } else { Self::Service }
+        if under(path, "/api/mcp") {
+            Self::Gaia
+        } else if ["/mcp-server", "/user", "/white-labeling", "/oauth"].iter().any(|p| under(path, p)) {
+            Self::Klavis
+        } else {
+            Self::Service
+        }
     }
 
     fn render(&self, problem: Problem) -> Response {
         match self {
             Self::Gaia => crate::gaia::render(problem),
+            Self::Klavis => crate::klavis::render(problem),
             Self::Service => {
                 let status = problem.default_status();
                 Json(serde_json::json!({ "error": problem.describe() })).with_status(status).into_response()

@@ -212,15 +212,11 @@ impl OAuthFlow {
 
     /// Ends the flow: where the browser goes, and whether a credential was stored.
     pub async fn callback(&self, query: CallbackQuery, meta: &CommandMetadata) -> Outcome {
+        // Where to go back is read even from an expired state: the caller should hear of it.
+        let readable = query.state.as_deref().and_then(|s| self.sealer.decrypt(s).ok());
+        let redirect_url = readable.as_ref().and_then(|c| c.redirect_url.clone());
+        let instance_id = readable.as_ref().map(|c| c.instance_id);
         let claims = query.state.as_deref().map(|s| self.sealer.open(s, now()));
-        let redirect_url = match &claims {
-            Some(Ok(c)) => c.redirect_url.clone(),
-            _ => None,
-        };
-        let instance_id = match &claims {
-            Some(Ok(c)) => Some(c.instance_id),
-            _ => None,
-        };
         match self.finish(query, claims, meta).await {
             Ok(()) => ending(redirect_url, instance_id, None),
             Err(e) => {
@@ -381,6 +377,13 @@ fn extra_params(provider: &str) -> Vec<(String, String)> {
         .and_then(|e| e.oauth.clone())
         .map(|d| d.extra_authorize_params.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// How a flow that failed before it started ends (authorize's errors).
+pub fn ending_for(redirect_url: Option<String>, instance_id: Option<InstanceId>, error: FlowError) -> Outcome {
+    // A redirect_url that is not a URL cannot be followed: the page says so instead.
+    let redirect_url = redirect_url.filter(|u| check_redirect_url(u).is_ok());
+    ending(redirect_url, instance_id, Some(error))
 }
 
 /// The end of the flow: back to the caller's `redirect_url` with `instance_id` and `status`

@@ -7,5 +7,5 @@ mod flow;
 mod state;
 
 pub use apps::{OAuthAppRecord, OAuthApps, OAuthAppsView};
-pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome};
+pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome, ending_for};
 pub use state::{StateClaims, StateError, StateSealer};

@@ -81,17 +81,23 @@ impl StateSealer {
 
     /// Opens a state, refusing a forged, tampered or expired one.
     pub fn open(&self, token: &str, now: i64) -> Result<StateClaims, StateError> {
+        let claims = self.decrypt(token)?;
+        if claims.expires_at < now {
+            return Err(StateError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Reads a state without checking its expiry (to know where an expired flow goes back to),
+    /// refusing a forged or tampered one.
+    pub fn decrypt(&self, token: &str) -> Result<StateClaims, StateError> {
         let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| StateError::Invalid)?;
         let (nonce, sealed) = bytes.split_at_checked(12).ok_or(StateError::Invalid)?;
         let plain = self
             .cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: AAD })
             .map_err(|_| StateError::Invalid)?;
-        let claims: StateClaims = serde_json::from_slice(&plain).map_err(|_| StateError::Invalid)?;
-        if claims.expires_at < now {
-            return Err(StateError::Expired);
-        }
-        Ok(claims)
+        serde_json::from_slice(&plain).map_err(|_| StateError::Invalid)
     }
 }
 

@@ -82,7 +82,12 @@ impl Servers {
     /// The server after a committed write: from the view when it includes the write, else
     /// from the events themselves, so that a lagging projector never turns a committed write
     /// into an error or a stale answer.
-    async fn after_write(&self, caller: &Caller, server_id: ServerId, committed: Committed) -> ServerResult<ServerRecord> {
+    async fn after_write(
+        &self,
+        caller: &Caller,
+        server_id: ServerId,
+        committed: Committed,
+    ) -> ServerResult<ServerRecord> {
         if committed.visible
             && let Ok(Some(record)) = view::find(&self.pool, caller.project_id, server_id).await
         {

@@ -179,3 +179,97 @@ async fn deleting_a_server_destroys_its_key_in_the_same_transaction_even_with_a_
 
     assert_eq!(keys().await, 0, "the key went with the committed deletion, not later");
 }
+
+#[tokio::test]
+async fn no_token_api_key_or_client_secret_appears_in_clear_through_the_klavis_surface() {
+    use crate::support::oauth_provider::OAuthProvider;
+    // Arrange: the real binary at debug level, and a local OAuth provider.
+    let db = TestDatabase::create().await;
+    let master = MasterKey::generate_base64();
+    let project = cli(&db.url, &["project", "create", "Klavis secrets"]);
+    let key = cli(&db.url, &["key", "create", "--project", &project]);
+    let serve = ServeProcess::start(&[
+        ("DATABASE_URL", &db.url),
+        ("PROVISIONER_MASTER_KEY", &master),
+        ("RUST_LOG", "debug"),
+        ("PROVISIONER_OAUTH_ALLOW_LOOPBACK_HTTP", "true"),
+    ]);
+    let provider = OAuthProvider::start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let mut secrets = vec![provider.client_secret.clone()];
+    secrets.extend(["token", "api-key", "data-token", "user-token"].iter().map(|k| format!("{k}-{tag}")));
+    let mut listed = Vec::new();
+    let call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = http.request(method, format!("{}{path}", serve.base_url)).bearer_auth(&key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    };
+
+    // Act: a white-label app, an OAuth round trip, every form of set-auth.
+    let (status, body) = call(reqwest::Method::POST, "/white-labeling/create", Some(json!({
+        "client_id": provider.client_id, "client_secret": provider.client_secret, "server_name": "Gmail",
+        "authorize_url": format!("{}/authorize", provider.base_url), "token_url": format!("{}/token", provider.base_url),
+    }))).await;
+    assert_eq!(status, 200, "{body}");
+    listed.push(body);
+    let (_, body) =
+        call(reqwest::Method::POST, "/mcp-server/instance/create", Some(json!({"serverName": "Gmail", "userId": "u"})))
+            .await;
+    let gmail = serde_json::from_str::<Value>(&body).unwrap()["instanceId"].as_str().unwrap().to_owned();
+    listed.push(body);
+    let authorize = format!("{}/oauth/gmail/authorize?instance_id={gmail}", serve.base_url);
+    let to_provider = http.get(authorize).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let callback = http.get(to_provider).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let done = http.get(callback).send().await.unwrap();
+    assert_eq!(done.status(), 200, "the success page");
+    let (_, auth) = call(reqwest::Method::GET, &format!("/mcp-server/instance/{gmail}/auth"), None).await;
+    let access_token =
+        serde_json::from_str::<Value>(&auth).unwrap()["authData"]["access_token"].as_str().unwrap().to_owned();
+    secrets.push(access_token);
+    for (server, auth_data) in [
+        ("Slack", json!({"token": secrets[1]})),
+        ("Brave Search", json!({"api_key": secrets[2]})),
+        ("Notion", json!({"data": {"access_token": secrets[3]}})),
+    ] {
+        let (_, body) = call(
+            reqwest::Method::POST,
+            "/mcp-server/instance/create",
+            Some(json!({"serverName": server, "userId": "u"})),
+        )
+        .await;
+        let id = serde_json::from_str::<Value>(&body).unwrap()["instanceId"].as_str().unwrap().to_owned();
+        let (status, body) = call(
+            reqwest::Method::POST,
+            "/mcp-server/instance/set-auth",
+            Some(json!({"instanceId": id, "authData": auth_data})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        listed.push(body);
+        listed.push(call(reqwest::Method::GET, &format!("/mcp-server/instance/{id}"), None).await.1);
+    }
+    let user_auth = json!({"userId": "u", "serverName": "GitHub", "authData": {"token": secrets[4]}});
+    listed.push(call(reqwest::Method::POST, "/user/set-auth", Some(user_auth)).await.1);
+    for path in ["/user/u/integrations", "/user/", "/user/u", "/white-labeling/get/".to_owned().as_str()] {
+        listed.push(call(reqwest::Method::GET, path, None).await.1);
+    }
+    listed.push(call(reqwest::Method::GET, &format!("/white-labeling/get/{}", provider.client_id), None).await.1);
+
+    // Assert: in clear nowhere but the auth endpoints that exist to return them.
+    let pool = db.pool().await;
+    let mut haystacks = vec![("events", all_rows(&pool, "events").await), ("log output", serve.output())];
+    for table in ["view_connections", "view_users", "view_oauth_apps", "feed_checkpoints"] {
+        haystacks.push((table, all_rows(&pool, table).await));
+    }
+    haystacks.extend(listed.iter().map(|r| ("a response", r.clone())));
+    for (place, text) in &haystacks {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "{secret} found in {place}");
+        }
+    }
+}

@@ -46,6 +46,8 @@ impl TestApp {
             master_key: master_key.clone(),
             max_view_lag: std::time::Duration::from_secs(10),
             read_your_writes_timeout: std::time::Duration::from_secs(5),
+            oauth_allow_loopback_http: true,
+            oauth_state_ttl: std::time::Duration::from_secs(600),
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");

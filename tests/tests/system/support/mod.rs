@@ -2,6 +2,7 @@
 
 mod app;
 mod database;
+pub mod oauth_provider;
 pub mod process;
 
 pub use app::{TestApp, json_of};

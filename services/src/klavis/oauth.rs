@@ -1,0 +1,127 @@
+//! Klavis's browser-facing OAuth endpoints (no API key: the instance id is the credential):
+//! `/oauth/{provider}/authorize` and `/oauth/{provider}/callback`.
+
+use crate::http::context::RequestContext;
+use crate::oauth::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome};
+use poem::Request;
+use poem::http::StatusCode;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Html;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+
+#[derive(Tags)]
+enum OAuthTags {
+    /// Klavis-compatible OAuth flow (browser-facing).
+    OAuth,
+}
+
+#[derive(ApiResponse)]
+pub enum OAuthAnswer {
+    /// On to the provider, or back to the caller's `redirect_url`.
+    #[oai(status = 302)]
+    Redirect(#[oai(header = "Location")] String),
+    /// The flow ended here: a plain page says how.
+    #[oai(status = 200)]
+    Page(Html<String>),
+    #[oai(status_range = "4XX")]
+    Refused(StatusCode, Html<String>),
+    #[oai(status_range = "5XX")]
+    Failed(StatusCode, Html<String>),
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(title: &str, message: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{m}</p></body></html>",
+        t = escape(title),
+        m = escape(message)
+    ))
+}
+
+impl From<Outcome> for OAuthAnswer {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Redirect(url) => Self::Redirect(url),
+            Outcome::Page { status: 200, title, message } => Self::Page(page(title, &message)),
+            Outcome::Page { status, title, message } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                if status.is_server_error() {
+                    Self::Failed(status, page(title, &message))
+                } else {
+                    Self::Refused(status, page(title, &message))
+                }
+            }
+        }
+    }
+}
+
+pub struct KlavisOAuthApi {
+    flow: OAuthFlow,
+}
+
+impl KlavisOAuthApi {
+    pub fn new(flow: OAuthFlow) -> Self {
+        Self { flow }
+    }
+}
+
+#[OpenApi(tag = "OAuthTags::OAuth")]
+impl KlavisOAuthApi {
+    /// Send the user's browser to the provider's consent page (with PKCE and a signed,
+    /// expiring, single-use state). Open it in a browser.
+    #[oai(path = "/oauth/:provider/authorize", method = "get")]
+    async fn authorize(
+        &self,
+        provider: Path<String>,
+        instance_id: Query<String>,
+        redirect_url: Query<Option<String>>,
+        /// Comma- or space-separated.
+        scope: Query<Option<String>>,
+        client_id: Query<Option<String>>,
+    ) -> OAuthAnswer {
+        let request = AuthorizeRequest {
+            provider: provider.0,
+            instance_id: instance_id.0,
+            redirect_url: redirect_url.0.clone(),
+            scope: scope.0,
+            client_id: client_id.0,
+        };
+        match self.flow.authorize(request).await {
+            Ok(url) => OAuthAnswer::Redirect(url),
+            Err(e) => {
+                if let FlowError::Internal(cause) = &e {
+                    tracing::error!(error = format!("{cause:#}"), "OAuth authorize failed");
+                }
+                crate::oauth::ending_for(redirect_url.0, None, e).into()
+            }
+        }
+    }
+
+    /// Where the provider sends the browser back: exchanges the code, stores the tokens
+    /// (encrypted) on the instance, then redirects to the caller's `redirect_url` with
+    /// `instance_id` and `status`, or shows a plain page.
+    #[oai(path = "/oauth/:provider/callback", method = "get")]
+    async fn callback(
+        &self,
+        req: &Request,
+        provider: Path<String>,
+        code: Query<Option<String>>,
+        state: Query<Option<String>>,
+        error: Query<Option<String>>,
+        error_description: Query<Option<String>>,
+    ) -> OAuthAnswer {
+        let query = CallbackQuery {
+            provider: provider.0,
+            code: code.0,
+            state: state.0,
+            error: error.0,
+            error_description: error_description.0,
+        };
+        let meta = RequestContext::of(req).metadata("oauth-callback".into());
+        self.flow.callback(query, &meta).await.into()
+    }
+}
