@@ -37,6 +37,17 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Measurements that print figures (build with --release first).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The Postgres ceiling (pgbench), then creates, repeat creates and GETs over HTTP.
+    Http(crate::bench::http::HttpBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +117,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("key id {} (store the key now: it is not shown again)", issued.key_id);
             Ok(())
         }
+        Command::Bench { command: BenchCommand::Http(args) } => crate::bench::http::run(args).await,
         Command::Key { command: KeyCommand::Revoke { project, key_id, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let key_id: ApiKeyId = key_id.parse().context("--key-id")?;

@@ -14,6 +14,7 @@
 //! - [`gaia`], [`klavis`]: the GAIA AI and Klavis AI surfaces. [`health`]: `/health`, `/ready`.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
+pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod config;

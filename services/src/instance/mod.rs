@@ -45,6 +45,22 @@ impl SlotRef {
     }
 }
 
+/// An instance as a create answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedInstance {
+    pub instance_id: InstanceId,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The instance an `instance.created` event made.
+fn created_by(last: &crate::store::LastEvent) -> Option<CreatedInstance> {
+    if last.event_type != "instance.created" {
+        return None;
+    }
+    let id = last.payload.get("InstanceCreated")?.get("instance_id")?.as_str()?.parse().ok()?;
+    Some(CreatedInstance { instance_id: id, created_at: last.recorded_at })
+}
+
 /// Which credential an operation is about: an instance's, or a user's for a server.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -71,23 +87,41 @@ impl Instances {
     }
 
     /// Creates the user's instance of a server, or returns the existing one.
+    ///
+    /// A live instance in the view is answered at once (the common repeat create: one
+    /// read). Otherwise the command decides, and the slot's newest event says which instance
+    /// is live: the one this command created, or a concurrent creator's.
     pub async fn create(
         &self,
         caller: &Caller,
         slot: &SlotRef,
         settings: InstanceSettings,
         meta: &CommandMetadata,
-    ) -> InstanceResult<ConnectionRecord> {
+    ) -> InstanceResult<CreatedInstance> {
         let id = slot.id(caller.project_id);
+        if !self.bus.views_lagging()
+            && let Some(record) = view::by_slot(&self.pool, &id).await?
+            && let Some(instance_id) = record.instance_id()
+        {
+            return Ok(CreatedInstance {
+                instance_id,
+                created_at: record.instance_created_at.unwrap_or(record.updated_at),
+            });
+        }
         let command =
             InstanceCommand::Create { slot: slot.slot(caller.project_id), candidate: InstanceId::random(), settings };
-        self.bus.instance(&id, command, meta).await?;
-        match view::by_slot(&self.pool, &id).await? {
-            Some(record) if record.instance_id.is_some() => Ok(record),
-            _ => {
-                Err(AppError::Failed(anyhow::anyhow!("instance of slot {id} missing from the view after its creation")))
-            }
+        let committed = self.bus.instance(&id, command, meta).await?;
+        if let Some(created) = committed.last_event.as_ref().and_then(created_by) {
+            return Ok(created);
         }
+        // The slot's newest event is not a creation: its instance is older. Ask the events.
+        let state: Instance = self.bus.load(&id).await?;
+        let instance_id = state
+            .live_instance_id()
+            .ok_or_else(|| AppError::Failed(anyhow::anyhow!("slot {id} has no instance after a create")))?;
+        let created_at =
+            view::by_slot(&self.pool, &id).await?.and_then(|r| r.instance_created_at).unwrap_or_else(chrono::Utc::now);
+        Ok(CreatedInstance { instance_id, created_at })
     }
 
     /// A live instance of the caller's project.

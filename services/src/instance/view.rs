@@ -1,9 +1,10 @@
 use crate::feed::FeedEvent;
 use crate::projection::Projection;
 use chrono::{DateTime, Utc};
-use events::instance::{ConnectionType, InstanceSettings, Slot};
+use events::instance::{AuthMethod, ConnectionType, InstanceSettings, Slot};
 use events::{InstanceEvent, InstanceId, ProjectId};
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Connections (one row per slot) and the users they belong to.
@@ -21,6 +22,7 @@ pub struct ConnectionRecord {
     pub connection_type: Option<String>,
     pub legacy: Option<bool>,
     pub read_only: Option<bool>,
+    pub instance_created_at: Option<DateTime<Utc>>,
     pub auth_method: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -50,6 +52,122 @@ fn connection_type(c: ConnectionType) -> &'static str {
     }
 }
 
+fn method_name(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::Oauth => "oauth",
+        AuthMethod::ApiKey => "api_key",
+        AuthMethod::Token => "token",
+        AuthMethod::Data => "data",
+    }
+}
+
+/// A `view_connections` row, as the fold builds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Row {
+    slot_id: String,
+    project_id: Uuid,
+    server_key: String,
+    server_name: String,
+    user_id: String,
+    instance_id: Option<Uuid>,
+    platform: Option<String>,
+    connection_type: Option<String>,
+    legacy: Option<bool>,
+    read_only: Option<bool>,
+    instance_created_at: Option<DateTime<Utc>>,
+    auth_method: Option<String>,
+    authenticated_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+/// A user's row: `None` once the user is deleted.
+type UserRow = Option<(DateTime<Utc>, DateTime<Utc>)>;
+
+impl Row {
+    fn new(slot_id: &str, slot: &Slot, at: DateTime<Utc>, version: i64) -> Self {
+        Self {
+            slot_id: slot_id.to_owned(),
+            project_id: *slot.project_id.as_uuid(),
+            server_key: slot.server.key(),
+            server_name: slot.server_name.clone(),
+            user_id: slot.user_id.clone(),
+            instance_id: None,
+            platform: None,
+            connection_type: None,
+            legacy: None,
+            read_only: None,
+            instance_created_at: None,
+            auth_method: None,
+            authenticated_at: None,
+            created_at: at,
+            updated_at: at,
+            version,
+        }
+    }
+
+    fn set_instance(&mut self, id: Option<InstanceId>, settings: Option<&InstanceSettings>, at: DateTime<Utc>) {
+        let id = id.map(|i| *i.as_uuid());
+        self.instance_created_at = match id {
+            None => None,
+            Some(id) if self.instance_id == Some(id) => self.instance_created_at,
+            Some(_) => Some(at),
+        };
+        self.instance_id = id;
+        self.platform = settings.and_then(|s| s.platform.clone());
+        self.connection_type = settings.map(|s| connection_type(s.connection_type).to_owned());
+        self.legacy = settings.map(|s| s.legacy);
+        self.read_only = settings.map(|s| s.read_only);
+    }
+
+    fn set_auth(&mut self, method: Option<AuthMethod>, at: DateTime<Utc>) {
+        self.auth_method = method.map(|m| method_name(m).to_owned());
+        self.authenticated_at = method.map(|_| at);
+    }
+}
+
+/// The state of every row a batch touches, folded in memory from the rows as they were and
+/// the batch's events in order, then written once each: a batch of N events costs a few
+/// statements, not a few per event.
+#[derive(Default)]
+struct Fold {
+    slots: HashMap<String, Option<Row>>,
+    users: HashMap<(Uuid, String), UserRow>,
+}
+
+impl Fold {
+    fn apply(&mut self, slot_id: &str, event: &InstanceEvent, at: DateTime<Utc>, version: i64) {
+        let slot = event.slot();
+        let user_key = (*slot.project_id.as_uuid(), slot.user_id.clone());
+        if let InstanceEvent::InstanceUserErased(_) = event {
+            self.slots.insert(slot_id.to_owned(), None);
+            self.users.insert(user_key, None);
+            return;
+        }
+        let user = self.users.entry(user_key).or_insert(None);
+        *user = Some((user.map_or(at, |(created, _)| created), at));
+        let row = self
+            .slots
+            .entry(slot_id.to_owned())
+            .or_insert(None)
+            .get_or_insert_with(|| Row::new(slot_id, slot, at, version));
+        row.updated_at = at;
+        row.version = version;
+        match event {
+            InstanceEvent::InstanceCreated(e) => row.set_instance(Some(e.instance_id), Some(&e.settings), at),
+            InstanceEvent::InstanceSettingsChanged(e) => row.set_instance(Some(e.instance_id), Some(&e.settings), at),
+            InstanceEvent::InstanceDeleted(_) => {
+                row.set_instance(None, None, at);
+                row.set_auth(None, at);
+            }
+            InstanceEvent::InstanceAuthSet(e) => row.set_auth(Some(e.method), at),
+            InstanceEvent::InstanceAuthCleared(_) => row.set_auth(None, at),
+            InstanceEvent::InstanceUserErased(_) => unreachable!("handled above"),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Projection for InstancesView {
     fn name(&self) -> &'static str {
@@ -61,119 +179,167 @@ impl Projection for InstancesView {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &FeedEvent) -> anyhow::Result<()> {
-        let Some(instance_event) = event.decode::<InstanceEvent>()? else { return Ok(()) };
-        let slot = instance_event.slot().clone();
-        if let InstanceEvent::InstanceUserErased(_) = instance_event {
-            return erase(conn, event, &slot).await;
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[FeedEvent]) -> anyhow::Result<()> {
+        let mut decoded = Vec::new();
+        for event in events {
+            if let Some(e) = event.decode::<InstanceEvent>()? {
+                decoded.push((event, e));
+            }
         }
-        touch(conn, event, &slot).await?;
-        match instance_event {
-            InstanceEvent::InstanceCreated(e) => {
-                set_instance(conn, event, Some(e.instance_id), Some(&e.settings)).await
-            }
-            InstanceEvent::InstanceSettingsChanged(e) => {
-                set_instance(conn, event, Some(e.instance_id), Some(&e.settings)).await
-            }
-            InstanceEvent::InstanceDeleted(_) => {
-                set_instance(conn, event, None, None).await?;
-                set_auth(conn, event, None).await
-            }
-            InstanceEvent::InstanceAuthSet(e) => set_auth(conn, event, Some(method_name(e.method))).await,
-            InstanceEvent::InstanceAuthCleared(_) => set_auth(conn, event, None).await,
-            InstanceEvent::InstanceUserErased(_) => unreachable!("handled above"),
+        if decoded.is_empty() {
+            return Ok(());
         }
+        let mut fold = Fold::default();
+        load_slots(conn, &decoded, &mut fold).await?;
+        load_users(conn, &decoded, &mut fold).await?;
+        for (event, instance_event) in &decoded {
+            fold.apply(&event.aggregate_id, instance_event, event.recorded_at, event.sequence);
+        }
+        write_slots(conn, fold.slots).await?;
+        write_users(conn, fold.users).await
     }
 }
 
-fn method_name(method: events::instance::AuthMethod) -> &'static str {
-    use events::instance::AuthMethod;
-    match method {
-        AuthMethod::Oauth => "oauth",
-        AuthMethod::ApiKey => "api_key",
-        AuthMethod::Token => "token",
-        AuthMethod::Data => "data",
-    }
-}
+const ROW_COLUMNS: &str = "slot_id, project_id, server_key, server_name, user_id, instance_id, platform, \
+    connection_type, legacy, read_only, instance_created_at, auth_method, authenticated_at, created_at, updated_at, version";
 
-/// Makes sure the slot's row and its user's row exist, and records the event's time.
-async fn touch(conn: &mut PgConnection, event: &FeedEvent, slot: &Slot) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO view_connections (slot_id, project_id, server_key, server_name, user_id, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
-         ON CONFLICT (slot_id) DO UPDATE SET updated_at = EXCLUDED.updated_at, version = EXCLUDED.version",
-    )
-    .bind(&event.aggregate_id)
-    .bind(slot.project_id.as_uuid())
-    .bind(slot.server.key())
-    .bind(&slot.server_name)
-    .bind(&slot.user_id)
-    .bind(event.recorded_at)
-    .bind(event.sequence)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO view_users (project_id, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3) \
-         ON CONFLICT (project_id, user_id) DO UPDATE SET last_used_at = EXCLUDED.last_used_at",
-    )
-    .bind(slot.project_id.as_uuid())
-    .bind(&slot.user_id)
-    .bind(event.recorded_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn set_instance(
+async fn load_slots(
     conn: &mut PgConnection,
-    event: &FeedEvent,
-    id: Option<InstanceId>,
-    settings: Option<&InstanceSettings>,
+    decoded: &[(&FeedEvent, InstanceEvent)],
+    fold: &mut Fold,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE view_connections SET instance_id = $2, platform = $3, connection_type = $4, legacy = $5, read_only = $6, \
-            instance_created_at = CASE WHEN $2::uuid IS NULL THEN NULL \
-                                       WHEN instance_id IS NOT DISTINCT FROM $2::uuid THEN instance_created_at \
-                                       ELSE $7 END \
-         WHERE slot_id = $1",
+    let ids: Vec<String> = decoded.iter().map(|(e, _)| e.aggregate_id.clone()).collect();
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {ROW_COLUMNS} FROM view_connections WHERE slot_id = ANY($1)"))
+        .bind(&ids)
+        .fetch_all(conn)
+        .await?;
+    for row in rows {
+        fold.slots.insert(row.slot_id.clone(), Some(row));
+    }
+    Ok(())
+}
+
+async fn load_users(
+    conn: &mut PgConnection,
+    decoded: &[(&FeedEvent, InstanceEvent)],
+    fold: &mut Fold,
+) -> anyhow::Result<()> {
+    let (projects, users): (Vec<Uuid>, Vec<String>) =
+        decoded.iter().map(|(_, e)| (*e.slot().project_id.as_uuid(), e.slot().user_id.clone())).unzip();
+    let rows: Vec<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT u.project_id, u.user_id, u.created_at, u.last_used_at FROM view_users u \
+         JOIN UNNEST($1::uuid[], $2::text[]) AS k(project_id, user_id) USING (project_id, user_id)",
     )
-    .bind(&event.aggregate_id)
-    .bind(id.map(|i| *i.as_uuid()))
-    .bind(settings.and_then(|s| s.platform.clone()))
-    .bind(settings.map(|s| connection_type(s.connection_type)))
-    .bind(settings.map(|s| s.legacy))
-    .bind(settings.map(|s| s.read_only))
-    .bind(event.recorded_at)
+    .bind(&projects)
+    .bind(&users)
+    .fetch_all(conn)
+    .await?;
+    for (project, user, created, used) in rows {
+        fold.users.insert((project, user), Some((created, used)));
+    }
+    Ok(())
+}
+
+/// One upsert for every surviving row, one delete for every erased one.
+async fn write_slots(conn: &mut PgConnection, slots: HashMap<String, Option<Row>>) -> anyhow::Result<()> {
+    let (mut gone, mut rows) = (Vec::new(), Vec::new());
+    for (slot_id, row) in slots {
+        match row {
+            Some(row) => rows.push(row),
+            None => gone.push(slot_id),
+        }
+    }
+    if !gone.is_empty() {
+        sqlx::query("DELETE FROM view_connections WHERE slot_id = ANY($1)").bind(&gone).execute(&mut *conn).await?;
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    macro_rules! column {
+        ($field:ident) => {
+            rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+        };
+    }
+    sqlx::query(&format!(
+        "INSERT INTO view_connections ({ROW_COLUMNS}) \
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], \
+            $8::text[], $9::bool[], $10::bool[], $11::timestamptz[], $12::text[], $13::timestamptz[], $14::timestamptz[], \
+            $15::timestamptz[], $16::bigint[]) \
+         ON CONFLICT (slot_id) DO UPDATE SET project_id = EXCLUDED.project_id, server_key = EXCLUDED.server_key, \
+            server_name = EXCLUDED.server_name, user_id = EXCLUDED.user_id, created_at = EXCLUDED.created_at, \
+            instance_id = EXCLUDED.instance_id, platform = EXCLUDED.platform, \
+            connection_type = EXCLUDED.connection_type, legacy = EXCLUDED.legacy, read_only = EXCLUDED.read_only, \
+            instance_created_at = EXCLUDED.instance_created_at, auth_method = EXCLUDED.auth_method, \
+            authenticated_at = EXCLUDED.authenticated_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version"
+    ))
+    .bind(column!(slot_id))
+    .bind(column!(project_id))
+    .bind(column!(server_key))
+    .bind(column!(server_name))
+    .bind(column!(user_id))
+    .bind(column!(instance_id))
+    .bind(column!(platform))
+    .bind(column!(connection_type))
+    .bind(column!(legacy))
+    .bind(column!(read_only))
+    .bind(column!(instance_created_at))
+    .bind(column!(auth_method))
+    .bind(column!(authenticated_at))
+    .bind(column!(created_at))
+    .bind(column!(updated_at))
+    .bind(column!(version))
     .execute(conn)
     .await?;
     Ok(())
 }
 
-async fn set_auth(conn: &mut PgConnection, event: &FeedEvent, method: Option<&str>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE view_connections SET auth_method = $2, authenticated_at = CASE WHEN $2::text IS NULL THEN NULL ELSE $3 END WHERE slot_id = $1")
-        .bind(&event.aggregate_id)
-        .bind(method)
-        .bind(event.recorded_at)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The user was deleted: the slot's row and the user's row go.
-async fn erase(conn: &mut PgConnection, event: &FeedEvent, slot: &Slot) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM view_connections WHERE slot_id = $1")
-        .bind(&event.aggregate_id)
+async fn write_users(conn: &mut PgConnection, users: HashMap<(Uuid, String), UserRow>) -> anyhow::Result<()> {
+    let (mut gone, mut kept) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new(), Vec::new(), Vec::new()));
+    for ((project, user), row) in users {
+        match row {
+            None => {
+                gone.0.push(project);
+                gone.1.push(user);
+            }
+            Some((created, used)) => {
+                kept.0.push(project);
+                kept.1.push(user);
+                kept.2.push(created);
+                kept.3.push(used);
+            }
+        }
+    }
+    if !gone.0.is_empty() {
+        sqlx::query(
+            "DELETE FROM view_users u USING UNNEST($1::uuid[], $2::text[]) AS k(project_id, user_id) \
+             WHERE u.project_id = k.project_id AND u.user_id = k.user_id",
+        )
+        .bind(&gone.0)
+        .bind(&gone.1)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM view_users WHERE project_id = $1 AND user_id = $2")
-        .bind(slot.project_id.as_uuid())
-        .bind(&slot.user_id)
+    }
+    if !kept.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO view_users (project_id, user_id, created_at, last_used_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+             ON CONFLICT (project_id, user_id) DO UPDATE SET created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at",
+        )
+        .bind(&kept.0)
+        .bind(&kept.1)
+        .bind(&kept.2)
+        .bind(&kept.3)
         .execute(conn)
         .await?;
+    }
     Ok(())
 }
 
 const COLUMNS: &str = "slot_id, project_id, server_key, server_name, user_id, instance_id, platform, connection_type, \
-    legacy, read_only, auth_method, created_at, updated_at";
+    legacy, read_only, instance_created_at, auth_method, created_at, updated_at";
 
 /// The live instance `instance_id`, in `project_id`.
 pub(super) async fn by_instance(

@@ -67,7 +67,7 @@ impl KlavisApi {
         server_name: &str,
         user_id: &str,
         settings: InstanceSettings,
-    ) -> Result<(crate::instance::ConnectionRecord, &'static crate::catalog::CatalogEntry), KlavisError> {
+    ) -> Result<(crate::instance::CreatedInstance, &'static crate::catalog::CatalogEntry), KlavisError> {
         let entry = convert::server(Location::Body(vec!["serverName".into()]), server_name)?;
         let user = convert::user_id(Location::Body(vec!["userId".into()]), user_id)?;
         let meta = RequestContext::of(req).metadata(caller.actor());
@@ -161,7 +161,7 @@ impl KlavisApi {
             read_only: body.is_read_only.unwrap_or(false),
         };
         let (record, entry) = self.create_instance(&caller.0, req, &body.server_name, &body.user_id, settings).await?;
-        let id = record.instance_id.expect("a created instance has an id").to_string();
+        let id = record.instance_id.to_string();
         Ok(Json(CreateServerResponse {
             server_url: convert::server_url(&self.public_url, connection, &id),
             oauth_url: convert::oauth_url(&self.public_url, entry, &id),
@@ -185,7 +185,7 @@ impl KlavisApi {
         };
         let (record, entry) =
             self.create_instance(&caller.0, req, &body.0.server_name, &body.0.user_id, settings).await?;
-        let id = record.instance_id.expect("a created instance has an id").to_string();
+        let id = record.instance_id.to_string();
         Ok(Json(CreateSelfHostedServerResponse {
             oauth_url: convert::oauth_url(&self.public_url, entry, &id),
             instance_id: id,

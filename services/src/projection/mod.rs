@@ -16,6 +16,7 @@ pub use projector::Projector;
 pub use watch::ViewWatch;
 
 use crate::feed::{FeedEvent, Position};
+use anyhow::Context;
 use sqlx::PgConnection;
 
 /// A read model: events in, rows out.
@@ -31,6 +32,17 @@ pub trait Projection: Send + Sync {
     /// Applies one event, inside the projector's transaction. Events of other aggregates are
     /// ignored. An error rolls back the whole batch, checkpoint included.
     async fn apply(&self, conn: &mut PgConnection, event: &FeedEvent) -> anyhow::Result<()>;
+
+    /// Applies a batch of events, in order. A projection on a hot path overrides this to fold
+    /// the batch in memory and write each row once.
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[FeedEvent]) -> anyhow::Result<()> {
+        for event in events {
+            self.apply(conn, event)
+                .await
+                .with_context(|| format!("{} {} at {}", event.aggregate_type, event.event_type, event.position))?;
+        }
+        Ok(())
+    }
 }
 
 /// How a writer waits until the views include its events (read-your-writes).

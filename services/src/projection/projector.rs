@@ -59,18 +59,11 @@ impl Projector {
             tx.rollback().await?;
             return Ok(false);
         }
-        for event in batch {
-            for projection in self.projections.iter() {
-                projection.apply(&mut tx, event).await.with_context(|| {
-                    format!(
-                        "projection {} failed on {} {} at {}",
-                        projection.name(),
-                        event.aggregate_type,
-                        event.event_type,
-                        event.position
-                    )
-                })?;
-            }
+        for projection in self.projections.iter() {
+            projection
+                .apply_batch(&mut tx, batch)
+                .await
+                .with_context(|| format!("projection {} failed", projection.name()))?;
         }
         let to = batch.last().expect("batch is not empty").position;
         if !Checkpoints::advance(&mut tx, self.subscriber, from, to).await? {

@@ -60,13 +60,11 @@ pub async fn rebuild_into(
         let Some(last) = batch.last().map(|e| e.position) else { return Ok(at) };
         let mut tx = pool.begin().await?;
         sqlx::query(&format!("SET LOCAL search_path TO {schema}, public")).execute(&mut *tx).await?;
-        for event in &batch {
-            for projection in projections {
-                projection
-                    .apply(&mut tx, event)
-                    .await
-                    .with_context(|| format!("rebuilding {} at {}", projection.name(), event.position))?;
-            }
+        for projection in projections {
+            projection
+                .apply_batch(&mut tx, &batch)
+                .await
+                .with_context(|| format!("rebuilding {}", projection.name()))?;
         }
         tx.commit().await?;
         at = last;

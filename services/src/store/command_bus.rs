@@ -32,10 +32,20 @@ pub struct CommandBus {
 /// A command's events are committed. `visible` says whether the views include them (the usual
 /// case); when they do not (the projector is behind or stuck), a caller answers from the
 /// aggregate's committed state instead of a stale view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
     pub position: Position,
     pub visible: bool,
+    /// The aggregate's newest event after the command (its own, or a concurrent writer's):
+    /// enough for a caller to answer without reading a view.
+    pub last_event: Option<LastEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastEvent {
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Attempts per command before answering `Conflict`.
@@ -144,29 +154,32 @@ impl CommandBus {
             }
         }
         // Committed. From here on nothing may turn the answer into a failure.
-        match self.last_position(A::TYPE, id).await {
-            Ok(position) => Ok(Committed { position, visible: self.views.await_views(position).await }),
+        match self.last_event(A::TYPE, id).await {
+            Ok(Some((position, last))) => {
+                Ok(Committed { position, visible: self.views.await_views(position).await, last_event: Some(last) })
+            }
+            Ok(None) => Ok(Committed { position: Position::START, visible: true, last_event: None }),
             Err(e) => {
                 tracing::warn!(error = %e, aggregate = A::TYPE, id, "committed, but its feed position cannot be read");
-                Ok(Committed { position: Position::START, visible: false })
+                Ok(Committed { position: Position::START, visible: false, last_event: None })
             }
         }
     }
 
-    /// The feed position of the aggregate's newest event. If another writer appended after
+    /// The aggregate's newest event and its feed position. If another writer appended after
     /// this command, waiting for that later position is still correct, just longer.
-    async fn last_position(&self, aggregate_type: &str, id: &str) -> sqlx::Result<Position> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text, global_position FROM events \
+    async fn last_event(&self, aggregate_type: &str, id: &str) -> sqlx::Result<Option<(Position, LastEvent)>> {
+        let row: Option<(String, i64, String, serde_json::Value, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position, event_type, payload, recorded_at FROM events \
              WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
         )
         .bind(aggregate_type)
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(tx, pos)| Position::from_columns(&tx, pos).map_err(|e| sqlx::Error::Decode(e.into())))
-            .transpose()
-            .map(Option::unwrap_or_default)
+        let Some((tx, pos, event_type, payload, recorded_at)) = row else { return Ok(None) };
+        let position = Position::from_columns(&tx, pos).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        Ok(Some((position, LastEvent { event_type, payload, recorded_at })))
     }
 }
 

@@ -3,7 +3,7 @@
 mod command_bus;
 mod metadata;
 
-pub use command_bus::{CommandBus, Committed};
+pub use command_bus::{CommandBus, Committed, LastEvent};
 pub use metadata::CommandMetadata;
 
 use sqlx::PgPool;
