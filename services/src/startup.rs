@@ -7,7 +7,7 @@ use crate::health::Health;
 use crate::http::{AppState, app};
 use crate::instance::{Instances, InstancesView};
 use crate::oauth::{OAuthApps, OAuthAppsView, OAuthFlow, StateSealer};
-use crate::project::{ProjectViews, Projects};
+use crate::project::{KeyCache, ProjectViews, Projects};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
 use crate::secrets::Vault;
 use crate::server::{PgServerDirectory, Servers, ServersView};
@@ -44,7 +44,7 @@ pub fn command_bus(pool: &PgPool, views: Arc<dyn AwaitViews>) -> CommandBus {
 }
 
 /// Every service a request may reach, wired once.
-fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: String) -> AppState {
+fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: String, keys: KeyCache) -> AppState {
     let vault = Vault::new(pool.clone(), settings.master_key.clone());
     let directory = Arc::new(PgServerDirectory::new(pool.clone()));
     let instances = Instances::new(bus.clone(), vault.clone(), pool.clone());
@@ -57,7 +57,7 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         settings.oauth_state_ttl,
     );
     AppState {
-        projects: Projects::new(bus.clone(), pool.clone()),
+        projects: Projects::new(bus.clone(), pool.clone()).with_key_cache(keys),
         servers: Servers::new(bus, vault, pool.clone(), directory),
         instances,
         oauth_apps,
@@ -93,7 +93,9 @@ impl Application {
             .and_then(|a| a.as_socket_addr())
             .context("the listener has no socket address")?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{local_addr}"));
-        let state = app_state(&pool, settings, bus, public_url);
+        let keys = KeyCache::default();
+        keys.follow_revocations(pool.clone(), cancel.clone()).await?;
+        let state = app_state(&pool, settings, bus, public_url, keys);
         let projector = Projector::new(pool, Projector::VIEWS, views());
         Ok(Self { acceptor, local_addr, state, projector, cancel })
     }

@@ -81,7 +81,7 @@ impl KeySource {
 /// Finds the first key among `sources` and resolves it to its caller.
 pub async fn authenticate(req: &Request, sources: &[KeySource]) -> Result<Caller, AuthError> {
     let presented = sources.iter().find_map(|s| s.read(req)).ok_or(AuthError::Missing)?;
-    let state = req.data::<AppState>().expect("the app state is attached to every request");
+    let state = req.data::<std::sync::Arc<AppState>>().expect("the app state is attached to every request");
     match state.projects.resolve_key(&presented).await {
         Ok(Some(caller)) => Ok(caller),
         Ok(None) => Err(AuthError::Invalid),

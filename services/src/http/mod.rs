@@ -18,6 +18,7 @@ use crate::project::Projects;
 use crate::server::Servers;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
+use std::sync::Arc;
 
 /// What every handler may reach.
 #[derive(Clone)]
@@ -62,7 +63,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/", api)
         .around(surface::render_errors)
-        .data(state)
+        // Shared, not cloned per request.
+        .data(Arc::new(state))
         .around(context::with_request_context)
         .around(without_trailing_slash)
 }

@@ -2,9 +2,11 @@
 //! every request to the caller's project.
 
 mod api_key;
+mod key_cache;
 mod view;
 
 pub use api_key::{ApiKey, KEY_PREFIX};
+pub use key_cache::{KeyCache, REVOCATION_CHANNEL};
 pub use view::ProjectViews;
 
 use crate::error::AppError;
@@ -38,11 +40,18 @@ pub struct IssuedKey {
 pub struct Projects {
     bus: CommandBus,
     pool: PgPool,
+    keys: Option<KeyCache>,
 }
 
 impl Projects {
     pub fn new(bus: CommandBus, pool: PgPool) -> Self {
-        Self { bus, pool }
+        Self { bus, pool, keys: None }
+    }
+
+    /// Resolves keys through `cache` (which the caller keeps following revocations).
+    pub fn with_key_cache(mut self, cache: KeyCache) -> Self {
+        self.keys = Some(cache);
+        self
     }
 
     pub async fn create(&self, name: ProjectName, meta: &CommandMetadata) -> Result<ProjectId, AppError<ProjectError>> {
@@ -79,6 +88,14 @@ impl Projects {
         if !ApiKey::looks_like_one(presented) {
             return Ok(None);
         }
-        view::live_key(&self.pool, &ApiKey::digest_str(presented)).await
+        let digest = ApiKey::digest_str(presented);
+        if let Some(caller) = self.keys.as_ref().and_then(|cache| cache.get(&digest)) {
+            return Ok(Some(caller));
+        }
+        let caller = view::live_key(&self.pool, &digest).await?;
+        if let (Some(cache), Some(caller)) = (&self.keys, caller) {
+            cache.put(digest, caller);
+        }
+        Ok(caller)
     }
 }

@@ -51,6 +51,12 @@ impl Projection for ProjectViews {
                 sqlx::query("UPDATE view_api_keys SET revoked_at = $2 WHERE key_id = $1")
                     .bind(e.key_id.as_uuid())
                     .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+                // Processes caching this key drop it when this transaction commits.
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(super::REVOCATION_CHANNEL)
+                    .bind(e.key_id.to_string())
                     .execute(conn)
                     .await?;
             }

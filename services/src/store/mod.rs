@@ -24,6 +24,9 @@ pub async fn connect(url: &str, max_connections: u32) -> sqlx::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out by default: a round trip per query. A
+        // broken connection fails its query instead, which the caller reports or retries.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
 }
