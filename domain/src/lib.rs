@@ -9,15 +9,21 @@
 //! - [`instance`]: a user's instance of a server and its credential, one aggregate per
 //!   (project, server, user).
 //! - [`oauth_app`]: a project's own OAuth clients.
+//! - [`auth_config`], [`connected_account`]: Composio's auth configs, and users' connected
+//!   accounts with their status model.
 //! - [`Recorded`]: how an event of the `events` crate is stored by cqrs-es.
 //! - [`Patch`]: a field of a partial update (keep, clear, or set).
 
+pub mod auth_config;
+pub mod connected_account;
 pub mod instance;
+mod lookup;
 pub mod oauth_app;
 pub mod patch;
 pub mod project;
 pub mod recorded;
 pub mod server;
 
+pub use lookup::LookupFailed;
 pub use patch::Patch;
 pub use recorded::Recorded;

@@ -12,8 +12,12 @@
 //! - [`server`]: the MCP server registry.
 //! - [`instance`]: a user's instance of a server, with its credential.
 //! - [`oauth_app`]: a project's own OAuth clients ("white-labeling").
+//! - [`auth_config`], [`connected_account`]: how users authenticate to a toolkit, and each
+//!   user's connected account (Composio).
 //! - [`Event`]: the trait every aggregate's event enum implements (type name and version).
 
+pub mod auth_config;
+pub mod connected_account;
 pub mod ids;
 pub mod instance;
 pub mod oauth_app;
@@ -21,6 +25,8 @@ pub mod project;
 pub mod secret;
 pub mod server;
 
+pub use auth_config::AuthConfigEvent;
+pub use connected_account::ConnectedAccountEvent;
 pub use ids::{ApiKeyId, IdParseError, InstanceId, ProjectId, ServerId};
 pub use instance::InstanceEvent;
 pub use oauth_app::OAuthAppEvent;

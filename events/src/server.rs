@@ -64,6 +64,22 @@ pub struct ServerConfig {
     pub proxy_auth_header: String,
     pub request_timeout_ms: u64,
     pub max_total_timeout_ms: u64,
+    /// Composio: the auth configs a user must hold an ACTIVE connected account for before an
+    /// instance of this server is created. (Absent in events written before Composio support:
+    /// none.)
+    #[serde(default)]
+    pub auth_config_ids: Vec<String>,
+    /// Composio: tool slugs the server exposes; empty means all tools of its toolkits.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Composio: toolkit slugs.
+    #[serde(default)]
+    pub toolkits: Vec<String>,
+    /// Composio: toolkits that need no auth.
+    #[serde(default)]
+    pub no_auth_apps: Vec<String>,
+    #[serde(default)]
+    pub managed_auth_via_composio: bool,
 }
 
 /// A header sent with every request to the server; its value is a secret.

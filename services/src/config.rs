@@ -78,6 +78,10 @@ pub struct ServeArgs {
     #[arg(long = "oauth-allow-loopback-http", env = "PROVISIONER_OAUTH_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
     pub oauth_allow_loopback_http: bool,
 
+    /// How long a pending (OAuth) connected account waits for its user before it expires.
+    #[arg(long = "pending-connection-secs", env = "PROVISIONER_PENDING_CONNECTION_SECS", default_value_t = 600)]
+    pub pending_connection_secs: u64,
+
     /// `/ready` fails when the views are further behind the event store than this.
     #[arg(long = "max-view-lag-secs", env = "PROVISIONER_MAX_VIEW_LAG_SECS", default_value_t = 10)]
     pub max_view_lag_secs: u64,
@@ -98,6 +102,16 @@ pub struct Settings {
     pub oauth_allow_loopback_http: bool,
     /// How long an OAuth authorization may take, from authorize to callback.
     pub oauth_state_ttl: Duration,
+    /// How long a pending connected account lives before it expires (Composio: 10 minutes).
+    pub pending_connection_ttl: Duration,
+}
+
+impl Settings {
+    /// How often pending connections are checked for expiry: a tenth of their lifetime,
+    /// between 1 and 30 seconds, so that one expires at most that late.
+    pub fn expiry_check_every(&self) -> Duration {
+        (self.pending_connection_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
 }
 
 impl ServeArgs {
@@ -116,8 +130,16 @@ impl ServeArgs {
             read_your_writes_timeout: Duration::from_secs(5),
             oauth_allow_loopback_http: self.oauth_allow_loopback_http,
             oauth_state_ttl: Duration::from_secs(600),
+            pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
         })
     }
+}
+
+fn pending_connection_ttl(secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::new("PROVISIONER_PENDING_CONNECTION_SECS", "must be at least 1 second"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn check_nats_url(raw: &str) -> Result<String, ConfigError> {
@@ -160,6 +182,7 @@ mod tests {
             public_url: None,
             master_key: master_key.map(str::to_owned),
             max_view_lag_secs: 10,
+            pending_connection_secs: 600,
             oauth_allow_loopback_http: false,
         }
     }

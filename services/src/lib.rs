@@ -11,18 +11,24 @@
 //! - [`http`]: request context, JSON bodies, authentication, `Problem`.
 //! - [`instance`], [`oauth`], [`catalog`]: instances and their credentials, OAuth apps and the
 //!   browser flow, the catalog of Klavis's servers.
-//! - [`gaia`], [`klavis`]: the GAIA AI and Klavis AI surfaces. [`health`]: `/health`, `/ready`.
+//! - [`auth_config`], [`connected_account`]: Composio's auth configs and users' connected
+//!   accounts (what an instance's precondition reads), with their expiry.
+//! - [`gaia`], [`klavis`], [`composio`]: the three HTTP surfaces. [`health`]: `/health`, `/ready`.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
+pub mod auth_config;
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod composio;
 pub mod config;
+pub mod connected_account;
 pub mod error;
 pub mod feed;
 pub mod gaia;
 pub mod health;
 pub mod http;
+pub mod ids;
 pub mod instance;
 pub mod klavis;
 pub mod oauth;

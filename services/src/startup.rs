@@ -2,10 +2,12 @@
 //! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
 //! the port (tests bind port 0).
 
+use crate::auth_config::{AuthConfigs, AuthConfigsView};
 use crate::config::Settings;
+use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
 use crate::health::Health;
 use crate::http::{AppState, app};
-use crate::instance::{Instances, InstancesView};
+use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{OAuthApps, OAuthAppsView, OAuthFlow, StateSealer};
 use crate::project::{KeyCache, ProjectViews, Projects};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
@@ -23,7 +25,14 @@ use tokio_util::sync::CancellationToken;
 
 /// Every view, in the order they are applied. A rebuild recreates exactly these.
 pub fn views() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(ProjectViews), Arc::new(ServersView), Arc::new(InstancesView), Arc::new(OAuthAppsView)]
+    vec![
+        Arc::new(ProjectViews),
+        Arc::new(ServersView),
+        Arc::new(InstancesView),
+        Arc::new(OAuthAppsView),
+        Arc::new(AuthConfigsView),
+        Arc::new(ConnectedAccountsView),
+    ]
 }
 
 /// Connections per process: requests, the projector and two listeners.
@@ -40,7 +49,12 @@ pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
 /// The command bus of a process, given how it reads its own writes: waiting for the
 /// projector (`serve`) or projecting inline (the CLI).
 pub fn command_bus(pool: &PgPool, views: Arc<dyn AwaitViews>) -> CommandBus {
-    CommandBus::new(pool.clone(), Arc::new(PgServerDirectory::new(pool.clone())), views)
+    CommandBus::new(
+        pool.clone(),
+        Arc::new(PgServerDirectory::new(pool.clone())),
+        Arc::new(PgAccountDirectory::new(pool.clone())),
+        views,
+    )
 }
 
 /// Every service a request may reach, wired once.
@@ -49,19 +63,33 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
     let directory = Arc::new(PgServerDirectory::new(pool.clone()));
     let instances = Instances::new(bus.clone(), vault.clone(), pool.clone());
     let oauth_apps = OAuthApps::new(bus.clone(), vault.clone(), pool.clone());
+    let auth_configs = AuthConfigs::new(bus.clone(), vault.clone(), pool.clone());
+    let connected_accounts = ConnectedAccounts::new(
+        bus.clone(),
+        vault.clone(),
+        pool.clone(),
+        auth_configs.clone(),
+        public_url.clone(),
+        settings.pending_connection_ttl,
+    );
+    let servers = Servers::new(bus.clone(), vault, pool.clone(), directory);
     let oauth_flow = OAuthFlow::new(
         instances.clone(),
         oauth_apps.clone(),
+        connected_accounts.clone(),
         StateSealer::new(&settings.master_key),
         public_url.clone(),
         settings.oauth_state_ttl,
     );
     AppState {
-        projects: Projects::new(bus.clone(), pool.clone()).with_key_cache(keys),
-        servers: Servers::new(bus, vault, pool.clone(), directory),
+        projects: Projects::new(bus, pool.clone()).with_key_cache(keys),
+        server_instances: ServerInstances::new(instances.clone(), servers.clone(), connected_accounts.clone()),
+        servers,
         instances,
         oauth_apps,
         oauth_flow,
+        auth_configs,
+        connected_accounts,
         health: Health::new(pool.clone(), settings.max_view_lag),
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
@@ -73,6 +101,7 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     projector: Projector,
+    expiry_check_every: Duration,
     cancel: CancellationToken,
 }
 
@@ -97,7 +126,8 @@ impl Application {
         keys.follow_revocations(pool.clone(), cancel.clone()).await?;
         let state = app_state(&pool, settings, bus, public_url, keys);
         let projector = Projector::new(pool, Projector::VIEWS, views());
-        Ok(Self { acceptor, local_addr, state, projector, cancel })
+        let expiry_check_every = settings.expiry_check_every();
+        Ok(Self { acceptor, local_addr, state, projector, expiry_check_every, cancel })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -107,12 +137,18 @@ impl Application {
     /// Serves until `shutdown` completes, then drains requests and stops the projector.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let projector = tokio::spawn(self.projector.run(self.cancel.clone()));
+        let expirer = tokio::spawn(run_expirer(
+            self.state.connected_accounts.clone(),
+            self.expiry_check_every,
+            self.cancel.clone(),
+        ));
         tracing::info!("listening on http://{}", self.local_addr);
         let served = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app(self.state), shutdown, Some(Duration::from_secs(10)))
             .await;
         self.cancel.cancel();
         projector.await?;
+        expirer.await?;
         served.context("the HTTP server failed")
     }
 }

@@ -1,4 +1,4 @@
-use super::{AuthTarget, Credential, InstanceCommand, InstanceError};
+use super::{AccountDirectory, AuthTarget, Credential, InstanceCommand, InstanceError};
 use crate::Recorded;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
@@ -9,6 +9,7 @@ use events::instance::{
 use events::{InstanceEvent, InstanceId, ProjectId, SealedSecret};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A (project, server, user) slot, folded from its events.
@@ -84,7 +85,7 @@ impl Instance {
         let live_id = self.live_instance_id();
         let key = self.credential_key();
         Ok(Some(match command {
-            InstanceCommand::Create { slot, candidate, settings } => {
+            InstanceCommand::Create { slot, candidate, settings, .. } => {
                 if self.live.is_some() {
                     return Ok(None);
                 }
@@ -147,9 +148,26 @@ impl Aggregate for Instance {
     type Command = InstanceCommand;
     type Event = Recorded<InstanceEvent>;
     type Error = InstanceError;
-    type Services = ();
+    type Services = Arc<dyn AccountDirectory>;
 
-    async fn handle(&mut self, command: InstanceCommand, _: &(), sink: &EventSink<Self>) -> Result<(), InstanceError> {
+    async fn handle(
+        &mut self,
+        command: InstanceCommand,
+        accounts: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), InstanceError> {
+        // The precondition: a new instance needs an ACTIVE connected account of the user for
+        // every auth config the server requires. An existing one is simply returned.
+        if let InstanceCommand::Create { slot, required_auth_configs, .. } = &command
+            && self.live.is_none()
+            && !required_auth_configs.is_empty()
+        {
+            let lacking =
+                accounts.lacking_active_accounts(slot.project_id, &slot.user_id, required_auth_configs).await?;
+            if !lacking.is_empty() {
+                return Err(InstanceError::MissingConnectedAccounts(lacking));
+            }
+        }
         if let Some(event) = self.decide(command)? {
             sink.write(Recorded(event), self).await;
         }

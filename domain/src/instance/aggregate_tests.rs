@@ -3,7 +3,28 @@ use cqrs_es::test::TestFramework;
 use events::SealedSecret;
 use events::instance::{ConnectionType, ServerRef};
 
-type InstanceTest = TestFramework<Instance>;
+/// Alice holds an ACTIVE account for every auth config whose id starts with `ac_active`.
+struct Accounts;
+
+#[async_trait::async_trait]
+impl AccountDirectory for Accounts {
+    async fn lacking_active_accounts(
+        &self,
+        _: ProjectId,
+        _: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, crate::LookupFailed> {
+        Ok(ids.iter().filter(|id| !id.starts_with("ac_active")).cloned().collect())
+    }
+}
+
+struct InstanceTest;
+
+impl InstanceTest {
+    fn with(_: ()) -> TestFramework<Instance> {
+        TestFramework::with(Arc::new(Accounts) as Arc<dyn AccountDirectory>)
+    }
+}
 
 fn slot(project_id: ProjectId) -> Slot {
     Slot {
@@ -61,7 +82,12 @@ async fn the_first_create_makes_an_instance_with_the_candidate_id() {
     let (project, id) = (ProjectId::random(), InstanceId::random());
     InstanceTest::with(())
         .given_no_previous_events()
-        .when_async(InstanceCommand::Create { slot: slot(project), candidate: id, settings: settings(false) })
+        .when_async(InstanceCommand::Create {
+            slot: slot(project),
+            candidate: id,
+            settings: settings(false),
+            required_auth_configs: vec![],
+        })
         .await
         .then_expect_events(vec![created(project, id)]);
 }
@@ -75,6 +101,7 @@ async fn a_repeat_create_emits_nothing_and_keeps_the_first_settings() {
             slot: slot(project),
             candidate: InstanceId::random(),
             settings: settings(true),
+            required_auth_configs: vec!["ac_missing_1".into()],
         })
         .await
         .then_expect_events(vec![]);
@@ -90,7 +117,12 @@ async fn a_create_after_a_delete_gets_a_new_id() {
     }));
     InstanceTest::with(())
         .given(vec![created(project, old), deleted])
-        .when_async(InstanceCommand::Create { slot: slot(project), candidate: new, settings: settings(false) })
+        .when_async(InstanceCommand::Create {
+            slot: slot(project),
+            candidate: new,
+            settings: settings(false),
+            required_auth_configs: vec![],
+        })
         .await
         .then_expect_events(vec![created(project, new)]);
 }
@@ -216,4 +248,30 @@ async fn erasing_a_user_removes_instance_and_credential_in_one_event() {
             instance_id: Some(id),
             destroyed_key_id: Some(Uuid::from_u128(3)),
         }))]);
+}
+
+#[tokio::test]
+async fn an_instance_needs_an_active_account_for_every_required_auth_config() {
+    let (project, id) = (ProjectId::random(), InstanceId::random());
+    let required = vec!["ac_active_1".to_owned(), "ac_missing_1".to_owned(), "ac_missing_2".to_owned()];
+    InstanceTest::with(())
+        .given_no_previous_events()
+        .when_async(InstanceCommand::Create {
+            slot: slot(project),
+            candidate: id,
+            settings: settings(false),
+            required_auth_configs: required,
+        })
+        .await
+        .then_expect_error(InstanceError::MissingConnectedAccounts(vec!["ac_missing_1".into(), "ac_missing_2".into()]));
+    InstanceTest::with(())
+        .given_no_previous_events()
+        .when_async(InstanceCommand::Create {
+            slot: slot(project),
+            candidate: id,
+            settings: settings(false),
+            required_auth_configs: vec!["ac_active_1".into()],
+        })
+        .await
+        .then_expect_events(vec![created(project, id)]);
 }

@@ -15,11 +15,13 @@ pub struct Credential {
 #[derive(Debug, Clone)]
 pub enum InstanceCommand {
     /// Creates an instance with id `candidate` unless the slot has a live one (then nothing
-    /// happens: create is idempotent).
+    /// happens: create is idempotent). The user must hold an ACTIVE connected account for each
+    /// of `required_auth_configs` (the server's), or nothing is created.
     Create {
         slot: Slot,
         candidate: InstanceId,
         settings: InstanceSettings,
+        required_auth_configs: Vec<String>,
     },
     ChangeSettings {
         project_id: ProjectId,

@@ -8,4 +8,9 @@ pub enum InstanceError {
     /// An OAuth `state` that already delivered a credential.
     #[error("this authorization was already completed")]
     StateAlreadyUsed,
+    /// The user lacks an ACTIVE connected account for these auth configs of the server.
+    #[error("the user has no active connected account for: {}", .0.join(", "))]
+    MissingConnectedAccounts(Vec<String>),
+    #[error(transparent)]
+    Lookup(#[from] crate::LookupFailed),
 }

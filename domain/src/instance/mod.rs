@@ -2,10 +2,13 @@
 //! instance and at most one credential; creating is idempotent, so concurrent creates for one
 //! slot meet on one aggregate and yield one instance.
 
+mod accounts;
 mod aggregate;
 mod command;
 mod error;
 mod user_id;
+
+pub use accounts::AccountDirectory;
 
 pub use aggregate::Instance;
 pub use command::{AuthTarget, Credential, InstanceCommand};

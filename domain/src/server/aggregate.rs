@@ -34,6 +34,19 @@ impl Server {
         self.live_in(project_id).ok().map(|s| &s.config)
     }
 
+    /// Refuses auth configs that do not exist (or were deleted) in the project.
+    pub async fn ensure_auth_configs_exist(
+        directory: &dyn ServerDirectory,
+        project_id: ProjectId,
+        auth_config_ids: &[String],
+    ) -> Result<(), ServerError> {
+        if auth_config_ids.is_empty() {
+            return Ok(());
+        }
+        let unknown = directory.unknown_auth_configs(project_id, auth_config_ids).await?;
+        if unknown.is_empty() { Ok(()) } else { Err(ServerError::UnknownAuthConfigs(unknown)) }
+    }
+
     /// Refuses `name` if another live server of the project holds it.
     pub async fn ensure_name_free(
         directory: &dyn ServerDirectory,
@@ -67,6 +80,7 @@ impl Aggregate for Server {
                     return Err(ServerError::AlreadyRegistered);
                 }
                 Self::ensure_name_free(directory.as_ref(), project_id, &spec.name, server_id).await?;
+                Self::ensure_auth_configs_exist(directory.as_ref(), project_id, &spec.composio.auth_config_ids).await?;
                 let config = config_from(spec)?;
                 ServerEvent::ServerRegistered(ServerRegistered { project_id, server_id, config })
             }
@@ -75,6 +89,9 @@ impl Aggregate for Server {
                 let server_id = current.server_id;
                 if let Some(name) = &patch.name {
                     Self::ensure_name_free(directory.as_ref(), project_id, name, server_id).await?;
+                }
+                if let Some(ids) = &patch.auth_config_ids {
+                    Self::ensure_auth_configs_exist(directory.as_ref(), project_id, ids).await?;
                 }
                 let config = patched(&current.config, patch)?;
                 let changed = changed_fields(&current.config, &config);

@@ -16,6 +16,11 @@ impl ServerDirectory for FakeDirectory {
     async fn server_named(&self, project: ProjectId, name: &ServerName) -> Result<Option<ServerId>, LookupFailed> {
         Ok(self.0.lock().unwrap().get(&(project, name.as_str().to_lowercase())).copied())
     }
+
+    /// Every auth config id starting with `ac_known` exists.
+    async fn unknown_auth_configs(&self, _: ProjectId, ids: &[String]) -> Result<Vec<String>, LookupFailed> {
+        Ok(ids.iter().filter(|id| !id.starts_with("ac_known")).cloned().collect())
+    }
 }
 
 fn directory_with(entries: &[(ProjectId, &str, ServerId)]) -> Arc<dyn ServerDirectory> {
@@ -53,6 +58,7 @@ fn http_spec(name: &str) -> ServerSpec<SealedSecret> {
         proxy_auth_header: None,
         request_timeout: None,
         max_total_timeout: None,
+        composio: Default::default(),
     }
 }
 
@@ -256,6 +262,10 @@ async fn a_failing_directory_decides_nothing() {
         async fn server_named(&self, _: ProjectId, _: &ServerName) -> Result<Option<ServerId>, LookupFailed> {
             Err(LookupFailed("connection refused".into()))
         }
+
+        async fn unknown_auth_configs(&self, _: ProjectId, _: &[String]) -> Result<Vec<String>, LookupFailed> {
+            Err(LookupFailed("connection refused".into()))
+        }
     }
     test(Arc::new(Down))
         .given_no_previous_events()
@@ -266,4 +276,15 @@ async fn a_failing_directory_decides_nothing() {
         })
         .await
         .then_expect_error(ServerError::Lookup(LookupFailed("connection refused".into())));
+}
+
+#[tokio::test]
+async fn a_server_may_only_require_auth_configs_of_its_project() {
+    let mut spec = http_spec("Composio");
+    spec.composio.auth_config_ids = vec!["ac_known_1".into(), "ac_missing_1".into()];
+    test(directory_with(&[]))
+        .given_no_previous_events()
+        .when_async(ServerCommand::Register { project_id: ProjectId::random(), server_id: ServerId::random(), spec })
+        .await
+        .then_expect_error(ServerError::UnknownAuthConfigs(vec!["ac_missing_1".into()]));
 }

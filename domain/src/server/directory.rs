@@ -3,10 +3,7 @@
 use super::ServerName;
 use events::{ProjectId, ServerId};
 
-/// The lookup failed (the store was unreachable, say); the command cannot be decided.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("server directory lookup failed: {0}")]
-pub struct LookupFailed(pub String);
+pub use crate::LookupFailed;
 
 /// The live servers of each project, by name. Names are compared ignoring case.
 ///
@@ -16,4 +13,11 @@ pub struct LookupFailed(pub String);
 pub trait ServerDirectory: Send + Sync {
     /// The live server of `project` named `name`, if there is one.
     async fn server_named(&self, project: ProjectId, name: &ServerName) -> Result<Option<ServerId>, LookupFailed>;
+
+    /// Those of `auth_config_ids` that are not live auth configs of `project`.
+    async fn unknown_auth_configs(
+        &self,
+        project: ProjectId,
+        auth_config_ids: &[String],
+    ) -> Result<Vec<String>, LookupFailed>;
 }

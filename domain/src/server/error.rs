@@ -11,6 +11,8 @@ pub enum ServerError {
     NameTaken(String),
     #[error("this server id is already registered")]
     AlreadyRegistered,
+    #[error("auth configs not found in this project: {}", .0.join(", "))]
+    UnknownAuthConfigs(Vec<String>),
     #[error(transparent)]
     Invalid(#[from] FieldError),
     #[error(transparent)]

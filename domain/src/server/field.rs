@@ -24,6 +24,11 @@ pub enum ServerField {
     ProxyAuthHeader,
     RequestTimeout,
     MaxTotalTimeout,
+    AuthConfigIds,
+    AllowedTools,
+    Toolkits,
+    NoAuthApps,
+    ManagedAuth,
 }
 
 impl ServerField {
@@ -47,6 +52,11 @@ impl ServerField {
             Self::ProxyAuthHeader => "proxy_auth_header",
             Self::RequestTimeout => "request_timeout",
             Self::MaxTotalTimeout => "max_total_timeout",
+            Self::AuthConfigIds => "auth_config_ids",
+            Self::AllowedTools => "allowed_tools",
+            Self::Toolkits => "toolkits",
+            Self::NoAuthApps => "no_auth_apps",
+            Self::ManagedAuth => "managed_auth_via_composio",
         }
     }
 }

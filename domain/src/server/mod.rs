@@ -19,4 +19,4 @@ pub use field::{
 pub use rules::{
     DEFAULT_MAX_TOTAL_TIMEOUT_MS, DEFAULT_PROXY_AUTH_HEADER, DEFAULT_REQUEST_TIMEOUT_MS, validate_patch, validate_spec,
 };
-pub use spec::{Header, ServerPatch, ServerSpec};
+pub use spec::{ComposioSettings, Header, ServerPatch, ServerSpec};

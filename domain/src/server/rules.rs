@@ -71,6 +71,11 @@ pub(crate) fn config_from(spec: ServerSpec<SealedSecret>) -> Result<ServerConfig
             .map_or_else(|| DEFAULT_PROXY_AUTH_HEADER.to_owned(), |h| h.as_str().to_owned()),
         request_timeout_ms,
         max_total_timeout_ms,
+        auth_config_ids: spec.composio.auth_config_ids,
+        allowed_tools: spec.composio.allowed_tools,
+        toolkits: spec.composio.toolkits,
+        no_auth_apps: spec.composio.no_auth_apps,
+        managed_auth_via_composio: spec.composio.managed_auth_via_composio,
     };
     check(&config)?;
     Ok(config)
@@ -98,6 +103,11 @@ pub(crate) fn patched(current: &ServerConfig, patch: ServerPatch<SealedSecret>) 
         proxy_auth_header: patch.proxy_auth_header.map_or(c.proxy_auth_header, |h| h.as_str().to_owned()),
         request_timeout_ms: patch.request_timeout.map_or(c.request_timeout_ms, |t| t.get()),
         max_total_timeout_ms: patch.max_total_timeout.map_or(c.max_total_timeout_ms, |t| t.get()),
+        auth_config_ids: patch.auth_config_ids.unwrap_or(c.auth_config_ids),
+        allowed_tools: patch.allowed_tools.unwrap_or(c.allowed_tools),
+        toolkits: patch.toolkits.unwrap_or(c.toolkits),
+        no_auth_apps: c.no_auth_apps,
+        managed_auth_via_composio: patch.managed_auth_via_composio.unwrap_or(c.managed_auth_via_composio),
     };
     check(&config)?;
     Ok(config)
@@ -160,6 +170,11 @@ pub(crate) fn changed_fields(old: &ServerConfig, new: &ServerConfig) -> Vec<Serv
         (F::ProxyAuthHeader, old.proxy_auth_header != new.proxy_auth_header),
         (F::RequestTimeout, old.request_timeout_ms != new.request_timeout_ms),
         (F::MaxTotalTimeout, old.max_total_timeout_ms != new.max_total_timeout_ms),
+        (F::AuthConfigIds, old.auth_config_ids != new.auth_config_ids),
+        (F::AllowedTools, old.allowed_tools != new.allowed_tools),
+        (F::Toolkits, old.toolkits != new.toolkits),
+        (F::NoAuthApps, old.no_auth_apps != new.no_auth_apps),
+        (F::ManagedAuth, old.managed_auth_via_composio != new.managed_auth_via_composio),
     ]
     .into_iter()
     .filter_map(|(field, changed)| changed.then_some(field))

@@ -19,6 +19,17 @@ pub struct Header<S> {
     pub enabled: bool,
 }
 
+/// What Composio adds to a server: the auth configs a user must be connected to, and which
+/// tools it exposes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ComposioSettings {
+    pub auth_config_ids: Vec<String>,
+    pub allowed_tools: Vec<String>,
+    pub toolkits: Vec<String>,
+    pub no_auth_apps: Vec<String>,
+    pub managed_auth_via_composio: bool,
+}
+
 /// A whole server configuration, as given at registration. Fields left `None` take the
 /// defaults of `rules`.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +51,7 @@ pub struct ServerSpec<S> {
     pub proxy_auth_header: Option<HeaderName>,
     pub request_timeout: Option<TimeoutMs>,
     pub max_total_timeout: Option<TimeoutMs>,
+    pub composio: ComposioSettings,
 }
 
 /// A partial update. `None` and `Patch::Keep` leave a field as it is; maps and lists are
@@ -63,6 +75,10 @@ pub struct ServerPatch<S> {
     pub proxy_auth_header: Option<HeaderName>,
     pub request_timeout: Option<TimeoutMs>,
     pub max_total_timeout: Option<TimeoutMs>,
+    pub auth_config_ids: Option<Vec<String>>,
+    pub allowed_tools: Option<Vec<String>>,
+    pub toolkits: Option<Vec<String>>,
+    pub managed_auth_via_composio: Option<bool>,
 }
 
 impl<S> Default for ServerPatch<S> {
@@ -85,6 +101,10 @@ impl<S> Default for ServerPatch<S> {
             proxy_auth_header: None,
             request_timeout: None,
             max_total_timeout: None,
+            auth_config_ids: None,
+            allowed_tools: None,
+            toolkits: None,
+            managed_auth_via_composio: None,
         }
     }
 }
@@ -128,6 +148,7 @@ impl<S> ServerSpec<S> {
             proxy_auth_header: self.proxy_auth_header.clone(),
             request_timeout: self.request_timeout,
             max_total_timeout: self.max_total_timeout,
+            composio: self.composio.clone(),
         }
     }
 
@@ -159,6 +180,7 @@ impl<S> ServerSpec<S> {
             proxy_auth_header: self.proxy_auth_header,
             request_timeout: self.request_timeout,
             max_total_timeout: self.max_total_timeout,
+            composio: self.composio,
         })
     }
 }
@@ -186,6 +208,10 @@ impl<S> ServerPatch<S> {
             proxy_auth_header: self.proxy_auth_header.clone(),
             request_timeout: self.request_timeout,
             max_total_timeout: self.max_total_timeout,
+            auth_config_ids: self.auth_config_ids.clone(),
+            allowed_tools: self.allowed_tools.clone(),
+            toolkits: self.toolkits.clone(),
+            managed_auth_via_composio: self.managed_auth_via_composio,
         }
     }
 
@@ -215,6 +241,10 @@ impl<S> ServerPatch<S> {
             proxy_auth_header: self.proxy_auth_header,
             request_timeout: self.request_timeout,
             max_total_timeout: self.max_total_timeout,
+            auth_config_ids: self.auth_config_ids,
+            allowed_tools: self.allowed_tools,
+            toolkits: self.toolkits,
+            managed_auth_via_composio: self.managed_auth_via_composio,
         })
     }
 }

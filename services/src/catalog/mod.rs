@@ -96,6 +96,15 @@ impl Catalog {
         self.by_slug.get(slug).map(|&i| &self.entries[i])
     }
 
+    /// The entry a Composio toolkit slug stands for: by slug, else by its name or slug with
+    /// everything but letters and digits dropped (`googlecalendar` is Google Calendar).
+    pub fn for_toolkit(&self, toolkit: &str) -> Option<&CatalogEntry> {
+        let compact = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+        let wanted = compact(toolkit);
+        self.by_slug(toolkit)
+            .or_else(|| self.entries.iter().find(|e| compact(&e.name) == wanted || compact(&e.slug) == wanted))
+    }
+
     /// The provider slug of a white-label `server_name` (one of Klavis's `OAuthServerName`s):
     /// the catalog server of that name, or one of the names only white-labeling uses.
     pub fn oauth_provider(&self, name: &str) -> Option<String> {

@@ -37,6 +37,11 @@ pub fn wire_name(field: ServerField) -> &'static str {
         ServerField::ProxyAuthHeader => "proxyAuthHeader",
         ServerField::RequestTimeout => "requestTimeout",
         ServerField::MaxTotalTimeout => "maxTotalTimeout",
+        ServerField::AuthConfigIds => "authConfigIds",
+        ServerField::AllowedTools => "allowedTools",
+        ServerField::Toolkits => "toolkits",
+        ServerField::NoAuthApps => "noAuthApps",
+        ServerField::ManagedAuth => "managedAuthViaComposio",
     }
 }
 
@@ -120,6 +125,7 @@ pub fn spec_of(req: CreateServerRequest) -> Result<ServerSpec<SecretString>, Fie
         proxy_auth_header: header_name(ServerField::ProxyAuthHeader, req.proxy_auth_header)?,
         request_timeout: timeout(ServerField::RequestTimeout, req.request_timeout)?,
         max_total_timeout: timeout(ServerField::MaxTotalTimeout, req.max_total_timeout)?,
+        composio: Default::default(),
     })
 }
 
@@ -177,6 +183,7 @@ pub fn patch_of(req: UpdateServerRequest) -> Result<ServerPatch<SecretString>, F
         proxy_auth_header: header_name(F::ProxyAuthHeader, req.proxy_auth_header)?,
         request_timeout: timeout(F::RequestTimeout, req.request_timeout)?,
         max_total_timeout: timeout(F::MaxTotalTimeout, req.max_total_timeout)?,
+        ..ServerPatch::default()
     })
 }
 

@@ -29,6 +29,7 @@ fn code(kind: Kind) -> &'static str {
         Kind::BodyTooLarge => "payload_too_large",
         Kind::UnsupportedMediaType => "unsupported_media_type",
         Kind::MissingCredentials | Kind::InvalidCredentials => "unauthorized",
+        Kind::Forbidden => "forbidden",
         Kind::NotFound => "not_found",
         Kind::MethodNotAllowed => "method_not_allowed",
         Kind::Conflict => "conflict",
@@ -72,6 +73,7 @@ impl From<AppError<ServerError>> for GaiaError {
                     .with_kind(Kind::Conflict)
             }
             e @ ServerError::AlreadyRegistered => Problem::new(Kind::Conflict, e.to_string()),
+            e @ ServerError::UnknownAuthConfigs(_) => Problem::new(Kind::NotFound, e.to_string()),
             ServerError::Lookup(e) => {
                 tracing::error!(error = %e, "server directory unavailable");
                 Problem::new(Kind::Unavailable, "The service is temporarily unavailable; try again")

@@ -16,7 +16,7 @@ use crate::http::caller::KeySource;
 use crate::http::context::RequestContext;
 use crate::http::problem::{Issue, Kind, Location, Problem};
 use crate::project::Caller;
-use crate::server::Servers;
+use crate::server::{ServerFilter, Servers};
 use events::{ProjectId, ServerId};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
@@ -91,7 +91,7 @@ impl GaiaApi {
         check_project(&caller, Location::Body(vec!["projectId".into()]), &body.0.project_id)?;
         let spec = convert::spec_of(body.0)?;
         let meta = RequestContext::of(req).metadata(caller.actor());
-        let server = self.servers.register(&caller, spec, &meta).await?;
+        let server = self.servers.register(&caller, ServerId::random(), spec, &meta).await?;
         Ok(CreateResponse::Created(Json(ServerCreated {
             success: true,
             message: "MCP server created successfully".into(),
@@ -111,7 +111,7 @@ impl GaiaApi {
         if let Some(raw) = project_id.0.as_deref() {
             check_project(&caller, Location::Query("projectId".into()), raw)?;
         }
-        let servers = self.servers.list(&caller).await?;
+        let (servers, _) = self.servers.list(&caller, &ServerFilter::default()).await?;
         Ok(Json(ServerList { success: true, servers: servers.into_iter().map(convert::server_of).collect() }))
     }
 

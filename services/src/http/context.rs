@@ -10,6 +10,17 @@ use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+tokio::task_local! {
+    /// The id of the request being handled, for error bodies that carry it (Composio's
+    /// `request_id`) and are built where the request itself is out of reach.
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request this task is handling, if any.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
@@ -56,8 +67,9 @@ pub async fn with_request_context<E: Endpoint>(next: E, mut req: Request) -> poe
     let context = RequestContext::of_request(&req);
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %context.request_id);
     let request_id = HeaderValue::from_str(&context.request_id).ok();
+    let id = context.request_id.clone();
     req.set_data(context);
-    async move {
+    let handled = async move {
         let started = Instant::now();
         let mut response = match next.call(req).await {
             Ok(response) => response.into_response(),
@@ -70,8 +82,8 @@ pub async fn with_request_context<E: Endpoint>(next: E, mut req: Request) -> poe
         }
         Ok(response)
     }
-    .instrument(span)
-    .await
+    .instrument(span);
+    CURRENT_REQUEST_ID.scope(id, handled).await
 }
 
 #[cfg(test)]

@@ -9,9 +9,12 @@ pub mod problem;
 pub mod secret_input;
 mod surface;
 
+use crate::auth_config::AuthConfigs;
+use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi};
+use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::instance::Instances;
+use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
 use crate::project::Projects;
@@ -26,8 +29,11 @@ pub struct AppState {
     pub projects: Projects,
     pub servers: Servers,
     pub instances: Instances,
+    pub server_instances: ServerInstances,
     pub oauth_apps: OAuthApps,
     pub oauth_flow: OAuthFlow,
+    pub auth_configs: AuthConfigs,
+    pub connected_accounts: ConnectedAccounts,
     pub health: Health,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
@@ -47,14 +53,16 @@ pub fn app(state: AppState) -> impl Endpoint {
             GaiaApi::new(state.servers.clone()),
             klavis,
             KlavisOAuthApi::new(state.oauth_flow.clone()),
+            composio_apis(&state),
             HealthApi::new(state.health.clone()),
         ),
         "MCP Provisioner",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "Provisions MCP server instances. Speaks the wire formats of Klavis AI's instance API and GAIA AI's MCP \
-         server registry.",
+        "Provisions MCP server instances. Speaks the wire formats of Klavis AI's instance API, Composio's v3 and \
+         v3.1 MCP, auth config and connected account APIs (`/api/v3.1/...` is served by the `/api/v3/...` \
+         routes), and GAIA AI's MCP server registry.",
     );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -67,6 +75,22 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(Arc::new(state))
         .around(context::with_request_context)
         .around(without_trailing_slash)
+        .around(composio::version_alias)
+}
+
+/// The Composio surface's APIs, over the shared services.
+fn composio_apis(state: &AppState) -> (AuthConfigsApi, ConnectedAccountsApi, McpServersApi, McpInstancesApi) {
+    (
+        AuthConfigsApi::new(state.auth_configs.clone(), state.oauth_allow_loopback_http),
+        ConnectedAccountsApi::new(state.connected_accounts.clone(), state.oauth_flow.clone()),
+        McpServersApi::new(
+            state.servers.clone(),
+            state.auth_configs.clone(),
+            state.connected_accounts.clone(),
+            state.public_url.clone(),
+        ),
+        McpInstancesApi::new(state.server_instances.clone()),
+    )
 }
 
 /// `/user/` is `/user`: Klavis's SDK lists users at `user/` (FastAPI redirects either form to

@@ -39,6 +39,8 @@ pub enum Kind {
     UnsupportedMediaType,
     MissingCredentials,
     InvalidCredentials,
+    /// Authenticated, but a precondition refuses the operation.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -109,6 +111,7 @@ impl Problem {
             Kind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::MissingCredentials | Kind::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::Conflict => StatusCode::CONFLICT,

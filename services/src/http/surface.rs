@@ -12,6 +12,8 @@ enum Surface {
     Gaia,
     /// Klavis AI's API: `/mcp-server`, `/user`, `/white-labeling`, `/oauth`.
     Klavis,
+    /// Composio's API under `/api/v3` (and `/api/v3.1`, rewritten to it).
+    Composio,
     /// Everything else: health, docs, unknown paths.
     Service,
 }
@@ -24,6 +26,8 @@ impl Surface {
     fn of(path: &str) -> Self {
         if under(path, "/api/mcp") {
             Self::Gaia
+        } else if under(path, "/api/v3") || under(path, "/api/v3.1") {
+            Self::Composio
         } else if ["/mcp-server", "/user", "/white-labeling", "/oauth"].iter().any(|p| under(path, p)) {
             Self::Klavis
         } else {
@@ -35,6 +39,7 @@ impl Surface {
         match self {
             Self::Gaia => crate::gaia::render(problem),
             Self::Klavis => crate::klavis::render(problem),
+            Self::Composio => crate::composio::render(problem),
             Self::Service => {
                 let status = problem.default_status();
                 Json(serde_json::json!({ "error": problem.describe() })).with_status(status).into_response()

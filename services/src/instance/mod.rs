@@ -1,9 +1,12 @@
 //! Instances of MCP servers for a project's users, surface-independent: Klavis's instance and
 //! user APIs (and later Composio's) go through [`Instances`].
 
+mod server_instances;
 mod view;
 
-pub use view::{ConnectionRecord, InstancesView, UserRecord};
+pub use server_instances::{InstancePage, ServerInstanceError, ServerInstanceResult, ServerInstances};
+
+pub use view::{ConnectionRecord, InstanceQuery, InstancesView, UserRecord};
 
 use crate::error::AppError;
 use crate::project::Caller;
@@ -50,15 +53,17 @@ impl SlotRef {
 pub struct CreatedInstance {
     pub instance_id: InstanceId,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether this create made it (or it existed already).
+    pub created_now: bool,
 }
 
-/// The instance an `instance.created` event made.
-fn created_by(last: &crate::store::LastEvent) -> Option<CreatedInstance> {
+/// The instance an `instance.created` event made; `candidate` tells whether it was ours.
+fn created_by(last: &crate::store::LastEvent, candidate: InstanceId) -> Option<CreatedInstance> {
     if last.event_type != "instance.created" {
         return None;
     }
-    let id = last.payload.get("InstanceCreated")?.get("instance_id")?.as_str()?.parse().ok()?;
-    Some(CreatedInstance { instance_id: id, created_at: last.recorded_at })
+    let id: InstanceId = last.payload.get("InstanceCreated")?.get("instance_id")?.as_str()?.parse().ok()?;
+    Some(CreatedInstance { instance_id: id, created_at: last.recorded_at, created_now: id == candidate })
 }
 
 /// Which credential an operation is about: an instance's, or a user's for a server.
@@ -96,6 +101,7 @@ impl Instances {
         caller: &Caller,
         slot: &SlotRef,
         settings: InstanceSettings,
+        required_auth_configs: Vec<String>,
         meta: &CommandMetadata,
     ) -> InstanceResult<CreatedInstance> {
         let id = slot.id(caller.project_id);
@@ -106,12 +112,14 @@ impl Instances {
             return Ok(CreatedInstance {
                 instance_id,
                 created_at: record.instance_created_at.unwrap_or(record.updated_at),
+                created_now: false,
             });
         }
+        let candidate = InstanceId::random();
         let command =
-            InstanceCommand::Create { slot: slot.slot(caller.project_id), candidate: InstanceId::random(), settings };
+            InstanceCommand::Create { slot: slot.slot(caller.project_id), candidate, settings, required_auth_configs };
         let committed = self.bus.instance(&id, command, meta).await?;
-        if let Some(created) = committed.last_event.as_ref().and_then(created_by) {
+        if let Some(created) = committed.last_event.as_ref().and_then(|last| created_by(last, candidate)) {
             return Ok(created);
         }
         // The slot's newest event is not a creation: its instance is older. Ask the events.
@@ -121,7 +129,7 @@ impl Instances {
             .ok_or_else(|| AppError::Failed(anyhow::anyhow!("slot {id} has no instance after a create")))?;
         let created_at =
             view::by_slot(&self.pool, &id).await?.and_then(|r| r.instance_created_at).unwrap_or_else(chrono::Utc::now);
-        Ok(CreatedInstance { instance_id, created_at })
+        Ok(CreatedInstance { instance_id, created_at, created_now: false })
     }
 
     /// A live instance of the caller's project.

@@ -428,3 +428,48 @@ pub(super) async fn users(
     .await?;
     Ok((page, total))
 }
+
+/// A page of a server's live instances, and how many there are.
+/// What a list of a server's instances asks for.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceQuery {
+    /// Part of the user id or instance id, ignoring case.
+    pub search: Option<String>,
+    pub order_by_updated: bool,
+    pub ascending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of a server's live instances and the total.
+pub(super) async fn of_server(
+    pool: &PgPool,
+    project_id: ProjectId,
+    server_key: &str,
+    q: &InstanceQuery,
+) -> sqlx::Result<(Vec<ConnectionRecord>, i64)> {
+    let condition = "project_id = $1 AND server_key = $2 AND instance_id IS NOT NULL \
+        AND ($3::text IS NULL OR user_id ILIKE '%' || $3 || '%' OR instance_id::text ILIKE '%' || $3 || '%')";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM view_connections WHERE {condition}"))
+        .bind(project_id.as_uuid())
+        .bind(server_key)
+        .bind(&q.search)
+        .fetch_one(pool)
+        .await?;
+    let order = format!(
+        "{} {}, slot_id",
+        if q.order_by_updated { "updated_at" } else { "instance_created_at" },
+        if q.ascending { "ASC" } else { "DESC" }
+    );
+    let items = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM view_connections WHERE {condition} ORDER BY {order} LIMIT $4 OFFSET $5"
+    ))
+    .bind(project_id.as_uuid())
+    .bind(server_key)
+    .bind(&q.search)
+    .bind(q.limit)
+    .bind(q.offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((items, total))
+}

@@ -132,6 +132,12 @@ impl From<AppError<InstanceError>> for KlavisError {
         Problem::of_app_error(e, |refusal| match refusal {
             InstanceError::NotFound => Problem::new(Kind::NotFound, "Instance not found"),
             e @ InstanceError::StateAlreadyUsed => Problem::new(Kind::Conflict, e.to_string()),
+            // Catalog servers require no connected accounts; kept for completeness.
+            e @ InstanceError::MissingConnectedAccounts(_) => Problem::new(Kind::Forbidden, e.to_string()),
+            InstanceError::Lookup(e) => {
+                tracing::error!(error = %e, "instance lookup failed");
+                Problem::new(Kind::Unavailable, "The service is temporarily unavailable; try again")
+            }
         })
         .into()
     }

@@ -71,7 +71,7 @@ impl KlavisApi {
         let entry = convert::server(Location::Body(vec!["serverName".into()]), server_name)?;
         let user = convert::user_id(Location::Body(vec!["userId".into()]), user_id)?;
         let meta = RequestContext::of(req).metadata(caller.actor());
-        let record = self.instances.create(caller, &convert::slot(entry, user), settings, &meta).await?;
+        let record = self.instances.create(caller, &convert::slot(entry, user), settings, Vec::new(), &meta).await?;
         Ok((record, entry))
     }
 

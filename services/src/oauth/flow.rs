@@ -1,16 +1,21 @@
 //! The browser-facing OAuth authorization-code flow (RFC 6749 with PKCE, RFC 7636), done with
-//! the `oauth2` crate: `authorize` sends the browser to the provider, `callback` exchanges the
-//! code for tokens and stores them, sealed, on the instance.
+//! the `oauth2` crate: `authorize` (Klavis, for an instance) or `authorize_link` (Composio, for
+//! a pending connected account) sends the browser to the provider; `callback`, shared by both,
+//! exchanges the code for tokens and stores them, sealed, on what the state names.
 
+use super::apps::OAuthAppRecord;
 use super::apps::OAuthApps;
-use super::state::{StateClaims, StateError, StateSealer};
+use super::state::{ClientRef, FlowTarget, StateClaims, StateError, StateSealer};
 use crate::catalog::Catalog;
+use crate::connected_account::{AccountError, AccountRecord, ConnectedAccounts};
 use crate::error::AppError;
 use crate::instance::{ConnectionRecord, Instances};
 use crate::store::CommandMetadata;
+use domain::connected_account::{ConnectedAccountError, Status, reason};
 use domain::instance::InstanceError;
-use events::InstanceId;
+use events::auth_config::AuthConfigSettings;
 use events::instance::ServerRef;
+use events::{InstanceId, ProjectId};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
@@ -53,6 +58,14 @@ type ProviderClient = oauth2::Client<
 pub enum FlowError {
     #[error("unknown instance")]
     UnknownInstance,
+    #[error("unknown or spent connection link")]
+    UnknownLink,
+    #[error("this connection is {0}: it is not waiting for authorization")]
+    NotPending(&'static str),
+    #[error("the auth config of this connection is disabled or deleted")]
+    AuthConfigUnusable,
+    #[error("the auth config has no client_id in its credentials")]
+    NoClientId,
     #[error("this instance is not a {0} instance")]
     WrongProvider(String),
     #[error("no OAuth app is configured for {0} in this project; save one with POST /white-labeling/create")]
@@ -80,6 +93,10 @@ impl FlowError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownInstance => "unknown_instance",
+            Self::UnknownLink => "unknown_link",
+            Self::NotPending(_) => "not_pending",
+            Self::AuthConfigUnusable => "auth_config_unusable",
+            Self::NoClientId => "not_configured",
             Self::WrongProvider(_) => "wrong_provider",
             Self::NoApp(_) | Self::NoEndpoints(_) => "not_configured",
             Self::BadRedirectUrl => "bad_redirect_url",
@@ -95,7 +112,9 @@ impl FlowError {
 
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::UnknownInstance => 404,
+            Self::UnknownInstance | Self::UnknownLink => 404,
+            Self::NotPending(_) => 409,
+            Self::State(StateError::Expired) => 410,
             Self::TokenExchange(_) => 502,
             Self::Internal(_) => 500,
             _ => 400,
@@ -133,10 +152,60 @@ pub struct CallbackQuery {
     pub error_description: Option<String>,
 }
 
+/// An OAuth client and its endpoints, from a project's white-label app or from a custom auth
+/// config's own credentials.
+struct ResolvedClient {
+    client: ClientRef,
+    client_id: String,
+    endpoints: Endpoints,
+    /// The redirect URI registered with the provider, when it is not this service's own.
+    callback_url: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+impl ResolvedClient {
+    fn from_app(provider: &str, app: &OAuthAppRecord) -> Result<Self, FlowError> {
+        Ok(Self {
+            client: ClientRef::App(app.client_id.clone()),
+            client_id: app.client_id.clone(),
+            endpoints: Endpoints::of(provider, app.authorize_url.clone(), app.token_url.clone())?,
+            callback_url: app.callback_url.clone(),
+            scopes: app.scopes.clone(),
+        })
+    }
+
+    /// Composio's credential field names: `client_id`, `authorization_url` (or
+    /// `authorize_url`), `token_url`, `oauth_redirect_uri`, `scopes` (a string or a list).
+    fn from_auth_config(provider: &str, id: &str, settings: &AuthConfigSettings) -> Result<Self, FlowError> {
+        let public = &settings.public_credentials;
+        let text = |field: &str| public.get(field).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let client_id = text("client_id").filter(|c| !c.is_empty()).ok_or(FlowError::NoClientId)?;
+        let scopes = match public.get("scopes") {
+            Some(serde_json::Value::String(raw)) => Some(split_scopes(raw)),
+            Some(serde_json::Value::Array(items)) => {
+                Some(items.iter().filter_map(serde_json::Value::as_str).map(str::to_owned).collect())
+            }
+            _ => None,
+        };
+        Ok(Self {
+            client: ClientRef::AuthConfig(id.to_owned()),
+            client_id,
+            endpoints: Endpoints::of(
+                provider,
+                text("authorization_url").or_else(|| text("authorize_url")),
+                text("token_url"),
+            )?,
+            callback_url: text("oauth_redirect_uri"),
+            scopes,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct OAuthFlow {
     instances: Instances,
     apps: OAuthApps,
+    accounts: ConnectedAccounts,
     sealer: StateSealer,
     public_url: String,
     state_ttl: Duration,
@@ -151,6 +220,7 @@ impl OAuthFlow {
     pub fn new(
         instances: Instances,
         apps: OAuthApps,
+        accounts: ConnectedAccounts,
         sealer: StateSealer,
         public_url: String,
         state_ttl: Duration,
@@ -161,7 +231,7 @@ impl OAuthFlow {
             .timeout(Duration::from_secs(15))
             .build()
             .expect("a reqwest client");
-        Self { instances, apps, sealer, public_url, state_ttl, http }
+        Self { instances, apps, accounts, sealer, public_url, state_ttl, http }
     }
 
     /// The redirect URI this service registers with providers.
@@ -169,7 +239,7 @@ impl OAuthFlow {
         format!("{}/oauth/{provider}/callback", self.public_url)
     }
 
-    /// The provider URL to send the browser to.
+    /// The provider URL to send the browser to, for an instance (Klavis).
     pub async fn authorize(&self, req: AuthorizeRequest) -> Result<String, FlowError> {
         let instance_id: InstanceId = req.instance_id.parse().map_err(|_| FlowError::UnknownInstance)?;
         let instance = self.instances.get_anywhere(instance_id).await.map_err(unknown_instance)?;
@@ -177,34 +247,102 @@ impl OAuthFlow {
         if let Some(url) = &req.redirect_url {
             check_redirect_url(url)?;
         }
-        let project_id = events::ProjectId::from_uuid(instance.project_id);
+        let project_id = ProjectId::from_uuid(instance.project_id);
         let app = self
             .apps
             .for_provider(project_id, &req.provider, req.client_id.as_deref())
             .await?
             .ok_or_else(|| FlowError::NoApp(req.provider.clone()))?;
-        let endpoints = Endpoints::of(&req.provider, app.authorize_url.clone(), app.token_url.clone())?;
-        let redirect_uri = app.callback_url.clone().unwrap_or_else(|| self.callback_url(&req.provider));
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let claims = StateClaims {
-            nonce: StateSealer::new_nonce(),
-            instance_id,
+        let client = ResolvedClient::from_app(&req.provider, &app)?;
+        let start = FlowStart {
+            target: FlowTarget::Instance(instance_id),
             project_id,
-            provider: req.provider.clone(),
-            client_id: app.client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
+            provider: req.provider,
             redirect_url: req.redirect_url,
-            pkce_verifier: verifier.secret().clone(),
             expires_at: now() + self.state_ttl.as_secs() as i64,
         };
+        self.provider_url(start, client, req.scope.as_deref())
+    }
+
+    /// Where a Composio connection link sends the browser: the provider's consent page for
+    /// the pending account the token names, or the ending if it cannot go on.
+    pub async fn authorize_link(&self, link_token: &str) -> Outcome {
+        let account = match self.accounts.by_link_token(link_token).await {
+            Ok(account) => account,
+            Err(AppError::Rejected(_)) => return ending(None, None, Some(FlowError::UnknownLink)),
+            Err(e) => return ending(None, None, Some(e.into())),
+        };
+        match self.link_url(&account).await {
+            Ok(url) => Outcome::Redirect(url),
+            Err(e) => {
+                if let FlowError::Internal(cause) = &e {
+                    tracing::error!(error = format!("{cause:#}"), "OAuth link failed");
+                }
+                let target = FlowTarget::Account(account.connected_account_id.clone());
+                ending_for(account.callback_url.clone(), Some(target), e)
+            }
+        }
+    }
+
+    async fn link_url(&self, account: &AccountRecord) -> Result<String, FlowError> {
+        let expires_at = account.expires_at.map_or(i64::MAX, |t| t.timestamp());
+        if account.status == Status::Expired.as_str() || expires_at <= now() {
+            return Err(FlowError::State(StateError::Expired));
+        }
+        if account.status != Status::Initiated.as_str() {
+            return Err(FlowError::NotPending(status_name(&account.status)));
+        }
+        let project_id = ProjectId::from_uuid(account.project_id);
+        let settings =
+            self.accounts.auth_config_of(project_id, &account.auth_config_id).await.map_err(unusable_auth_config)?;
+        let provider = provider_for_toolkit(&settings.toolkit);
+        let client = if settings.managed {
+            // Composio's managed apps are Composio's own; here the project's white-label app
+            // for the provider stands in for them.
+            let app = self
+                .apps
+                .for_provider(project_id, &provider, None)
+                .await?
+                .ok_or_else(|| FlowError::NoApp(provider.clone()))?;
+            ResolvedClient::from_app(&provider, &app)?
+        } else {
+            ResolvedClient::from_auth_config(&provider, &account.auth_config_id, &settings)?
+        };
+        let start = FlowStart {
+            target: FlowTarget::Account(account.connected_account_id.clone()),
+            project_id,
+            provider,
+            redirect_url: account.callback_url.clone().filter(|u| check_redirect_url(u).is_ok()),
+            // The state lives no longer than the pending connection.
+            expires_at: expires_at.min(now() + self.state_ttl.as_secs() as i64),
+        };
+        self.provider_url(start, client, None)
+    }
+
+    /// Seals the state and builds the provider's authorize URL.
+    fn provider_url(&self, start: FlowStart, client: ResolvedClient, scope: Option<&str>) -> Result<String, FlowError> {
+        let redirect_uri = client.callback_url.clone().unwrap_or_else(|| self.callback_url(&start.provider));
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let scopes = scopes_for(&start.provider, scope, client.scopes.as_deref());
+        let extra = extra_params(&start.provider);
+        let claims = StateClaims {
+            nonce: StateSealer::new_nonce(),
+            target: start.target,
+            project_id: start.project_id,
+            provider: start.provider,
+            client: client.client.clone(),
+            redirect_uri: redirect_uri.clone(),
+            redirect_url: start.redirect_url,
+            pkce_verifier: verifier.secret().clone(),
+            expires_at: start.expires_at,
+        };
         let state = self.sealer.seal(&claims);
-        let client = client(&app.client_id, None, &endpoints, &redirect_uri)?;
-        let mut request = client.authorize_url(|| CsrfToken::new(state)).set_pkce_challenge(challenge);
-        let scopes = scopes_for(&req.provider, req.scope.as_deref(), app.scopes.as_deref());
+        let oauth_client = build_client(&client.client_id, None, &client.endpoints, &redirect_uri)?;
+        let mut request = oauth_client.authorize_url(|| CsrfToken::new(state)).set_pkce_challenge(challenge);
         if !scopes.is_empty() {
             request = request.add_extra_param("scope", scopes);
         }
-        for (name, value) in extra_params(&req.provider) {
+        for (name, value) in extra {
             request = request.add_extra_param(name, value);
         }
         Ok(request.url().0.to_string())
@@ -215,13 +353,13 @@ impl OAuthFlow {
         // Where to go back is read even from an expired state: the caller should hear of it.
         let readable = query.state.as_deref().and_then(|s| self.sealer.decrypt(s).ok());
         let redirect_url = readable.as_ref().and_then(|c| c.redirect_url.clone());
-        let instance_id = readable.as_ref().map(|c| c.instance_id);
+        let target = readable.map(|c| c.target);
         let claims = query.state.as_deref().map(|s| self.sealer.open(s, now()));
         match self.finish(query, claims, meta).await {
-            Ok(()) => ending(redirect_url, instance_id, None),
+            Ok(()) => ending(redirect_url, target, None),
             Err(e) => {
-                tracing::warn!(error = %e, code = e.code(), "OAuth flow failed; nothing stored");
-                ending(redirect_url, instance_id, Some(e))
+                tracing::warn!(error = %e, code = e.code(), "OAuth flow failed; no credential stored");
+                ending(redirect_url, target, Some(e))
             }
         }
     }
@@ -236,17 +374,26 @@ impl OAuthFlow {
         if claims.provider != query.provider {
             return Err(FlowError::State(StateError::Invalid));
         }
-        if let Some(error) = query.error {
-            let detail = query.error_description.map_or(error.clone(), |d| format!("{error}: {d}"));
-            return Err(FlowError::Denied(detail));
+        match claims.target.clone() {
+            FlowTarget::Instance(instance_id) => self.finish_instance(instance_id, query, claims, meta).await,
+            FlowTarget::Account(account_id) => self.finish_account(&account_id, query, claims, meta).await,
         }
-        let code = query.code.filter(|c| !c.is_empty()).ok_or(FlowError::MissingCode)?;
-        let instance = self.instances.get(&caller_of(&claims), claims.instance_id).await.map_err(unknown_instance)?;
+    }
+
+    async fn finish_instance(
+        &self,
+        instance_id: InstanceId,
+        query: CallbackQuery,
+        claims: StateClaims,
+        meta: &CommandMetadata,
+    ) -> Result<(), FlowError> {
+        let code = code_of(query)?;
+        let instance = self.instances.get(&caller_of(&claims), instance_id).await.map_err(unknown_instance)?;
         if self.instances.state_used(&instance, &claims.nonce).await? {
             return Err(FlowError::Replayed);
         }
         let tokens = self.exchange(&claims, code).await?;
-        match self.instances.complete_oauth(claims.project_id, claims.instance_id, claims.nonce, tokens, meta).await {
+        match self.instances.complete_oauth(claims.project_id, instance_id, claims.nonce, tokens, meta).await {
             Ok(()) => Ok(()),
             Err(AppError::Rejected(InstanceError::StateAlreadyUsed)) => Err(FlowError::Replayed),
             Err(AppError::Rejected(InstanceError::NotFound)) => Err(FlowError::UnknownInstance),
@@ -254,17 +401,80 @@ impl OAuthFlow {
         }
     }
 
+    /// A pending account ends ACTIVE with the tokens, or FAILED with the reason when the
+    /// provider refuses or the exchange fails.
+    async fn finish_account(
+        &self,
+        account_id: &str,
+        query: CallbackQuery,
+        claims: StateClaims,
+        meta: &CommandMetadata,
+    ) -> Result<(), FlowError> {
+        match self.accounts.status(claims.project_id, account_id).await.map_err(account_refusal)? {
+            Status::Initiated => {}
+            Status::Expired => return Err(FlowError::State(StateError::Expired)),
+            _ => return Err(FlowError::Replayed),
+        }
+        let tokens = match self.exchange_for_account(query, &claims).await {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                if matches!(e, FlowError::Denied(_) | FlowError::MissingCode | FlowError::TokenExchange(_)) {
+                    let why = format!("{}: {e}", reason::TOKEN_EXCHANGE);
+                    if let Err(failure) = self.accounts.fail(claims.project_id, account_id, &why, meta).await {
+                        tracing::warn!(error = %failure, account_id, "could not mark the connection FAILED");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        self.accounts
+            .complete_oauth(claims.project_id, account_id, tokens, claims.nonce, meta)
+            .await
+            .map_err(account_refusal)
+    }
+
+    async fn exchange_for_account(
+        &self,
+        query: CallbackQuery,
+        claims: &StateClaims,
+    ) -> Result<SecretString, FlowError> {
+        let code = code_of(query)?;
+        self.exchange(claims, code).await
+    }
+
+    /// The client the state names, with its secret: a white-label app's, or a custom auth
+    /// config's `client_secret`.
+    async fn client_of(&self, claims: &StateClaims) -> Result<(ResolvedClient, Option<SecretString>), FlowError> {
+        match &claims.client {
+            ClientRef::App(client_id) => {
+                let app = self
+                    .apps
+                    .get(claims.project_id, client_id)
+                    .await?
+                    .ok_or_else(|| FlowError::NoApp(claims.provider.clone()))?;
+                let secret = self.apps.client_secret(claims.project_id, &app).await?;
+                Ok((ResolvedClient::from_app(&claims.provider, &app)?, Some(secret)))
+            }
+            ClientRef::AuthConfig(id) => {
+                let auth_configs = self.accounts.auth_configs();
+                let config = auth_configs.load(claims.project_id, id).await.map_err(|e| match e {
+                    AppError::Rejected(_) => FlowError::AuthConfigUnusable,
+                    other => other.into(),
+                })?;
+                let settings = config.settings_in(claims.project_id).ok_or(FlowError::AuthConfigUnusable)?;
+                let secrets = auth_configs.secret_credentials(settings).await?;
+                let secret = secrets.get("client_secret").and_then(serde_json::Value::as_str);
+                let secret = secret.map(|s| SecretString::from(s.to_owned()));
+                Ok((ResolvedClient::from_auth_config(&claims.provider, id, settings)?, secret))
+            }
+        }
+    }
+
     /// Exchanges the code at the token endpoint; the tokens come back as the JSON to seal.
     async fn exchange(&self, claims: &StateClaims, code: String) -> Result<SecretString, FlowError> {
-        let app = self
-            .apps
-            .get(claims.project_id, &claims.client_id)
-            .await?
-            .ok_or_else(|| FlowError::NoApp(claims.provider.clone()))?;
-        let secret = self.apps.client_secret(claims.project_id, &app).await?;
-        let endpoints = Endpoints::of(&claims.provider, app.authorize_url.clone(), app.token_url.clone())?;
-        let client = client(&app.client_id, Some(secret), &endpoints, &claims.redirect_uri)?;
-        let response = client
+        let (client, secret) = self.client_of(claims).await?;
+        let oauth_client = build_client(&client.client_id, secret, &client.endpoints, &claims.redirect_uri)?;
+        let response = oauth_client
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(PkceCodeVerifier::new(claims.pkce_verifier.clone()))
             .request_async(&self.http)
@@ -276,6 +486,61 @@ impl OAuthFlow {
         }
         Ok(SecretString::from(tokens.to_string()))
     }
+}
+
+/// What a flow is started for, before its client is known.
+struct FlowStart {
+    target: FlowTarget,
+    project_id: ProjectId,
+    provider: String,
+    redirect_url: Option<String>,
+    expires_at: i64,
+}
+
+/// The provider's refusal, or its code.
+fn code_of(query: CallbackQuery) -> Result<String, FlowError> {
+    if let Some(error) = query.error {
+        let detail = query.error_description.map_or(error.clone(), |d| format!("{error}: {d}"));
+        return Err(FlowError::Denied(detail));
+    }
+    query.code.filter(|c| !c.is_empty()).ok_or(FlowError::MissingCode)
+}
+
+/// The OAuth provider of a Composio toolkit: the catalog server it stands for
+/// (`googlecalendar` is Google Calendar's `gcalendar`), else the toolkit slug itself (a custom
+/// auth config then names the endpoints).
+pub fn provider_for_toolkit(toolkit: &str) -> String {
+    Catalog::get().for_toolkit(toolkit).map_or_else(|| toolkit.to_lowercase(), |e| e.slug.clone())
+}
+
+fn status_name(status: &str) -> &'static str {
+    [Status::Active, Status::Failed, Status::Inactive, Status::Revoked, Status::Initializing]
+        .into_iter()
+        .find(|s| s.as_str() == status)
+        .map_or("not pending", Status::as_str)
+}
+
+fn unusable_auth_config(e: AppError<AccountError>) -> FlowError {
+    match e {
+        AppError::Rejected(_) => FlowError::AuthConfigUnusable,
+        other => other.into(),
+    }
+}
+
+fn account_refusal(e: AppError<AccountError>) -> FlowError {
+    match e {
+        AppError::Rejected(AccountError::Account(refusal)) => match refusal {
+            ConnectedAccountError::Expired => FlowError::State(StateError::Expired),
+            ConnectedAccountError::NotFound => FlowError::UnknownLink,
+            _ => FlowError::Replayed,
+        },
+        AppError::Rejected(_) => FlowError::AuthConfigUnusable,
+        other => other.into(),
+    }
+}
+
+fn split_scopes(raw: &str) -> Vec<String> {
+    raw.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// The flow acts for the instance's project; nobody else's key is involved.
@@ -336,7 +601,7 @@ impl Endpoints {
     }
 }
 
-fn client(
+fn build_client(
     client_id: &str,
     secret: Option<SecretString>,
     endpoints: &Endpoints,
@@ -362,9 +627,7 @@ fn scopes_for(provider: &str, requested: Option<&str>, app: Option<&[String]>) -
     let defaults = Catalog::get().by_slug(provider).and_then(|e| e.oauth.clone());
     let separator = defaults.as_ref().map_or(" ".to_owned(), |d| d.scope_separator.clone());
     let scopes: Vec<String> = match (requested, app) {
-        (Some(raw), _) if !raw.trim().is_empty() => {
-            raw.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-        }
+        (Some(raw), _) if !raw.trim().is_empty() => split_scopes(raw),
         (_, Some(app)) if !app.is_empty() => app.to_vec(),
         _ => defaults.map(|d| d.scopes).unwrap_or_default(),
     };
@@ -380,20 +643,26 @@ fn extra_params(provider: &str) -> Vec<(String, String)> {
 }
 
 /// How a flow that failed before it started ends (authorize's errors).
-pub fn ending_for(redirect_url: Option<String>, instance_id: Option<InstanceId>, error: FlowError) -> Outcome {
+pub fn ending_for(redirect_url: Option<String>, target: Option<FlowTarget>, error: FlowError) -> Outcome {
     // A redirect_url that is not a URL cannot be followed: the page says so instead.
     let redirect_url = redirect_url.filter(|u| check_redirect_url(u).is_ok());
-    ending(redirect_url, instance_id, Some(error))
+    ending(redirect_url, target, Some(error))
 }
 
-/// The end of the flow: back to the caller's `redirect_url` with `instance_id` and `status`
-/// (and `error`), or a plain page.
-fn ending(redirect_url: Option<String>, instance_id: Option<InstanceId>, error: Option<FlowError>) -> Outcome {
+/// The end of the flow: back to the caller's `redirect_url` with `instance_id` (or
+/// `connected_account_id`) and `status` (and `error`), or a plain page.
+fn ending(redirect_url: Option<String>, target: Option<FlowTarget>, error: Option<FlowError>) -> Outcome {
     if let Some(Ok(mut url)) = redirect_url.as_deref().map(url::Url::parse) {
         {
             let mut query = url.query_pairs_mut();
-            if let Some(id) = instance_id {
-                query.append_pair("instance_id", &id.to_string());
+            match &target {
+                Some(FlowTarget::Instance(id)) => {
+                    query.append_pair("instance_id", &id.to_string());
+                }
+                Some(FlowTarget::Account(id)) => {
+                    query.append_pair("connected_account_id", id);
+                }
+                None => {}
             }
             query.append_pair("status", if error.is_some() { "error" } else { "success" });
             if let Some(e) = &error {
@@ -427,13 +696,17 @@ mod tests {
     #[test]
     fn an_ending_redirect_carries_the_instance_and_status() {
         let id = InstanceId::random();
-        let Outcome::Redirect(url) = ending(Some("https://app.example.com/done?x=1".into()), Some(id), None) else {
+        let Outcome::Redirect(url) =
+            ending(Some("https://app.example.com/done?x=1".into()), Some(FlowTarget::Instance(id)), None)
+        else {
             panic!()
         };
         assert_eq!(url, format!("https://app.example.com/done?x=1&instance_id={id}&status=success"));
-        let Outcome::Redirect(url) =
-            ending(Some("https://app.example.com/done".into()), Some(id), Some(FlowError::Replayed))
-        else {
+        let Outcome::Redirect(url) = ending(
+            Some("https://app.example.com/done".into()),
+            Some(FlowTarget::Instance(id)),
+            Some(FlowError::Replayed),
+        ) else {
             panic!()
         };
         assert!(url.ends_with("status=error&error=replayed_state"), "{url}");
@@ -441,5 +714,12 @@ mod tests {
             panic!()
         };
         assert_eq!(status, 400);
+    }
+
+    #[test]
+    fn a_toolkit_finds_its_provider_in_the_catalog() {
+        assert_eq!(provider_for_toolkit("gmail"), "gmail");
+        assert_eq!(provider_for_toolkit("googlecalendar"), Catalog::get().find("Google Calendar").unwrap().slug);
+        assert_eq!(provider_for_toolkit("my_own_crm"), "my_own_crm");
     }
 }

@@ -2,10 +2,12 @@
 //! user's account to an instance (authorize, then callback), with PKCE and a signed,
 //! encrypted, expiring, single-use `state`.
 
+mod answer;
 mod apps;
 mod flow;
 mod state;
 
+pub use answer::OAuthAnswer;
 pub use apps::{OAuthAppRecord, OAuthApps, OAuthAppsView};
-pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome, ending_for};
-pub use state::{StateClaims, StateError, StateSealer};
+pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome, ending_for, provider_for_toolkit};
+pub use state::{ClientRef, FlowTarget, StateClaims, StateError, StateSealer};

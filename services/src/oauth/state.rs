@@ -18,15 +18,17 @@ pub struct StateClaims {
     /// Random; recorded when the state delivers a credential.
     #[serde(rename = "n")]
     pub nonce: String,
-    #[serde(rename = "i")]
-    pub instance_id: InstanceId,
+    /// What the credential is for.
+    #[serde(rename = "t")]
+    pub target: FlowTarget,
     #[serde(rename = "p")]
     pub project_id: ProjectId,
     /// Provider slug.
     #[serde(rename = "s")]
     pub provider: String,
+    /// Which OAuth client the flow uses.
     #[serde(rename = "c")]
-    pub client_id: String,
+    pub client: ClientRef,
     /// The redirect URI sent to the provider; the token exchange must repeat it.
     #[serde(rename = "r")]
     pub redirect_uri: String,
@@ -39,6 +41,28 @@ pub struct StateClaims {
     /// Unix seconds.
     #[serde(rename = "e")]
     pub expires_at: i64,
+}
+
+/// What a flow's credential is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlowTarget {
+    /// An instance (Klavis).
+    #[serde(rename = "i")]
+    Instance(InstanceId),
+    /// A pending connected account (Composio).
+    #[serde(rename = "a")]
+    Account(String),
+}
+
+/// Where a flow's OAuth client (id, secret, endpoints) comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientRef {
+    /// A white-label app of the project, by client id.
+    #[serde(rename = "w")]
+    App(String),
+    /// A custom auth config's own credentials, by its id.
+    #[serde(rename = "a")]
+    AuthConfig(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,10 +132,10 @@ mod tests {
     fn claims(expires_at: i64) -> StateClaims {
         StateClaims {
             nonce: StateSealer::new_nonce(),
-            instance_id: InstanceId::random(),
+            target: FlowTarget::Instance(InstanceId::random()),
             project_id: ProjectId::random(),
             provider: "gmail".into(),
-            client_id: "c".into(),
+            client: ClientRef::App("c".into()),
             redirect_uri: "http://127.0.0.1/oauth/gmail/callback".into(),
             redirect_url: None,
             pkce_verifier: "verifier".into(),

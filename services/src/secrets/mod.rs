@@ -22,6 +22,10 @@ pub enum Credential {
     Server(ServerId),
     /// The client secret of one OAuth app (by its aggregate id).
     OAuthApp(String),
+    /// The secret credentials of one auth config (by its id).
+    AuthConfig(String),
+    /// The credential of one connected account (by its id).
+    ConnectedAccount(String),
     /// One credential of a user's instance. Each gets a key of its own, destroyed (by key id)
     /// when the credential is replaced or removed, so that a new credential can never be sealed
     /// under a key that is about to be destroyed.
@@ -39,6 +43,8 @@ impl Credential {
         match self {
             Self::Server(id) => format!("server:{id}"),
             Self::OAuthApp(id) => format!("oauth_app:{id}"),
+            Self::AuthConfig(id) => format!("auth_config:{id}"),
+            Self::ConnectedAccount(id) => format!("connected_account:{id}"),
             Self::UserCredential(id) => format!("user_credential:{id}"),
         }
     }

@@ -27,4 +27,12 @@ impl ServerDirectory for PgServerDirectory {
         .map_err(|e| LookupFailed(e.to_string()))?;
         holder.map(|id| id.parse::<ServerId>().map_err(|e| LookupFailed(e.to_string()))).transpose()
     }
+
+    /// From the auth-config view: a caller that created an auth config waited for the view,
+    /// so its own new auth configs are always found.
+    async fn unknown_auth_configs(&self, project: ProjectId, ids: &[String]) -> Result<Vec<String>, LookupFailed> {
+        crate::auth_config::unknown_auth_configs(&self.pool, project, ids)
+            .await
+            .map_err(|e| LookupFailed(e.to_string()))
+    }
 }

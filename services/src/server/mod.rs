@@ -5,7 +5,7 @@ mod directory;
 mod view;
 
 pub use directory::PgServerDirectory;
-pub use view::{HeaderSummary, ServerRecord, ServersView};
+pub use view::{HeaderSummary, ServerFilter, ServerRecord, ServersView};
 
 use crate::error::AppError;
 use crate::project::Caller;
@@ -35,18 +35,23 @@ impl Servers {
         Self { bus, vault, pool, directory }
     }
 
-    /// Registers a server in the caller's project and returns it as stored.
+    /// Registers a server (with a fresh id from the caller) in the caller's project and
+    /// returns it as stored.
     pub async fn register(
         &self,
         caller: &Caller,
+        server_id: ServerId,
         spec: ServerSpec<SecretString>,
         meta: &CommandMetadata,
     ) -> ServerResult<ServerRecord> {
-        let (server_id, project_id) = (ServerId::random(), caller.project_id);
+        let project_id = caller.project_id;
         // Every rule is checked before a data key exists, so refused input leaves nothing
         // behind; the aggregate checks again when it decides, and that is what counts.
         validate_spec(&spec).map_err(|e| AppError::Rejected(e.into()))?;
         Server::ensure_name_free(self.directory.as_ref(), project_id, &spec.name, server_id)
+            .await
+            .map_err(AppError::Rejected)?;
+        Server::ensure_auth_configs_exist(self.directory.as_ref(), project_id, &spec.composio.auth_config_ids)
             .await
             .map_err(AppError::Rejected)?;
         let key = self.key_if(spec.has_secrets(), server_id).await?;
@@ -122,9 +127,9 @@ impl Servers {
         view::find(&self.pool, caller.project_id, server_id).await?.ok_or(AppError::Rejected(ServerError::NotFound))
     }
 
-    /// The caller's live servers, oldest first.
-    pub async fn list(&self, caller: &Caller) -> ServerResult<Vec<ServerRecord>> {
-        Ok(view::list(&self.pool, caller.project_id).await?)
+    /// A page of the caller's live servers, and how many there are.
+    pub async fn list(&self, caller: &Caller, filter: &ServerFilter) -> ServerResult<(Vec<ServerRecord>, i64)> {
+        Ok(view::list(&self.pool, caller.project_id, filter).await?)
     }
 
     async fn key_if(&self, needed: bool, server_id: ServerId) -> ServerResult<Option<DataKey>> {

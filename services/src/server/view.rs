@@ -43,6 +43,13 @@ pub struct ServerRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub auth_config_ids: Vec<String>,
+    pub allowed_tools: Vec<String>,
+    pub toolkits: Vec<String>,
+    pub no_auth_apps: Vec<String>,
+    pub managed_auth_via_composio: bool,
+    /// Live instances of the server (counted when read, from the instances' view).
+    pub server_instance_count: i64,
 }
 
 impl ServerRecord {
@@ -74,6 +81,12 @@ impl ServerRecord {
             created_at: times.first,
             updated_at: times.last,
             version: times.sequence,
+            auth_config_ids: c.auth_config_ids.clone(),
+            allowed_tools: c.allowed_tools.clone(),
+            toolkits: c.toolkits.clone(),
+            no_auth_apps: c.no_auth_apps.clone(),
+            managed_auth_via_composio: c.managed_auth_via_composio,
+            server_instance_count: 0,
         }
     }
 }
@@ -122,8 +135,10 @@ async fn upsert(conn: &mut PgConnection, r: &ServerRecord) -> anyhow::Result<()>
     sqlx::query(
         "INSERT INTO view_servers (server_id, project_id, name, description, transport, url, connection, command, args, \
             env_names, custom_headers, oauth_client_id, has_oauth_client_secret, oauth_scope, proxy_url, \
-            has_proxy_auth_token, proxy_auth_header, request_timeout_ms, max_total_timeout_ms, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+            has_proxy_auth_token, proxy_auth_header, request_timeout_ms, max_total_timeout_ms, created_at, updated_at, version, \
+            auth_config_ids, allowed_tools, toolkits, no_auth_apps, managed_auth_via_composio) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+            $23, $24, $25, $26, $27) \
          ON CONFLICT (server_id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, \
             transport = EXCLUDED.transport, url = EXCLUDED.url, connection = EXCLUDED.connection, \
             command = EXCLUDED.command, args = EXCLUDED.args, env_names = EXCLUDED.env_names, \
@@ -131,7 +146,9 @@ async fn upsert(conn: &mut PgConnection, r: &ServerRecord) -> anyhow::Result<()>
             has_oauth_client_secret = EXCLUDED.has_oauth_client_secret, oauth_scope = EXCLUDED.oauth_scope, \
             proxy_url = EXCLUDED.proxy_url, has_proxy_auth_token = EXCLUDED.has_proxy_auth_token, \
             proxy_auth_header = EXCLUDED.proxy_auth_header, request_timeout_ms = EXCLUDED.request_timeout_ms, \
-            max_total_timeout_ms = EXCLUDED.max_total_timeout_ms, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version",
+            max_total_timeout_ms = EXCLUDED.max_total_timeout_ms, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, \
+            auth_config_ids = EXCLUDED.auth_config_ids, allowed_tools = EXCLUDED.allowed_tools, toolkits = EXCLUDED.toolkits, \
+            no_auth_apps = EXCLUDED.no_auth_apps, managed_auth_via_composio = EXCLUDED.managed_auth_via_composio",
     )
     .bind(r.server_id)
     .bind(r.project_id)
@@ -155,14 +172,50 @@ async fn upsert(conn: &mut PgConnection, r: &ServerRecord) -> anyhow::Result<()>
     .bind(r.created_at)
     .bind(r.updated_at)
     .bind(r.version)
+    .bind(&r.auth_config_ids)
+    .bind(&r.allowed_tools)
+    .bind(&r.toolkits)
+    .bind(&r.no_auth_apps)
+    .bind(r.managed_auth_via_composio)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-const COLUMNS: &str = "server_id, project_id, name, description, transport, url, connection, command, args, env_names, \
-    custom_headers, oauth_client_id, has_oauth_client_secret, oauth_scope, proxy_url, has_proxy_auth_token, \
-    proxy_auth_header, request_timeout_ms, max_total_timeout_ms, created_at, updated_at, version";
+const COLUMNS: &str = "s.server_id, s.project_id, s.name, s.description, s.transport, s.url, s.connection, s.command, \
+    s.args, s.env_names, s.custom_headers, s.oauth_client_id, s.has_oauth_client_secret, s.oauth_scope, s.proxy_url, \
+    s.has_proxy_auth_token, s.proxy_auth_header, s.request_timeout_ms, s.max_total_timeout_ms, s.created_at, s.updated_at, \
+    s.version, s.auth_config_ids, s.allowed_tools, s.toolkits, s.no_auth_apps, s.managed_auth_via_composio, \
+    (SELECT count(*) FROM view_connections c WHERE c.server_key = 'server:' || s.server_id::text \
+       AND c.instance_id IS NOT NULL) AS server_instance_count";
+
+/// What a server list asks for (GAIA lists everything, oldest first).
+#[derive(Debug, Clone)]
+pub struct ServerFilter {
+    /// Case-insensitive part of the name.
+    pub name: Option<String>,
+    /// Servers with any of these toolkits / auth configs.
+    pub toolkits: Vec<String>,
+    pub auth_config_ids: Vec<String>,
+    pub order_by_updated: bool,
+    pub ascending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for ServerFilter {
+    fn default() -> Self {
+        Self {
+            name: None,
+            toolkits: Vec::new(),
+            auth_config_ids: Vec::new(),
+            order_by_updated: false,
+            ascending: true,
+            limit: i64::MAX,
+            offset: 0,
+        }
+    }
+}
 
 pub(super) async fn find(
     pool: &PgPool,
@@ -170,7 +223,7 @@ pub(super) async fn find(
     server_id: ServerId,
 ) -> sqlx::Result<Option<ServerRecord>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM view_servers WHERE server_id = $1 AND project_id = $2 AND deleted_at IS NULL"
+        "SELECT {COLUMNS} FROM view_servers s WHERE s.server_id = $1 AND s.project_id = $2 AND s.deleted_at IS NULL"
     ))
     .bind(server_id.as_uuid())
     .bind(project_id.as_uuid())
@@ -178,11 +231,38 @@ pub(super) async fn find(
     .await
 }
 
-pub(super) async fn list(pool: &PgPool, project_id: ProjectId) -> sqlx::Result<Vec<ServerRecord>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM view_servers WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, server_id"
+/// A page of live servers and the total.
+pub(super) async fn list(
+    pool: &PgPool,
+    project_id: ProjectId,
+    f: &ServerFilter,
+) -> sqlx::Result<(Vec<ServerRecord>, i64)> {
+    let condition = "s.project_id = $1 AND s.deleted_at IS NULL \
+        AND ($2::text IS NULL OR s.name ILIKE '%' || $2 || '%') \
+        AND (cardinality($3::text[]) = 0 OR s.toolkits && $3) \
+        AND (cardinality($4::text[]) = 0 OR s.auth_config_ids && $4)";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM view_servers s WHERE {condition}"))
+        .bind(project_id.as_uuid())
+        .bind(&f.name)
+        .bind(&f.toolkits)
+        .bind(&f.auth_config_ids)
+        .fetch_one(pool)
+        .await?;
+    let order = format!(
+        "s.{} {}, s.server_id",
+        if f.order_by_updated { "updated_at" } else { "created_at" },
+        if f.ascending { "ASC" } else { "DESC" }
+    );
+    let items = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM view_servers s WHERE {condition} ORDER BY {order} LIMIT $5 OFFSET $6"
     ))
     .bind(project_id.as_uuid())
+    .bind(&f.name)
+    .bind(&f.toolkits)
+    .bind(&f.auth_config_ids)
+    .bind(f.limit)
+    .bind(f.offset)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok((items, total))
 }

@@ -5,7 +5,9 @@ use crate::projection::AwaitViews;
 use cqrs_es::EventStore;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
-use domain::instance::{Instance, InstanceCommand, InstanceError};
+use domain::auth_config::{AuthConfig, AuthConfigCommand, AuthConfigError};
+use domain::connected_account::{ConnectedAccount, ConnectedAccountCommand, ConnectedAccountError};
+use domain::instance::{AccountDirectory, Instance, InstanceCommand, InstanceError};
 use domain::oauth_app::{OAuthApp, OAuthAppCommand, OAuthAppError};
 use domain::project::{Project, ProjectCommand, ProjectError};
 use domain::server::{Server, ServerCommand, ServerDirectory, ServerError};
@@ -26,6 +28,8 @@ pub struct CommandBus {
     servers: Arc<PostgresCqrs<Server>>,
     instances: Arc<PostgresCqrs<Instance>>,
     oauth_apps: Arc<PostgresCqrs<OAuthApp>>,
+    auth_configs: Arc<PostgresCqrs<AuthConfig>>,
+    connected_accounts: Arc<PostgresCqrs<ConnectedAccount>>,
     views: Arc<dyn AwaitViews>,
 }
 
@@ -61,12 +65,19 @@ fn cqrs<A: Aggregate>(pool: &PgPool, services: A::Services) -> Arc<PostgresCqrs<
 }
 
 impl CommandBus {
-    pub fn new(pool: PgPool, directory: Arc<dyn ServerDirectory>, views: Arc<dyn AwaitViews>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        directory: Arc<dyn ServerDirectory>,
+        accounts: Arc<dyn AccountDirectory>,
+        views: Arc<dyn AwaitViews>,
+    ) -> Self {
         Self {
             projects: cqrs(&pool, ()),
             servers: cqrs(&pool, directory),
-            instances: cqrs(&pool, ()),
+            instances: cqrs(&pool, accounts),
             oauth_apps: cqrs(&pool, ()),
+            auth_configs: cqrs(&pool, ()),
+            connected_accounts: cqrs(&pool, ()),
             pool,
             views,
         }
@@ -123,6 +134,24 @@ impl CommandBus {
         meta: &CommandMetadata,
     ) -> Result<Committed, AppError<OAuthAppError>> {
         self.execute(&self.oauth_apps, app_id, command, meta).await
+    }
+
+    pub async fn auth_config(
+        &self,
+        id: &str,
+        command: AuthConfigCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Committed, AppError<AuthConfigError>> {
+        self.execute(&self.auth_configs, id, command, meta).await
+    }
+
+    pub async fn connected_account(
+        &self,
+        id: &str,
+        command: ConnectedAccountCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Committed, AppError<ConnectedAccountError>> {
+        self.execute(&self.connected_accounts, id, command, meta).await
     }
 
     /// Returns the feed position of the aggregate's last event once the views include it.

@@ -6,6 +6,8 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod composio_instances;
+mod composio_oauth;
 mod failures;
 mod feed;
 mod klavis_errors;

@@ -48,6 +48,7 @@ impl TestApp {
             read_your_writes_timeout: std::time::Duration::from_secs(5),
             oauth_allow_loopback_http: true,
             oauth_state_ttl: std::time::Duration::from_secs(600),
+            pending_connection_ttl: std::time::Duration::from_secs(600),
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
@@ -95,6 +96,19 @@ impl TestApp {
 
     pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Response {
         let mut request = self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// A Composio request (`x-api-key`) with the app's own key.
+    pub async fn composio(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.composio_as(&self.key, method, path, body).await
+    }
+
+    pub async fn composio_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url)).header("x-api-key", key);
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -1,0 +1,299 @@
+//! Connected accounts (Composio): a user's credential for an auth config, with a status:
+//! INITIALIZING, INITIATED, ACTIVE, FAILED, EXPIRED, INACTIVE, REVOKED. Only ACTIVE accounts
+//! satisfy an instance's precondition.
+
+use crate::Recorded;
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use events::connected_account::{
+    AccountRef, ConnectedAccountActivated, ConnectedAccountDeleted, ConnectedAccountExpired, ConnectedAccountFailed,
+    ConnectedAccountInitiated, ConnectedAccountRevoked, ConnectedAccountStatusChanged,
+};
+use events::{ConnectedAccountEvent, ProjectId, SealedSecret};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Initializing,
+    Initiated,
+    Active,
+    Failed,
+    Expired,
+    Inactive,
+    Revoked,
+}
+
+impl Status {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Initializing => "INITIALIZING",
+            Self::Initiated => "INITIATED",
+            Self::Active => "ACTIVE",
+            Self::Failed => "FAILED",
+            Self::Expired => "EXPIRED",
+            Self::Inactive => "INACTIVE",
+            Self::Revoked => "REVOKED",
+        }
+    }
+
+    fn pending(self) -> bool {
+        matches!(self, Self::Initializing | Self::Initiated)
+    }
+}
+
+/// The credential fields a direct connection of `scheme` must carry (in `state.val`), of
+/// which `val` lacks some: for each rule, the first of its alternatives names it.
+pub fn missing_credential_fields(scheme: &str, val: &serde_json::Map<String, serde_json::Value>) -> Vec<&'static str> {
+    let rules: &[&[&'static str]] = match scheme {
+        "API_KEY" => &[&["api_key", "generic_api_key"]],
+        "BEARER_TOKEN" => &[&["token"]],
+        "BASIC" => &[&["username"]],
+        _ => &[],
+    };
+    let present =
+        |field: &str| val.get(field).and_then(serde_json::Value::as_str).is_some_and(|v| !v.trim().is_empty());
+    rules.iter().filter(|alternatives| !alternatives.iter().any(|f| present(f))).map(|a| a[0]).collect()
+}
+
+/// `status_reason`s, worded as Composio words them.
+pub mod reason {
+    pub const EXPIRED: &str = "Connection initiation did not complete within 10 minutes";
+    pub const BY_USER: &str = "Connection status updated by user";
+    pub const REVOKED: &str = "Revoked via user-initiated revoke endpoint";
+    pub const TOKEN_EXCHANGE: &str = "OAuth callback failed during token exchange";
+}
+
+#[derive(Debug, Clone)]
+pub enum ConnectedAccountCommand {
+    /// Starts a connection that the user completes (OAuth): INITIATED until `expires_at`.
+    Initiate {
+        account: AccountRef,
+        link_token_sha256: String,
+        callback_url: Option<String>,
+        expires_at: i64,
+    },
+    /// A connection whose credential is given at once (an API key, a token): ACTIVE.
+    Connect {
+        account: AccountRef,
+        credential: SealedSecret,
+    },
+    /// The user completed the OAuth flow: ACTIVE, unless the connection expired meanwhile.
+    CompleteOAuth {
+        project_id: ProjectId,
+        credential: SealedSecret,
+        oauth_state: String,
+        now: i64,
+    },
+    Fail {
+        project_id: ProjectId,
+        reason: String,
+    },
+    /// Time-driven: a pending connection past its expiry becomes EXPIRED.
+    Expire {
+        now: i64,
+    },
+    SetEnabled {
+        project_id: ProjectId,
+        enabled: bool,
+    },
+    Revoke {
+        project_id: ProjectId,
+    },
+    Delete {
+        project_id: ProjectId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectedAccountError {
+    #[error("connected account not found")]
+    NotFound,
+    #[error("this connected account id is already taken")]
+    AlreadyExists,
+    #[error("the connection is not waiting for authorization (it is {0})")]
+    NotPending(&'static str),
+    #[error("the connection expired before it was completed")]
+    Expired,
+    #[error("this authorization was already completed")]
+    StateAlreadyUsed,
+    #[error("a {0} connected account cannot be enabled or disabled")]
+    NotChangeable(&'static str),
+    #[error("a {0} connected account cannot be revoked")]
+    NotRevocable(&'static str),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Live {
+    account: AccountRef,
+    status: Status,
+    expires_at: Option<i64>,
+    used_state: Option<String>,
+    deleted: bool,
+}
+
+/// A connected account, folded from its events.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ConnectedAccount {
+    live: Option<Live>,
+}
+
+impl ConnectedAccount {
+    fn live_in(&self, project_id: ProjectId) -> Result<&Live, ConnectedAccountError> {
+        self.live
+            .as_ref()
+            .filter(|l| !l.deleted && l.account.project_id == project_id)
+            .ok_or(ConnectedAccountError::NotFound)
+    }
+
+    pub fn account_in(&self, project_id: ProjectId) -> Option<&AccountRef> {
+        self.live_in(project_id).ok().map(|l| &l.account)
+    }
+
+    pub fn status_in(&self, project_id: ProjectId) -> Option<Status> {
+        self.live_in(project_id).ok().map(|l| l.status)
+    }
+
+    fn decide(&self, command: ConnectedAccountCommand) -> Result<Option<ConnectedAccountEvent>, ConnectedAccountError> {
+        use ConnectedAccountEvent as E;
+        Ok(Some(match command {
+            ConnectedAccountCommand::Initiate { account, link_token_sha256, callback_url, expires_at } => {
+                if self.live.is_some() {
+                    return Err(ConnectedAccountError::AlreadyExists);
+                }
+                E::ConnectedAccountInitiated(ConnectedAccountInitiated {
+                    account,
+                    link_token_sha256,
+                    callback_url,
+                    expires_at,
+                })
+            }
+            ConnectedAccountCommand::Connect { account, credential } => {
+                if self.live.is_some() {
+                    return Err(ConnectedAccountError::AlreadyExists);
+                }
+                E::ConnectedAccountActivated(ConnectedAccountActivated { account, credential, oauth_state: None })
+            }
+            ConnectedAccountCommand::CompleteOAuth { project_id, credential, oauth_state, now } => {
+                let live = self.live_in(project_id)?;
+                if live.used_state.as_deref() == Some(oauth_state.as_str()) {
+                    return Err(ConnectedAccountError::StateAlreadyUsed);
+                }
+                if !live.status.pending() {
+                    return Err(ConnectedAccountError::NotPending(live.status.as_str()));
+                }
+                if live.expires_at.is_some_and(|at| now > at) {
+                    return Err(ConnectedAccountError::Expired);
+                }
+                let account = live.account.clone();
+                E::ConnectedAccountActivated(ConnectedAccountActivated {
+                    account,
+                    credential,
+                    oauth_state: Some(oauth_state),
+                })
+            }
+            ConnectedAccountCommand::Fail { project_id, reason } => {
+                let live = self.live_in(project_id)?;
+                if !live.status.pending() {
+                    return Err(ConnectedAccountError::NotPending(live.status.as_str()));
+                }
+                E::ConnectedAccountFailed(ConnectedAccountFailed { account: live.account.clone(), reason })
+            }
+            ConnectedAccountCommand::Expire { now } => {
+                let Some(live) = self.live.as_ref().filter(|l| !l.deleted) else { return Ok(None) };
+                if !live.status.pending() || live.expires_at.is_none_or(|at| now < at) {
+                    return Ok(None);
+                }
+                E::ConnectedAccountExpired(ConnectedAccountExpired {
+                    account: live.account.clone(),
+                    reason: reason::EXPIRED.into(),
+                })
+            }
+            ConnectedAccountCommand::SetEnabled { project_id, enabled } => {
+                let live = self.live_in(project_id)?;
+                match (live.status, enabled) {
+                    (Status::Active, true) | (Status::Inactive, false) => return Ok(None),
+                    (Status::Active | Status::Inactive, _) => {}
+                    (other, _) => return Err(ConnectedAccountError::NotChangeable(other.as_str())),
+                }
+                let account = live.account.clone();
+                E::ConnectedAccountStatusChanged(ConnectedAccountStatusChanged {
+                    account,
+                    enabled,
+                    reason: reason::BY_USER.into(),
+                })
+            }
+            ConnectedAccountCommand::Revoke { project_id } => {
+                let live = self.live_in(project_id)?;
+                match live.status {
+                    Status::Revoked => return Ok(None),
+                    Status::Active | Status::Inactive => {}
+                    other => return Err(ConnectedAccountError::NotRevocable(other.as_str())),
+                }
+                E::ConnectedAccountRevoked(ConnectedAccountRevoked {
+                    account: live.account.clone(),
+                    reason: reason::REVOKED.into(),
+                })
+            }
+            ConnectedAccountCommand::Delete { project_id } => {
+                let live = self.live_in(project_id)?;
+                E::ConnectedAccountDeleted(ConnectedAccountDeleted { account: live.account.clone() })
+            }
+        }))
+    }
+}
+
+impl Aggregate for ConnectedAccount {
+    const TYPE: &'static str = <ConnectedAccountEvent as events::Event>::AGGREGATE_TYPE;
+    type Command = ConnectedAccountCommand;
+    type Event = Recorded<ConnectedAccountEvent>;
+    type Error = ConnectedAccountError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: ConnectedAccountCommand,
+        _: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), ConnectedAccountError> {
+        if let Some(event) = self.decide(command)? {
+            sink.write(Recorded(event), self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, Recorded(event): Self::Event) {
+        use ConnectedAccountEvent as E;
+        let status = match &event {
+            E::ConnectedAccountInitiated(_) => Status::Initiated,
+            E::ConnectedAccountActivated(_) => Status::Active,
+            E::ConnectedAccountFailed(_) => Status::Failed,
+            E::ConnectedAccountExpired(_) => Status::Expired,
+            E::ConnectedAccountStatusChanged(e) if e.enabled => Status::Active,
+            E::ConnectedAccountStatusChanged(_) => Status::Inactive,
+            E::ConnectedAccountRevoked(_) => Status::Revoked,
+            E::ConnectedAccountDeleted(_) => {
+                if let Some(live) = self.live.as_mut() {
+                    live.deleted = true;
+                }
+                return;
+            }
+        };
+        let live = self.live.get_or_insert_with(|| Live {
+            account: event.account().clone(),
+            status,
+            expires_at: None,
+            used_state: None,
+            deleted: false,
+        });
+        live.status = status;
+        match event {
+            E::ConnectedAccountInitiated(e) => live.expires_at = Some(e.expires_at),
+            E::ConnectedAccountActivated(e) if e.oauth_state.is_some() => live.used_state = e.oauth_state,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

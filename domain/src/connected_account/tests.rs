@@ -1,0 +1,148 @@
+use super::*;
+use cqrs_es::test::TestFramework;
+
+fn account(project_id: ProjectId) -> AccountRef {
+    AccountRef {
+        project_id,
+        connected_account_id: "ca_123456789012".into(),
+        auth_config_id: "ac_123456789012".into(),
+        toolkit: "gmail".into(),
+        auth_scheme: "OAUTH2".into(),
+        user_id: "alice".into(),
+    }
+}
+
+fn sealed() -> SealedSecret {
+    SealedSecret { key_id: uuid::Uuid::nil(), nonce: "n".into(), ciphertext: "c".into() }
+}
+
+fn initiated(project_id: ProjectId, expires_at: i64) -> Recorded<ConnectedAccountEvent> {
+    Recorded(ConnectedAccountEvent::ConnectedAccountInitiated(ConnectedAccountInitiated {
+        account: account(project_id),
+        link_token_sha256: "ab".repeat(32),
+        callback_url: None,
+        expires_at,
+    }))
+}
+
+fn activated(project_id: ProjectId, state: Option<&str>) -> Recorded<ConnectedAccountEvent> {
+    Recorded(ConnectedAccountEvent::ConnectedAccountActivated(ConnectedAccountActivated {
+        account: account(project_id),
+        credential: sealed(),
+        oauth_state: state.map(str::to_owned),
+    }))
+}
+
+fn test() -> TestFramework<ConnectedAccount> {
+    TestFramework::with(())
+}
+
+#[tokio::test]
+async fn an_oauth_connection_completes_before_it_expires_and_only_once() {
+    let project = ProjectId::random();
+    let complete = |now| ConnectedAccountCommand::CompleteOAuth {
+        project_id: project,
+        credential: sealed(),
+        oauth_state: "s1".into(),
+        now,
+    };
+    test()
+        .given(vec![initiated(project, 1_000)])
+        .when_async(complete(999))
+        .await
+        .then_expect_events(vec![activated(project, Some("s1"))]);
+    test()
+        .given(vec![initiated(project, 1_000)])
+        .when_async(complete(1_001))
+        .await
+        .then_expect_error(ConnectedAccountError::Expired);
+    test()
+        .given(vec![initiated(project, 1_000), activated(project, Some("s1"))])
+        .when_async(complete(999))
+        .await
+        .then_expect_error(ConnectedAccountError::StateAlreadyUsed);
+}
+
+#[tokio::test]
+async fn a_pending_connection_expires_on_time_and_not_before() {
+    let project = ProjectId::random();
+    test()
+        .given(vec![initiated(project, 1_000)])
+        .when_async(ConnectedAccountCommand::Expire { now: 999 })
+        .await
+        .then_expect_events(vec![]);
+    test()
+        .given(vec![initiated(project, 1_000)])
+        .when_async(ConnectedAccountCommand::Expire { now: 1_000 })
+        .await
+        .then_expect_events(vec![Recorded(ConnectedAccountEvent::ConnectedAccountExpired(ConnectedAccountExpired {
+            account: account(project),
+            reason: reason::EXPIRED.into(),
+        }))]);
+    test()
+        .given(vec![initiated(project, 1_000), activated(project, Some("s"))])
+        .when_async(ConnectedAccountCommand::Expire { now: 5_000 })
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn only_active_or_inactive_accounts_can_be_toggled_or_revoked() {
+    let project = ProjectId::random();
+    test()
+        .given(vec![initiated(project, 1_000)])
+        .when_async(ConnectedAccountCommand::Revoke { project_id: project })
+        .await
+        .then_expect_error(ConnectedAccountError::NotRevocable("INITIATED"));
+    test()
+        .given(vec![initiated(project, 1_000)])
+        .when_async(ConnectedAccountCommand::SetEnabled { project_id: project, enabled: false })
+        .await
+        .then_expect_error(ConnectedAccountError::NotChangeable("INITIATED"));
+    let revoked = Recorded(ConnectedAccountEvent::ConnectedAccountRevoked(ConnectedAccountRevoked {
+        account: account(project),
+        reason: reason::REVOKED.into(),
+    }));
+    test()
+        .given(vec![activated(project, None)])
+        .when_async(ConnectedAccountCommand::Revoke { project_id: project })
+        .await
+        .then_expect_events(vec![revoked.clone()]);
+    test()
+        .given(vec![activated(project, None), revoked.clone()])
+        .when_async(ConnectedAccountCommand::Revoke { project_id: project })
+        .await
+        .then_expect_events(vec![]);
+    test()
+        .given(vec![activated(project, None), revoked])
+        .when_async(ConnectedAccountCommand::SetEnabled { project_id: project, enabled: true })
+        .await
+        .then_expect_error(ConnectedAccountError::NotChangeable("REVOKED"));
+}
+
+#[tokio::test]
+async fn a_deleted_or_foreign_account_is_not_found() {
+    let project = ProjectId::random();
+    let deleted =
+        Recorded(ConnectedAccountEvent::ConnectedAccountDeleted(ConnectedAccountDeleted { account: account(project) }));
+    test()
+        .given(vec![activated(project, None), deleted])
+        .when_async(ConnectedAccountCommand::SetEnabled { project_id: project, enabled: false })
+        .await
+        .then_expect_error(ConnectedAccountError::NotFound);
+    test()
+        .given(vec![activated(project, None)])
+        .when_async(ConnectedAccountCommand::Delete { project_id: ProjectId::random() })
+        .await
+        .then_expect_error(ConnectedAccountError::NotFound);
+}
+
+#[test]
+fn direct_connections_need_their_scheme_credential() {
+    let val = |json: serde_json::Value| json.as_object().cloned().unwrap();
+    assert_eq!(missing_credential_fields("API_KEY", &val(serde_json::json!({"status": "ACTIVE"}))), ["api_key"]);
+    assert!(missing_credential_fields("API_KEY", &val(serde_json::json!({"generic_api_key": "k"}))).is_empty());
+    assert_eq!(missing_credential_fields("BEARER_TOKEN", &val(serde_json::json!({"token": " "}))), ["token"]);
+    assert_eq!(missing_credential_fields("BASIC", &val(serde_json::json!({"password": "p"}))), ["username"]);
+    assert!(missing_credential_fields("NO_AUTH", &val(serde_json::json!({}))).is_empty());
+}
