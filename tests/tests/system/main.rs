@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod composio_instances;
 mod composio_oauth;
+mod composio_resources;
 mod failures;
 mod feed;
 mod klavis_errors;

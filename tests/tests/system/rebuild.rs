@@ -68,3 +68,45 @@ async fn the_comparison_finds_a_tampered_row() {
     assert_eq!(differences[0].only_live[0]["name"], "not what the events say");
     assert_eq!(differences[0].only_rebuilt[0]["name"], "Tampered");
 }
+
+#[tokio::test]
+async fn a_rebuild_equals_the_live_views_after_composio_and_klavis_history() {
+    use crate::support::composio::{api_key_auth_config, connect, create_instance, mcp_server};
+    let app = TestApp::spawn().await;
+    let gmail = api_key_auth_config(&app, "gmail").await;
+    let slack = api_key_auth_config(&app, "slack").await;
+    let rename = json!({"type": "custom", "name": "Renamed"});
+    assert_eq!(app.composio(Method::PATCH, &format!("/api/v3/auth_configs/{slack}"), Some(rename)).await.status(), 200);
+    let server = mcp_server(&app, "Rebuilt", &[&gmail]).await;
+    connect(&app, &gmail, "kept").await;
+    assert_eq!(create_instance(&app, &server, "kept").await.status(), 201);
+    connect(&app, &gmail, "gone").await;
+    assert_eq!(create_instance(&app, &server, "gone").await.status(), 201);
+    let path = format!("/api/v3/mcp/servers/{server}/instances/gone");
+    assert_eq!(app.composio(Method::DELETE, &path, None).await.status(), 200);
+    let revoked = connect(&app, &slack, "kept").await;
+    let path = format!("/api/v3/connected_accounts/{revoked}/revoke");
+    assert_eq!(app.composio(Method::POST, &path, None).await.status(), 200);
+    let link = json!({"auth_config_id": slack, "user_id": "kept"});
+    assert_eq!(
+        app.composio(Method::PATCH, &format!("/api/v3/auth_configs/{slack}/DISABLED"), None).await.status(),
+        200
+    );
+    assert_eq!(app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(link)).await.status(), 400);
+    let klavis = json!({"serverName": "Gmail", "userId": "kept"});
+    assert_eq!(app.call(Method::POST, "/mcp-server/instance/create", Some(klavis)).await.status(), 200);
+    let at = settled(&app).await;
+
+    let reached = rebuild_into(&app.pool, "rebuild_composio", &views(), at).await.unwrap();
+    let differences = compare(&app.pool, "rebuild_composio", &views()).await.unwrap();
+
+    assert_eq!(reached, at);
+    assert!(differences.is_empty(), "rebuilt views differ from live ones: {differences:#?}");
+    for (table, expected) in [("view_auth_configs", 2), ("view_connected_accounts", 3)] {
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM rebuild_composio.{table}"))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, expected, "{table}");
+    }
+}
