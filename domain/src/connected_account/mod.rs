@@ -126,9 +126,22 @@ pub enum ConnectedAccountError {
 struct Live {
     account: AccountRef,
     status: Status,
+    status_reason: Option<String>,
+    callback_url: Option<String>,
     expires_at: Option<i64>,
     used_state: Option<String>,
     deleted: bool,
+}
+
+/// What an account's events say of it: for answering a write when the views lag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountState {
+    pub account: AccountRef,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    pub callback_url: Option<String>,
+    /// Unix seconds, for a pending account.
+    pub expires_at: Option<i64>,
 }
 
 /// A connected account, folded from its events.
@@ -151,6 +164,16 @@ impl ConnectedAccount {
 
     pub fn status_in(&self, project_id: ProjectId) -> Option<Status> {
         self.live_in(project_id).ok().map(|l| l.status)
+    }
+
+    pub fn state_in(&self, project_id: ProjectId) -> Option<AccountState> {
+        self.live_in(project_id).ok().map(|l| AccountState {
+            account: l.account.clone(),
+            status: l.status,
+            status_reason: l.status_reason.clone(),
+            callback_url: l.callback_url.clone(),
+            expires_at: l.expires_at,
+        })
     }
 
     fn decide(&self, command: ConnectedAccountCommand) -> Result<Option<ConnectedAccountEvent>, ConnectedAccountError> {
@@ -281,14 +304,24 @@ impl Aggregate for ConnectedAccount {
         let live = self.live.get_or_insert_with(|| Live {
             account: event.account().clone(),
             status,
+            status_reason: None,
+            callback_url: None,
             expires_at: None,
             used_state: None,
             deleted: false,
         });
         live.status = status;
+        live.status_reason = None;
         match event {
-            E::ConnectedAccountInitiated(e) => live.expires_at = Some(e.expires_at),
+            E::ConnectedAccountInitiated(e) => {
+                live.expires_at = Some(e.expires_at);
+                live.callback_url = e.callback_url;
+            }
             E::ConnectedAccountActivated(e) if e.oauth_state.is_some() => live.used_state = e.oauth_state,
+            E::ConnectedAccountFailed(e) => live.status_reason = Some(e.reason),
+            E::ConnectedAccountExpired(e) => live.status_reason = Some(e.reason),
+            E::ConnectedAccountStatusChanged(e) => live.status_reason = Some(e.reason),
+            E::ConnectedAccountRevoked(e) => live.status_reason = Some(e.reason),
             _ => {}
         }
     }

@@ -9,7 +9,8 @@ pub use view::{AuthConfigFilter, AuthConfigRecord, AuthConfigsView, unknown as u
 use crate::error::AppError;
 use crate::project::Caller;
 use crate::secrets::{Credential, Vault};
-use crate::store::{CommandBus, CommandMetadata};
+use crate::store::{self, CommandBus, CommandMetadata, Committed};
+use cqrs_es::Aggregate;
 use domain::auth_config::{AuthConfig, AuthConfigCommand, AuthConfigError, split_credentials};
 use events::auth_config::AuthConfigSettings;
 use events::{ProjectId, SealedSecret};
@@ -105,8 +106,8 @@ impl AuthConfigs {
             tools_available_for_execution: input.tools_available_for_execution,
         };
         let command = AuthConfigCommand::Create { project_id: caller.project_id, auth_config_id: id.clone(), settings };
-        self.bus.auth_config(&id, command, meta).await?;
-        self.get(caller, &id).await
+        let committed = self.bus.auth_config(&id, command, meta).await?;
+        self.after_write(caller, &id, &committed).await
     }
 
     pub async fn update(
@@ -145,8 +146,9 @@ impl AuthConfigs {
         if let Some(tools) = changes.tools_available_for_execution {
             settings.tools_available_for_execution = tools;
         }
-        self.bus.auth_config(id, AuthConfigCommand::Update { project_id: caller.project_id, settings }, meta).await?;
-        self.get(caller, id).await
+        let command = AuthConfigCommand::Update { project_id: caller.project_id, settings };
+        let committed = self.bus.auth_config(id, command, meta).await?;
+        self.after_write(caller, id, &committed).await
     }
 
     pub async fn set_enabled(
@@ -166,8 +168,40 @@ impl AuthConfigs {
         self.bus.auth_config(id, AuthConfigCommand::Delete { project_id: caller.project_id }, meta).await.map(drop)
     }
 
+    /// An auth config of the caller's project: from the view, or from its events while this
+    /// process has answered writes the view does not hold yet.
     pub async fn get(&self, caller: &Caller, id: &str) -> AuthConfigResult<AuthConfigRecord> {
+        if self.bus.views_lagging() {
+            return self.read_through(caller, id).await;
+        }
         view::find(&self.pool, caller.project_id, id).await?.ok_or(AppError::Rejected(AuthConfigError::NotFound))
+    }
+
+    /// The auth config after a committed write: from the view when it holds the write, else
+    /// from the events.
+    async fn after_write(
+        &self,
+        caller: &Caller,
+        id: &str,
+        committed: &Committed,
+    ) -> AuthConfigResult<AuthConfigRecord> {
+        if committed.visible
+            && let Some(record) = view::find(&self.pool, caller.project_id, id).await?
+        {
+            return Ok(record);
+        }
+        self.read_through(caller, id).await
+    }
+
+    async fn read_through(&self, caller: &Caller, id: &str) -> AuthConfigResult<AuthConfigRecord> {
+        let config: AuthConfig = self.bus.load(id).await?;
+        let settings = config.settings_in(caller.project_id).ok_or(AppError::Rejected(AuthConfigError::NotFound))?;
+        let enabled = config.accepts_connections(caller.project_id).map_err(AppError::Rejected)?;
+        let times = store::stream_times(&self.pool, AuthConfig::TYPE, id)
+            .await?
+            .ok_or_else(|| AppError::Failed(anyhow::anyhow!("auth config {id} has no events")))?;
+        let connections = view::connections(&self.pool, id).await?;
+        Ok(AuthConfigRecord::from_settings(caller.project_id, id, settings, enabled, times, connections))
     }
 
     /// A page of the caller's auth configs and the total.

@@ -1,5 +1,6 @@
 use crate::feed::FeedEvent;
 use crate::projection::Projection;
+use crate::store::StreamTimes;
 use chrono::{DateTime, Utc};
 use events::auth_config::AuthConfigSettings;
 use events::{AuthConfigEvent, ProjectId};
@@ -30,6 +31,49 @@ pub struct AuthConfigRecord {
     pub updated_at: DateTime<Utc>,
     /// ACTIVE connected accounts using it.
     pub no_of_connections: i64,
+}
+
+impl AuthConfigRecord {
+    /// An auth config as its events say (for answering a write while the views lag).
+    /// `no_of_connections` is counted from the accounts' view.
+    pub fn from_settings(
+        project_id: ProjectId,
+        id: &str,
+        s: &AuthConfigSettings,
+        enabled: bool,
+        times: StreamTimes,
+        no_of_connections: i64,
+    ) -> Self {
+        Self {
+            auth_config_id: id.to_owned(),
+            project_id: *project_id.as_uuid(),
+            name: s.name.clone(),
+            toolkit: s.toolkit.clone(),
+            managed: s.managed,
+            auth_scheme: s.auth_scheme.clone(),
+            public_credentials: Json(s.public_credentials.clone()),
+            secret_fields: s.secret_fields.clone(),
+            proxy_url: s.proxy_url.clone(),
+            has_proxy_auth_key: s.proxy_auth_key.is_some(),
+            restrict_to_following_tools: s.restrict_to_following_tools.clone(),
+            tools_for_connected_account_creation: s.tools_for_connected_account_creation.clone(),
+            tools_available_for_execution: s.tools_available_for_execution.clone(),
+            enabled,
+            created_at: times.first,
+            updated_at: times.last,
+            no_of_connections,
+        }
+    }
+}
+
+/// ACTIVE connected accounts of an auth config, from the accounts' view.
+pub(super) async fn connections(pool: &PgPool, id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM view_connected_accounts WHERE auth_config_id = $1 AND status = 'ACTIVE' AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
 }
 
 /// What a list asks for.

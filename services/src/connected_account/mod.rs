@@ -13,9 +13,11 @@ use crate::auth_config::AuthConfigs;
 use crate::error::AppError;
 use crate::project::Caller;
 use crate::secrets::{Credential, Vault};
-use crate::store::{CommandBus, CommandMetadata};
+use crate::store::{self, CommandBus, CommandMetadata, Committed};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cqrs_es::Aggregate;
+use domain::auth_config::AuthConfig;
 use domain::auth_config::{AuthConfigError, DIRECT_SCHEMES};
 use domain::connected_account::{
     ConnectedAccount, ConnectedAccountCommand, ConnectedAccountError, missing_credential_fields,
@@ -193,8 +195,8 @@ impl ConnectedAccounts {
             self.vault.data_key(&Credential::ConnectedAccount(account.connected_account_id.clone()).owner()).await?;
         let id = account.connected_account_id.clone();
         let command = ConnectedAccountCommand::Connect { account, credential: key.seal(&credential) };
-        widen(self.bus.connected_account(&id, command, meta).await)?;
-        self.get(caller, &id).await.map(Created::Active)
+        let committed = widen(self.bus.connected_account(&id, command, meta).await)?;
+        self.after_write(caller, &id, &committed).await.map(Created::Active)
     }
 
     /// Starts an OAuth2 connection through a link (Composio's `connected_accounts/link`).
@@ -232,17 +234,43 @@ impl ConnectedAccounts {
             callback_url,
             expires_at: expires_at.timestamp(),
         };
-        widen(self.bus.connected_account(&id, command, meta).await)?;
+        let committed = widen(self.bus.connected_account(&id, command, meta).await)?;
         Ok(Initiated {
-            account: self.get(caller, &id).await?,
+            account: self.after_write(caller, &id, &committed).await?,
             redirect_url: format!("{}/api/v3/connected_accounts/link/{link_token}", self.public_url),
             link_token,
             expires_at,
         })
     }
 
+    /// An account of the caller's project: from the view, or from its events while this
+    /// process has answered writes the view does not hold yet.
     pub async fn get(&self, caller: &Caller, id: &str) -> AccountResult<AccountRecord> {
+        if self.bus.views_lagging() {
+            return self.read_through(caller, id).await;
+        }
         view::find(&self.pool, caller.project_id, id).await?.ok_or_else(|| refused(ConnectedAccountError::NotFound))
+    }
+
+    /// The account after a committed write: from the view when it holds the write, else from
+    /// the events, so that a lagging projector never turns a committed write into an error.
+    async fn after_write(&self, caller: &Caller, id: &str, committed: &Committed) -> AccountResult<AccountRecord> {
+        if committed.visible
+            && let Some(record) = view::find(&self.pool, caller.project_id, id).await?
+        {
+            return Ok(record);
+        }
+        self.read_through(caller, id).await
+    }
+
+    async fn read_through(&self, caller: &Caller, id: &str) -> AccountResult<AccountRecord> {
+        let account: ConnectedAccount = widen(self.bus.load(id).await)?;
+        let state = account.state_in(caller.project_id).ok_or_else(|| refused(ConnectedAccountError::NotFound))?;
+        let auth_config: Option<AuthConfig> = self.bus.load(&state.account.auth_config_id).await.ok();
+        let times = store::stream_times(&self.pool, ConnectedAccount::TYPE, id)
+            .await?
+            .ok_or_else(|| AppError::Failed(anyhow::anyhow!("connected account {id} has no events")))?;
+        Ok(AccountRecord::from_state(state, times, auth_config.as_ref()))
     }
 
     /// The pending account a link token opens (the token is the credential: no API key).
@@ -273,8 +301,9 @@ impl ConnectedAccounts {
     }
 
     pub async fn revoke(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AccountResult<AccountRecord> {
-        self.command(id, ConnectedAccountCommand::Revoke { project_id: caller.project_id }, meta).await?;
-        self.get(caller, id).await
+        let command = ConnectedAccountCommand::Revoke { project_id: caller.project_id };
+        let committed = widen(self.bus.connected_account(id, command, meta).await)?;
+        self.after_write(caller, id, &committed).await
     }
 
     /// Deletes the user's accounts for `auth_config_ids`; returns how many.

@@ -1,7 +1,10 @@
 use crate::feed::FeedEvent;
 use crate::projection::Projection;
+use crate::store::StreamTimes;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::LookupFailed;
+use domain::auth_config::AuthConfig;
+use domain::connected_account::AccountState;
 use domain::instance::AccountDirectory;
 use events::connected_account::AccountRef;
 use events::{ConnectedAccountEvent, ProjectId};
@@ -30,6 +33,30 @@ pub struct AccountRecord {
     pub auth_config_disabled: bool,
     /// Whether its auth config is managed (Composio's `is_composio_managed`).
     pub auth_config_managed: bool,
+}
+
+impl AccountRecord {
+    /// An account as its events say (for answering a write while the views lag).
+    pub fn from_state(state: AccountState, times: StreamTimes, auth_config: Option<&AuthConfig>) -> Self {
+        let project_id = state.account.project_id;
+        let settings = auth_config.and_then(|c| c.settings_in(project_id));
+        Self {
+            connected_account_id: state.account.connected_account_id,
+            project_id: *project_id.as_uuid(),
+            auth_config_id: state.account.auth_config_id,
+            toolkit: state.account.toolkit,
+            auth_scheme: state.account.auth_scheme,
+            user_id: state.account.user_id,
+            status: state.status.as_str().to_owned(),
+            status_reason: state.status_reason,
+            callback_url: state.callback_url,
+            expires_at: state.expires_at.and_then(|at| Utc.timestamp_opt(at, 0).single()),
+            created_at: times.first,
+            updated_at: times.last,
+            auth_config_disabled: auth_config.is_some_and(|c| c.accepts_connections(project_id) == Ok(false)),
+            auth_config_managed: settings.is_some_and(|s| s.managed),
+        }
+    }
 }
 
 /// What a list asks for; empty lists match everything.

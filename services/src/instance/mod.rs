@@ -115,6 +115,13 @@ impl Instances {
                 created_now: false,
             });
         }
+        // The precondition reads the connected-account view: it must hold every account this
+        // process connected, or a user who just connected could be refused. Better a 503.
+        if !required_auth_configs.is_empty() && !self.bus.views_caught_up().await {
+            return Err(AppError::Unavailable(anyhow::anyhow!(
+                "the connected-account view is behind writes already answered; the precondition cannot be checked"
+            )));
+        }
         let candidate = InstanceId::random();
         let command =
             InstanceCommand::Create { slot: slot.slot(caller.project_id), candidate, settings, required_auth_configs };

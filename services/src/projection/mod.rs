@@ -57,4 +57,10 @@ pub trait AwaitViews: Send + Sync {
     fn lagging(&self) -> bool {
         false
     }
+
+    /// Waits (bounded) until the views hold every write this process answered; whether they
+    /// do. A read that must not miss one (the instance precondition) checks this first.
+    async fn await_answered(&self) -> bool {
+        true
+    }
 }

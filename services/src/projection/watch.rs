@@ -105,4 +105,9 @@ impl AwaitViews for ViewWatch {
     fn lagging(&self) -> bool {
         *self.unseen.lock().expect("not poisoned") > self.current()
     }
+
+    async fn await_answered(&self) -> bool {
+        let unseen = *self.unseen.lock().expect("not poisoned");
+        unseen <= self.current() || self.await_views(unseen).await
+    }
 }

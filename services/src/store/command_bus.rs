@@ -88,6 +88,11 @@ impl CommandBus {
         self.views.lagging()
     }
 
+    /// Waits (bounded) until the views hold every write this process answered.
+    pub async fn views_caught_up(&self) -> bool {
+        self.views.await_answered().await
+    }
+
     /// An aggregate's current state, folded from its events (for reads that need what no view
     /// holds, like a sealed credential).
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<A, AppError<A::Error>>

@@ -127,3 +127,29 @@ async fn two_projectors_racing_on_the_same_events_apply_each_once() {
     let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM view_projects").fetch_one(&app.pool).await.unwrap();
     assert_eq!(projects, 21, "the app's project and 20 more, each once");
 }
+
+#[tokio::test]
+async fn while_the_views_cannot_catch_up_composio_writes_answer_and_the_precondition_never_refuses_wrongly() {
+    use crate::support::composio::{api_key_auth_config, composio_error, connect, create_instance, mcp_server};
+    let app = TestApp::spawn_with(|s| s.read_your_writes_timeout = Duration::from_millis(500)).await;
+    let gmail = api_key_auth_config(&app, "gmail").await;
+    let server = mcp_server(&app, "Stuck views", &[&gmail]).await;
+    let horizon = hold_the_horizon(&app).await;
+
+    // Committed writes answer from their events.
+    let slack = api_key_auth_config(&app, "slack").await;
+    let got = json_of(app.composio(Method::GET, &format!("/api/v3/auth_configs/{slack}"), None).await, 200).await;
+    assert_eq!(got["toolkit"]["slug"], "slack");
+    let account = connect(&app, &gmail, "stuck-user").await;
+    let got =
+        json_of(app.composio(Method::GET, &format!("/api/v3/connected_accounts/{account}"), None).await, 200).await;
+    assert_eq!(got["status"], "ACTIVE");
+
+    // The precondition cannot see the account yet: 503, never a wrong 403, and nothing emitted.
+    let events = app.event_count().await;
+    composio_error(create_instance(&app, &server, "stuck-user").await, 503, "Service_Unavailable").await;
+    assert_eq!(app.event_count().await, events);
+
+    horizon.rollback().await.unwrap();
+    json_of(create_instance(&app, &server, "stuck-user").await, 201).await;
+}
