@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod composio_errors;
 mod composio_instances;
 mod composio_oauth;
 mod composio_resources;
