@@ -81,6 +81,15 @@ impl AuthConfigEvent {
 impl Event for AuthConfigEvent {
     const AGGREGATE_TYPE: &'static str = "auth_config";
 
+    fn project_id(&self) -> ProjectId {
+        match self {
+            Self::AuthConfigCreated(e) => e.project_id,
+            Self::AuthConfigUpdated(e) => e.project_id,
+            Self::AuthConfigStatusChanged(e) => e.project_id,
+            Self::AuthConfigDeleted(e) => e.project_id,
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             Self::AuthConfigCreated(_) => "auth_config.created",

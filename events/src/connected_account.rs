@@ -100,6 +100,10 @@ impl ConnectedAccountEvent {
 impl Event for ConnectedAccountEvent {
     const AGGREGATE_TYPE: &'static str = "connected_account";
 
+    fn project_id(&self) -> ProjectId {
+        self.account().project_id
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             Self::ConnectedAccountInitiated(_) => "connected_account.initiated",

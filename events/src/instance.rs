@@ -157,6 +157,10 @@ impl InstanceEvent {
 impl Event for InstanceEvent {
     const AGGREGATE_TYPE: &'static str = "instance";
 
+    fn project_id(&self) -> ProjectId {
+        self.slot().project_id
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             Self::InstanceCreated(_) => "instance.created",

@@ -14,10 +14,13 @@
 //! - [`oauth_app`]: a project's own OAuth clients ("white-labeling").
 //! - [`auth_config`], [`connected_account`]: how users authenticate to a toolkit, and each
 //!   user's connected account (Composio).
+//! - [`envelope`]: what a subscriber receives on NATS (CloudEvents 1.0 JSON), the stream and
+//!   subject names, and [`decode`], from a message to a typed event.
 //! - [`Event`]: the trait every aggregate's event enum implements (type name and version).
 
 pub mod auth_config;
 pub mod connected_account;
+pub mod envelope;
 pub mod ids;
 pub mod instance;
 pub mod oauth_app;
@@ -27,6 +30,7 @@ pub mod server;
 
 pub use auth_config::AuthConfigEvent;
 pub use connected_account::ConnectedAccountEvent;
+pub use envelope::{AnyEvent, DecodeError, Envelope, Received, decode};
 pub use ids::{ApiKeyId, IdParseError, InstanceId, ProjectId, ServerId};
 pub use instance::InstanceEvent;
 pub use oauth_app::OAuthAppEvent;
@@ -45,6 +49,9 @@ use std::fmt::Debug;
 pub trait Event: Serialize + DeserializeOwned + Clone + PartialEq + Debug + Send + Sync {
     /// The aggregate type these events belong to, as stored in `events.aggregate_type`.
     const AGGREGATE_TYPE: &'static str;
+
+    /// The project (tenant) the event belongs to: every event has exactly one.
+    fn project_id(&self) -> ProjectId;
 
     /// Stable name of this event, `<aggregate>.<past-tense verb>`.
     fn event_type(&self) -> &'static str;

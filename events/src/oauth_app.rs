@@ -33,6 +33,12 @@ pub struct OAuthAppSaved {
 impl Event for OAuthAppEvent {
     const AGGREGATE_TYPE: &'static str = "oauth_app";
 
+    fn project_id(&self) -> ProjectId {
+        match self {
+            Self::OAuthAppSaved(e) => e.project_id,
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             Self::OAuthAppSaved(_) => "oauth_app.saved",

@@ -41,6 +41,14 @@ pub struct ApiKeyRevoked {
 impl Event for ProjectEvent {
     const AGGREGATE_TYPE: &'static str = "project";
 
+    fn project_id(&self) -> ProjectId {
+        match self {
+            Self::ProjectCreated(e) => e.project_id,
+            Self::ApiKeyIssued(e) => e.project_id,
+            Self::ApiKeyRevoked(e) => e.project_id,
+        }
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             Self::ProjectCreated(_) => "project.created",

@@ -148,6 +148,10 @@ impl ServerEvent {
 impl Event for ServerEvent {
     const AGGREGATE_TYPE: &'static str = "server";
 
+    fn project_id(&self) -> ProjectId {
+        ServerEvent::project_id(self)
+    }
+
     fn event_type(&self) -> &'static str {
         match self {
             Self::ServerRegistered(_) => "server.registered",

@@ -1,8 +1,9 @@
 //! The `provisioner` command line.
 
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{DatabaseArgs, NatsArgs, ServeArgs};
 use crate::project::Projects;
 use crate::projection::Projector;
+use crate::relay::{self, Relay, RelayReport};
 use crate::startup::{self, Application};
 use crate::store::CommandMetadata;
 use crate::telemetry;
@@ -27,6 +28,9 @@ enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Run the NATS relay alone (it also runs inside `serve` when NATS_URL is set); with
+    /// --status, print where it is and exit.
+    Relay(RelayArgs),
     /// Projects (tenants).
     Project {
         #[command(subcommand)]
@@ -42,6 +46,17 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct RelayArgs {
+    /// Print the relay's checkpoint, its lag and the stream's last sequence, then exit.
+    #[arg(long)]
+    status: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    nats: NatsArgs,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +114,8 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
+        Command::Relay(args) if args.status => relay_status(args).await,
+        Command::Relay(args) => relay(args).await,
         Command::Migrate(database) => {
             startup::connect_and_migrate(&database.url()?).await?;
             eprintln!("migrations applied");
@@ -140,6 +157,53 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     let application = Application::build(&settings).await?;
     application.run_until_stopped(shutdown_signal()).await
+}
+
+async fn relay(args: RelayArgs) -> anyhow::Result<()> {
+    let settings = args.nats.required()?;
+    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let relay = tokio::spawn(Relay::new(pool, settings).run(cancel.clone()));
+    shutdown_signal().await;
+    cancel.cancel();
+    relay.await?;
+    Ok(())
+}
+
+/// What an operator needs to know of the relay, one fact per line.
+async fn relay_status(args: RelayArgs) -> anyhow::Result<()> {
+    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let report = RelayReport::read(&pool, Relay::SUBSCRIBER).await?;
+    println!("checkpoint            {}", report.checkpoint);
+    println!("lag                   {} events, {:.1} s", report.lag.events, report.lag.seconds);
+    let live = match args.nats.relay_settings()? {
+        Some(settings) => Some(relay::stream::connect(&settings, "provisioner-relay-status", 1).await),
+        None => None,
+    };
+    let live_sequence = match live {
+        Some(Ok(js)) => relay::stream::last_sequence(&js).await.map_err(|e| format!("{e:#}")),
+        Some(Err(e)) => Err(format!("{e:#}")),
+        None => Err("NATS_URL not set".into()),
+    };
+    match (live_sequence, report.heartbeat.as_ref().and_then(|b| b.stream_last_sequence)) {
+        (Ok(sequence), _) => println!("stream last sequence  {sequence} ({})", events::envelope::STREAM),
+        (Err(why), Some(recorded)) => println!("stream last sequence  {recorded} (recorded by the relay; live: {why})"),
+        (Err(why), None) => println!("stream last sequence  unknown ({why})"),
+    }
+    match &report.heartbeat {
+        None => println!("relay                 never ran"),
+        Some(beat) => println!(
+            "relay                 {}, last heard {:.1} s ago{}",
+            if beat.healthy { "healthy" } else { "failing" },
+            beat.age_seconds,
+            beat.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+        ),
+    }
+    match report.problem(std::time::Duration::from_secs(10)) {
+        Some(problem) => println!("status                degraded: {problem}"),
+        None => println!("status                ok"),
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,8 +1,10 @@
 //! `/health` (the process answers) and `/ready` (it can serve: Postgres reachable,
-//! migrations applied, views not lagging behind the event store).
+//! migrations applied, views not lagging behind the event store) or is degraded (events are
+//! not reaching NATS: the API still serves and writes still succeed).
 
 use crate::feed::{Checkpoints, Lag, lag_after};
 use crate::projection::Projector;
+use crate::relay::{Relay, RelayReport};
 use crate::store;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
@@ -18,13 +20,16 @@ enum HealthTags {
 #[derive(Clone)]
 pub struct Health {
     pool: PgPool,
-    /// Views further behind than this make the service not ready.
+    /// Views further behind than this make the service not ready; events further behind on
+    /// NATS make it degraded.
     max_view_lag: Duration,
+    /// This process runs a relay (NATS is configured), so one is expected to lead.
+    relay_expected: bool,
 }
 
 impl Health {
-    pub fn new(pool: PgPool, max_view_lag: Duration) -> Self {
-        Self { pool, max_view_lag }
+    pub fn new(pool: PgPool, max_view_lag: Duration, relay_expected: bool) -> Self {
+        Self { pool, max_view_lag, relay_expected }
     }
 
     pub async fn readiness(&self) -> Readiness {
@@ -53,17 +58,44 @@ impl Health {
                 (Check::failed("cannot read the views' lag".into()), Lag::default())
             }
         };
+        let (relay, relay_lag) = self.relay().await;
         let oldest_transaction_seconds = store::oldest_transaction_seconds(&self.pool).await.unwrap_or(0.0);
         let ready = database.ok && migrations.ok && projector.ok;
+        let status = match (ready, relay.ok) {
+            (false, _) => "not_ready",
+            (true, false) => "degraded",
+            (true, true) => "ready",
+        };
         Readiness {
-            status: if ready { "ready" } else { "not_ready" }.into(),
+            status: status.into(),
             database,
             migrations,
             projector,
             projector_lag_events: lag.events,
             projector_lag_seconds: lag.seconds,
+            relay,
+            relay_lag_events: relay_lag.events,
+            relay_lag_seconds: relay_lag.seconds,
             oldest_transaction_seconds,
         }
+    }
+
+    async fn relay(&self) -> (Check, Lag) {
+        let report = match RelayReport::read(&self.pool, Relay::SUBSCRIBER).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: cannot read the relay's state");
+                return (Check::failed("cannot read the relay's state".into()), Lag::default());
+            }
+        };
+        let check = match report.problem(self.max_view_lag) {
+            Some(_) if report.heartbeat.is_none() && !self.relay_expected => {
+                Check::ok(Some("not configured: set NATS_URL to publish events".into()))
+            }
+            Some(problem) => Check::failed(problem),
+            None => Check::ok(None),
+        };
+        (check, report.lag)
     }
 
     async fn view_lag(&self) -> sqlx::Result<Lag> {
@@ -99,6 +131,13 @@ pub struct Readiness {
     /// Counted up to 100,000.
     pub projector_lag_events: i64,
     pub projector_lag_seconds: f64,
+    /// Events reaching NATS: fails (and makes the status `degraded`) when NATS is unreachable,
+    /// no relay is running, or the oldest unpublished event is older than the allowed lag.
+    pub relay: Check,
+    /// Events committed but not yet acknowledged by JetStream, counted up to 100,000.
+    pub relay_lag_events: i64,
+    /// Age of the oldest of them.
+    pub relay_lag_seconds: f64,
     /// Age of the oldest transaction that holds a transaction id in the whole Postgres
     /// cluster. The feed cannot pass it, so a long one delays every view (and so every
     /// write's answer): when views lag, look here first.
@@ -115,6 +154,9 @@ impl Readiness {
             projector: unknown(),
             projector_lag_events: 0,
             projector_lag_seconds: 0.0,
+            relay: unknown(),
+            relay_lag_events: 0,
+            relay_lag_seconds: 0.0,
             oldest_transaction_seconds: 0.0,
         }
     }
@@ -127,7 +169,7 @@ struct Alive {
 
 #[derive(ApiResponse)]
 enum ReadyResponse {
-    /// Ready to serve.
+    /// Ready to serve (`status` is `ready`, or `degraded` when events are not reaching NATS).
     #[oai(status = 200)]
     Ready(Json<Readiness>),
     /// Not ready; the body says which check failed.
@@ -157,7 +199,7 @@ impl HealthApi {
     #[oai(path = "/ready", method = "get")]
     async fn ready(&self) -> ReadyResponse {
         let readiness = self.health.readiness().await;
-        if readiness.status == "ready" {
+        if readiness.status != "not_ready" {
             ReadyResponse::Ready(Json(readiness))
         } else {
             ReadyResponse::NotReady(Json(readiness))

@@ -34,6 +34,7 @@ pub mod klavis;
 pub mod oauth;
 pub mod project;
 pub mod projection;
+pub mod relay;
 pub mod secrets;
 pub mod server;
 pub mod startup;

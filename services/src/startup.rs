@@ -11,6 +11,7 @@ use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{OAuthApps, OAuthAppsView, OAuthFlow, StateSealer};
 use crate::project::{KeyCache, ProjectViews, Projects};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
+use crate::relay::Relay;
 use crate::secrets::Vault;
 use crate::server::{PgServerDirectory, Servers, ServersView};
 use crate::store::{self, CommandBus};
@@ -90,7 +91,7 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         oauth_flow,
         auth_configs,
         connected_accounts,
-        health: Health::new(pool.clone(), settings.max_view_lag),
+        health: Health::new(pool.clone(), settings.max_view_lag, settings.relay.is_some()),
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
     }
@@ -101,6 +102,7 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     projector: Projector,
+    relay: Option<Relay>,
     expiry_check_every: Duration,
     cancel: CancellationToken,
 }
@@ -125,18 +127,21 @@ impl Application {
         let keys = KeyCache::default();
         keys.follow_revocations(pool.clone(), cancel.clone()).await?;
         let state = app_state(&pool, settings, bus, public_url, keys);
+        let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let projector = Projector::new(pool, Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
-        Ok(Self { acceptor, local_addr, state, projector, expiry_check_every, cancel })
+        Ok(Self { acceptor, local_addr, state, projector, relay, expiry_check_every, cancel })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until `shutdown` completes, then drains requests and stops the projector.
+    /// Serves until `shutdown` completes, then drains requests and stops the projector and
+    /// the relay.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let projector = tokio::spawn(self.projector.run(self.cancel.clone()));
+        let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.cancel.clone())));
         let expirer = tokio::spawn(run_expirer(
             self.state.connected_accounts.clone(),
             self.expiry_check_every,
@@ -149,6 +154,9 @@ impl Application {
         self.cancel.cancel();
         projector.await?;
         expirer.await?;
+        if let Some(relay) = relay {
+            relay.await?;
+        }
         served.context("the HTTP server failed")
     }
 }

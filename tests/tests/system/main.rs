@@ -18,6 +18,7 @@ mod klavis_oauth;
 mod klavis_users;
 mod read_your_writes;
 mod rebuild;
+mod relay;
 mod secrets;
 mod serve;
 mod servers;

@@ -40,7 +40,7 @@ impl TestApp {
         let master_key = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
         let mut settings = Settings {
             database_url: db.url.clone(),
-            nats_url: None,
+            relay: None,
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
             master_key: master_key.clone(),
@@ -74,6 +74,11 @@ impl TestApp {
         };
         (app.project_id, app.key) = app.new_project("Test project").await;
         app
+    }
+
+    /// The URL of the app's own database, for other processes (a relay) to use.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
     }
 
     /// Another project with a key of its own.

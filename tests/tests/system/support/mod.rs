@@ -3,12 +3,14 @@
 mod app;
 pub mod composio;
 mod database;
+pub mod nats;
 pub mod oauth_provider;
 pub mod process;
+pub mod relay;
 
 pub use app::{TestApp, json_of};
 pub use database::TestDatabase;
-pub use process::ServeProcess;
+pub use process::{RelayProcess, ServeProcess};
 
 use std::sync::Once;
 

@@ -14,28 +14,42 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_provisioner-e2e")
 }
 
+/// Output lines of a child process, collected as they come.
+type Output = Arc<Mutex<Vec<String>>>;
+
+/// `provisioner <subcommand>` with exactly this environment (and PATH), its output captured.
+fn spawn_captured(subcommand: &str, env: &[(&str, &str)]) -> (Child, Output) {
+    let mut command = Command::new(binary());
+    command.arg(subcommand).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start provisioner {subcommand}: {e}"));
+    let output = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    (child, output)
+}
+
 impl ServeProcess {
     /// Starts `serve` with the given environment and waits until it listens.
     pub fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary());
-        command.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-        command.env("PROVISIONER_LISTEN", "127.0.0.1:0");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start provisioner serve");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
+        let mut env = env.to_vec();
+        env.push(("PROVISIONER_LISTEN", "127.0.0.1:0"));
+        let (mut child, output) = spawn_captured("serve", &env);
         let base_url = wait_for_listening(&output, &mut child);
         Self { child, base_url, output }
     }
@@ -71,5 +85,52 @@ impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `provisioner relay`, the real binary, alone: to kill it with SIGKILL, or run two.
+pub struct RelayProcess {
+    child: Child,
+    output: Output,
+}
+
+impl RelayProcess {
+    pub fn start(database_url: &str, nats_url: &str) -> Self {
+        let (child, output) =
+            spawn_captured("relay", &[("DATABASE_URL", database_url), ("NATS_URL", nats_url), ("RUST_LOG", "info")]);
+        Self { child, output }
+    }
+
+    /// Whether it has logged a line containing `text`.
+    pub fn said(&self, text: &str) -> bool {
+        self.output.lock().unwrap().iter().any(|line| line.contains(text))
+    }
+
+    /// Waits until it logs a line containing `text`.
+    pub async fn wait_for(&mut self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.said(text) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("provisioner relay exited with {status}:\n{}", self.output());
+            }
+            assert!(Instant::now() < deadline, "the relay did not say `{text}` within {timeout:?}:\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, connections just drop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -1,0 +1,275 @@
+//! What a subscriber receives on NATS JetStream: each event in a CloudEvents 1.0 JSON
+//! envelope, on a subject that names its project, aggregate and event.
+//!
+//! - Stream [`STREAM`], subjects `provisioner.events.<project>.<aggregate>.<event>`, for
+//!   example `provisioner.events.7f0c….instance.created`. Filter one project with
+//!   `provisioner.events.<project>.>`, one kind of event in every project with
+//!   `provisioner.events.*.instance.*`.
+//! - The message id (`Nats-Msg-Id`, and the envelope's `id`) is
+//!   `<aggregate>:<aggregate id>:<sequence>`: unique per event, stable across republishing, so
+//!   JetStream drops a copy the relay sends twice.
+//! - Per aggregate, events arrive in their `sequence` order.
+//! - The payload (`data`) is the event with its secrets removed: a sealed secret keeps only its
+//!   `key_id` (see [`crate::secret::redact`]).
+//!
+//! [`decode`] turns a message payload into a [`Received`] event, typed.
+
+use crate::{
+    AuthConfigEvent, ConnectedAccountEvent, Event, InstanceEvent, OAuthAppEvent, ProjectEvent, ProjectId, ServerEvent,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// The JetStream stream every event is published to.
+pub const STREAM: &str = "PROVISIONER_EVENTS";
+/// The first tokens of every subject.
+pub const SUBJECT_PREFIX: &str = "provisioner.events";
+/// The `type` prefix: `provisioner.<aggregate>.<event>.v<major version>`.
+pub const TYPE_PREFIX: &str = "provisioner";
+
+/// The subject of one event: `provisioner.events.<project>.<aggregate>.<event>`, where
+/// `event_type` is the event's stable name, `<aggregate>.<event>` (see [`Event::event_type`]).
+pub fn subject(project: ProjectId, event_type: &str) -> String {
+    format!("{SUBJECT_PREFIX}.{project}.{event_type}")
+}
+
+/// Every subject of one project, for a consumer's filter.
+pub fn project_subjects(project: ProjectId) -> String {
+    format!("{SUBJECT_PREFIX}.{project}.>")
+}
+
+/// The id of one event, in the envelope and in `Nats-Msg-Id`.
+pub fn message_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> String {
+    format!("{aggregate_type}:{aggregate_id}:{sequence}")
+}
+
+/// `provisioner.instance.created.v1` from `instance.created` and version `1.0`.
+pub fn cloud_event_type(event_type: &str, event_version: &str) -> String {
+    let major = event_version.split('.').next().unwrap_or(event_version);
+    format!("{TYPE_PREFIX}.{event_type}.v{major}")
+}
+
+/// A CloudEvents 1.0 envelope (JSON format), with this service's three extensions:
+/// `position`, `sequence` and `project`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// `<aggregate>:<aggregate id>:<sequence>`, the same as `Nats-Msg-Id`.
+    pub id: String,
+    /// `/provisioner/<aggregate>`.
+    pub source: String,
+    /// `provisioner.<aggregate>.<event>.v<major>`, e.g. `provisioner.instance.created.v1`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The aggregate's id: the slot, account, server... the event is about.
+    pub subject: String,
+    /// When the event was committed, RFC 3339 (UTC).
+    pub time: String,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// Place in the store's global commit order, `<transaction id>/<global position>`.
+    pub position: String,
+    /// The event's number within its aggregate, from 1, without gaps.
+    pub sequence: i64,
+    /// The project the event belongs to.
+    pub project: ProjectId,
+    /// The event, secrets removed; decode it with [`decode`].
+    pub data: Value,
+}
+
+impl Envelope {
+    /// The aggregate type, from `type`.
+    pub fn aggregate_type(&self) -> Option<&str> {
+        self.event_type.strip_prefix(TYPE_PREFIX)?.strip_prefix('.')?.split('.').next()
+    }
+
+    /// The major version of `data`'s shape, from `type`.
+    pub fn version(&self) -> Option<u32> {
+        self.event_type.rsplit('.').next()?.strip_prefix('v')?.parse().ok()
+    }
+}
+
+/// Any event of any aggregate, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyEvent {
+    Project(ProjectEvent),
+    Server(ServerEvent),
+    Instance(InstanceEvent),
+    OAuthApp(OAuthAppEvent),
+    AuthConfig(AuthConfigEvent),
+    ConnectedAccount(ConnectedAccountEvent),
+}
+
+impl AnyEvent {
+    /// The major payload version this crate decodes, for every aggregate.
+    pub const VERSION: u32 = 1;
+
+    /// Decodes a payload of `aggregate_type` (as stored, or as published).
+    pub fn from_json(aggregate_type: &str, data: Value) -> Result<Self, DecodeError> {
+        let event = match aggregate_type {
+            ProjectEvent::AGGREGATE_TYPE => Self::Project(typed(data)?),
+            ServerEvent::AGGREGATE_TYPE => Self::Server(typed(data)?),
+            InstanceEvent::AGGREGATE_TYPE => Self::Instance(typed(data)?),
+            OAuthAppEvent::AGGREGATE_TYPE => Self::OAuthApp(typed(data)?),
+            AuthConfigEvent::AGGREGATE_TYPE => Self::AuthConfig(typed(data)?),
+            ConnectedAccountEvent::AGGREGATE_TYPE => Self::ConnectedAccount(typed(data)?),
+            other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
+        };
+        Ok(event)
+    }
+
+    pub fn project_id(&self) -> ProjectId {
+        match self {
+            Self::Project(e) => e.project_id(),
+            Self::Server(e) => e.project_id(),
+            Self::Instance(e) => e.project_id(),
+            Self::OAuthApp(e) => e.project_id(),
+            Self::AuthConfig(e) => e.project_id(),
+            Self::ConnectedAccount(e) => e.project_id(),
+        }
+    }
+
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Project(e) => e.event_type(),
+            Self::Server(e) => e.event_type(),
+            Self::Instance(e) => e.event_type(),
+            Self::OAuthApp(e) => e.event_type(),
+            Self::AuthConfig(e) => e.event_type(),
+            Self::ConnectedAccount(e) => e.event_type(),
+        }
+    }
+}
+
+fn typed<E: Event>(data: Value) -> Result<E, DecodeError> {
+    serde_json::from_value(data).map_err(|e| DecodeError::Payload(e.to_string()))
+}
+
+/// One event as a subscriber receives it: the envelope (whose `data` is kept as JSON) and the
+/// typed event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub envelope: Envelope,
+    pub event: AnyEvent,
+}
+
+/// Decodes the payload of a message from [`STREAM`] (`message.payload` in async-nats).
+pub fn decode(payload: &[u8]) -> Result<Received, DecodeError> {
+    let envelope: Envelope = serde_json::from_slice(payload).map_err(|e| DecodeError::Envelope(e.to_string()))?;
+    let aggregate_type = envelope.aggregate_type().ok_or_else(|| DecodeError::Type(envelope.event_type.clone()))?;
+    match envelope.version() {
+        Some(AnyEvent::VERSION) => {}
+        _ => return Err(DecodeError::UnknownVersion(envelope.event_type.clone())),
+    }
+    let event = AnyEvent::from_json(aggregate_type, envelope.data.clone())?;
+    Ok(Received { envelope, event })
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not a CloudEvents envelope of this service.
+    Envelope(String),
+    /// A `type` that does not read `provisioner.<aggregate>.<event>.v<n>`.
+    Type(String),
+    /// A version this crate does not know: upgrade the `events` crate.
+    UnknownVersion(String),
+    UnknownAggregate(String),
+    /// `data` does not fit the event's type.
+    Payload(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Envelope(e) => write!(f, "not an event envelope: {e}"),
+            Self::Type(t) => write!(f, "unreadable event type `{t}`"),
+            Self::UnknownVersion(t) => write!(f, "event type `{t}` is newer than this events crate"),
+            Self::UnknownAggregate(a) => write!(f, "unknown aggregate type `{a}`"),
+            Self::Payload(e) => write!(f, "event data does not fit its type: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SealedSecret;
+    use crate::instance::{AuthMethod, InstanceAuthSet, ServerRef, Slot};
+    use uuid::Uuid;
+
+    fn auth_set() -> InstanceEvent {
+        InstanceEvent::InstanceAuthSet(InstanceAuthSet {
+            slot: Slot {
+                project_id: ProjectId::random(),
+                server: ServerRef::Catalog { slug: "gmail".into() },
+                server_name: "Gmail".into(),
+                user_id: "alice".into(),
+            },
+            instance_id: None,
+            method: AuthMethod::Token,
+            credential: SealedSecret {
+                key_id: Uuid::new_v4(),
+                nonce: "bm9uY2U=".into(),
+                ciphertext: "c2VjcmV0".into(),
+            },
+            replaced_key_id: None,
+            oauth_state: None,
+        })
+    }
+
+    fn published(event: &InstanceEvent) -> Vec<u8> {
+        let mut data = serde_json::to_value(event).unwrap();
+        crate::secret::redact(&mut data);
+        let envelope = Envelope {
+            specversion: "1.0".into(),
+            id: message_id("instance", "slot-1", 3),
+            source: "/provisioner/instance".into(),
+            event_type: cloud_event_type(event.event_type(), event.event_version()),
+            subject: "slot-1".into(),
+            time: "2026-11-23T10:00:00Z".into(),
+            datacontenttype: "application/json".into(),
+            position: "812/44".into(),
+            sequence: 3,
+            project: event.project_id(),
+            data,
+        };
+        serde_json::to_vec(&envelope).unwrap()
+    }
+
+    #[test]
+    fn a_published_event_carries_no_ciphertext_and_decodes_typed() {
+        let event = auth_set();
+        let payload = published(&event);
+        let text = String::from_utf8(payload.clone()).unwrap();
+        assert!(!text.contains("c2VjcmV0") && !text.contains("bm9uY2U="), "{text}");
+
+        let received = decode(&payload).unwrap();
+        assert_eq!(received.envelope.event_type, "provisioner.instance.auth_set.v1");
+        assert_eq!(received.envelope.aggregate_type(), Some("instance"));
+        let AnyEvent::Instance(InstanceEvent::InstanceAuthSet(set)) = received.event else { panic!("not auth set") };
+        assert!(set.credential.is_redacted());
+        assert_eq!(set.slot.user_id, "alice");
+        assert_eq!(received.envelope.project, event.project_id());
+    }
+
+    #[test]
+    fn a_newer_version_or_a_foreign_message_is_refused_not_misread() {
+        let mut envelope: Envelope = serde_json::from_slice(&published(&auth_set())).unwrap();
+        envelope.event_type = "provisioner.instance.auth_set.v2".into();
+        let newer = serde_json::to_vec(&envelope).unwrap();
+        assert!(matches!(decode(&newer), Err(DecodeError::UnknownVersion(_))));
+        assert!(matches!(decode(b"{\"hello\":1}"), Err(DecodeError::Envelope(_))));
+    }
+
+    #[test]
+    fn subjects_name_project_aggregate_and_event() {
+        let project = ProjectId::random();
+        assert_eq!(subject(project, "instance.created"), format!("provisioner.events.{project}.instance.created"));
+        assert_eq!(cloud_event_type("instance.created", "1.0"), "provisioner.instance.created.v1");
+    }
+}

@@ -1,0 +1,221 @@
+//! The NATS relay: every committed event, published to JetStream exactly once as a consumer
+//! sees it (DESIGN invariant 5).
+//!
+//! The relay is a subscriber of the feed like the projector. It reads a batch after its
+//! checkpoint, publishes each event with `Nats-Msg-Id = <aggregate>:<id>:<sequence>`, awaits
+//! every ack, and only then moves its checkpoint. A crash before the move republishes the
+//! batch; the stream drops the copies it already holds (its duplicate window). NATS being down
+//! only delays the move: writes never wait for NATS, the store is the source of truth.
+//!
+//! One relay leads (a Postgres advisory lock); others stand by and take over within a second
+//! or two of its death. Even two leaders at once would publish duplicates only, which the
+//! stream drops, and the checkpoint move is guarded by compare-and-set.
+
+mod message;
+mod status;
+pub mod stream;
+
+pub use message::{Outgoing, outgoing};
+pub use status::{Heartbeat, RelayReport};
+
+use crate::config::RelaySettings;
+use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, committed_beyond, read_after};
+use crate::projection::LeaderLock;
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct Relay {
+    pool: PgPool,
+    settings: RelaySettings,
+    batch_size: i64,
+}
+
+/// How long a follower sleeps when nothing wakes it, and how often standbys try the lock.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+const HELD_BACK_MAX_PAUSE: Duration = Duration::from_millis(50);
+const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const RETRY_MAX_PAUSE: Duration = Duration::from_secs(5);
+
+impl Relay {
+    /// Its checkpoint's name in `feed_checkpoints` (and its row in `relay_status`).
+    pub const SUBSCRIBER: &'static str = "nats-relay";
+
+    pub fn new(pool: PgPool, settings: RelaySettings) -> Self {
+        Self { pool, settings, batch_size: 1000 }
+    }
+
+    /// Leads when it holds the lock, stands by otherwise, until `cancel` fires.
+    pub async fn run(self, cancel: CancellationToken) {
+        let lock_name = format!("feed:{}", Self::SUBSCRIBER);
+        while let Some(mut lock) = LeaderLock::acquire(&self.pool, &lock_name, POLL_INTERVAL, &cancel).await {
+            tracing::info!("relay leads");
+            if let Err(e) = self.lead(&mut lock, &cancel).await {
+                tracing::error!(error = format!("{e:#}"), "relay lost its footing; restarting");
+                pause(&cancel, POLL_INTERVAL).await;
+            }
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
+        tracing::info!("relay stopped");
+    }
+
+    /// Connects (retrying until NATS answers), then follows the feed while the lock holds.
+    async fn lead(&self, lock: &mut LeaderLock, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let mut retry = Backoff::default();
+        let js = loop {
+            match self.connect().await {
+                Ok(js) => break js,
+                Err(e) => {
+                    self.report_failure(&e).await;
+                    if !lock.still_held().await {
+                        anyhow::bail!("the leader lock's connection was lost");
+                    }
+                    retry.wait(cancel).await;
+                    if cancel.is_cancelled() {
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        self.follow(&js, lock, cancel).await
+    }
+
+    async fn connect(&self) -> anyhow::Result<jetstream::Context> {
+        let js = stream::connect(&self.settings, "provisioner-relay", self.batch_size as usize).await?;
+        stream::ensure(&js, &self.settings).await?;
+        Ok(js)
+    }
+
+    async fn follow(
+        &self,
+        js: &jetstream::Context,
+        lock: &mut LeaderLock,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut wake = FeedWake::listen(&self.pool).await?;
+        let mut at = Checkpoints::load(&mut *self.pool.acquire().await?, Self::SUBSCRIBER).await?;
+        let mut retry = Backoff::default();
+        let mut held_back_pause = Duration::from_millis(1);
+        let mut last_beat = Instant::now() - status::HEARTBEAT_EVERY;
+        let mut last_sequence = None;
+        while !cancel.is_cancelled() {
+            if last_beat.elapsed() >= status::HEARTBEAT_EVERY {
+                if !lock.still_held().await {
+                    anyhow::bail!("the leader lock's connection was lost");
+                }
+                status::beat(&self.pool, Self::SUBSCRIBER, true, None, last_sequence).await?;
+                last_beat = Instant::now();
+            }
+            let batch = read_after(&self.pool, at, self.batch_size).await?;
+            if batch.is_empty() {
+                if committed_beyond(&self.pool, at).await? {
+                    pause(cancel, held_back_pause).await;
+                    held_back_pause = (held_back_pause * 2).min(HELD_BACK_MAX_PAUSE);
+                } else {
+                    held_back_pause = Duration::from_millis(1);
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        woke = wake.wait(POLL_INTERVAL.min(status::HEARTBEAT_EVERY)) => woke?,
+                    }
+                }
+                continue;
+            }
+            match publish(js, &batch).await {
+                Ok(sequence) => {
+                    if retry.failing() {
+                        tracing::info!("NATS answers again; relay catching up");
+                        last_beat = Instant::now() - status::HEARTBEAT_EVERY;
+                    }
+                    retry.reset();
+                    last_sequence = Some(sequence);
+                    at = self.advance(at, &batch).await?;
+                }
+                Err(e) => {
+                    // Nothing moves: the same batch is published again, and the stream drops
+                    // whatever part of it it already holds.
+                    self.report_failure(&e).await;
+                    last_beat = Instant::now();
+                    retry.wait(cancel).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the checkpoint past `batch`, or reloads it if another relay moved it first.
+    async fn advance(&self, from: Position, batch: &[FeedEvent]) -> anyhow::Result<Position> {
+        let to = batch.last().expect("batch is not empty").position;
+        let mut tx = self.pool.begin().await?;
+        if Checkpoints::advance(&mut tx, Self::SUBSCRIBER, from, to).await? {
+            tx.commit().await?;
+            return Ok(to);
+        }
+        tx.rollback().await?;
+        tracing::warn!("the relay checkpoint was moved by another relay; reloading");
+        Ok(Checkpoints::load(&mut *self.pool.acquire().await?, Self::SUBSCRIBER).await?)
+    }
+
+    async fn report_failure(&self, error: &anyhow::Error) {
+        tracing::warn!(error = format!("{error:#}"), "cannot publish to NATS; retrying");
+        // The detail is shown by the unauthenticated /ready: it names the failing step only.
+        let detail = format!("NATS: {}", error.to_string().split(':').next().unwrap_or("failing"));
+        if let Err(e) = status::beat(&self.pool, Self::SUBSCRIBER, false, Some(&detail), None).await {
+            tracing::warn!(error = %e, "cannot record the relay's status");
+        }
+    }
+}
+
+/// Publishes a batch, run by run (see [`message::runs`]), each run pipelined and fully
+/// acknowledged before the next. Returns the stream's sequence after the last message.
+async fn publish(js: &jetstream::Context, batch: &[FeedEvent]) -> anyhow::Result<u64> {
+    let mut last_sequence = 0;
+    for run in message::runs(batch) {
+        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(run.len());
+        for event in run {
+            let out = outgoing(event)?;
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(out.payload)
+                .message_id(&out.message_id)
+                .expected_stream(events::envelope::STREAM);
+            acks.push(js.send_publish(out.subject, publish).await?);
+        }
+        // Every publish of the run is already on the wire: awaiting the acks in order costs
+        // no more than the slowest one.
+        for ack in acks {
+            last_sequence = last_sequence.max(ack.await?.sequence);
+        }
+    }
+    Ok(last_sequence)
+}
+
+/// Doubling pauses between retries, from 100 ms up to 5 s.
+#[derive(Default)]
+struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    fn failing(&self) -> bool {
+        self.next.is_some()
+    }
+
+    fn reset(&mut self) {
+        self.next = None;
+    }
+
+    async fn wait(&mut self, cancel: &CancellationToken) {
+        let current = self.next.unwrap_or(RETRY_FIRST_PAUSE);
+        pause(cancel, current).await;
+        self.next = Some((current * 2).min(RETRY_MAX_PAUSE));
+    }
+}
+
+async fn pause(cancel: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        () = tokio::time::sleep(duration) => {}
+    }
+}
