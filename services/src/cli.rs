@@ -63,6 +63,8 @@ struct RelayArgs {
 enum BenchCommand {
     /// The Postgres ceiling (pgbench), then creates, repeat creates and GETs over HTTP.
     Http(crate::bench::http::HttpBenchArgs),
+    /// The NATS relay: commit-to-consumer latency at a steady rate, catch-up over a backlog.
+    Relay(crate::bench::relay::RelayBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -135,6 +137,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command: BenchCommand::Http(args) } => crate::bench::http::run(args).await,
+        Command::Bench { command: BenchCommand::Relay(args) } => crate::bench::relay::run(args).await,
         Command::Key { command: KeyCommand::Revoke { project, key_id, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let key_id: ApiKeyId = key_id.parse().context("--key-id")?;

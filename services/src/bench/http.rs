@@ -35,7 +35,7 @@ pub struct HttpBenchArgs {
     pub keep: bool,
 }
 
-async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
     let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
     admin.close().await;
@@ -44,7 +44,7 @@ async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<String> 
     Ok(url)
 }
 
-async fn drop_database(admin_url: &str, name: &str) {
+pub(crate) async fn drop_database(admin_url: &str, name: &str) {
     if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(admin_url).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
     }

@@ -4,6 +4,7 @@
 pub mod http;
 mod load;
 mod pgbench;
+pub mod relay;
 mod serve_child;
 
 /// `url` with its database name replaced.

@@ -111,15 +111,18 @@ impl Relay {
             }
             let batch = read_after(&self.pool, at, self.batch_size).await?;
             if batch.is_empty() {
-                if committed_beyond(&self.pool, at).await? {
-                    pause(cancel, held_back_pause).await;
+                // Events held back by a running transaction: that transaction's commit usually
+                // appends events too, and its notification ends the pause early.
+                let wait = if committed_beyond(&self.pool, at).await? {
                     held_back_pause = (held_back_pause * 2).min(HELD_BACK_MAX_PAUSE);
+                    held_back_pause
                 } else {
                     held_back_pause = Duration::from_millis(1);
-                    tokio::select! {
-                        () = cancel.cancelled() => {}
-                        woke = wake.wait(POLL_INTERVAL.min(status::HEARTBEAT_EVERY)) => woke?,
-                    }
+                    POLL_INTERVAL.min(status::HEARTBEAT_EVERY)
+                };
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    woke = wake.wait(wait) => woke?,
                 }
                 continue;
             }
