@@ -1,5 +1,5 @@
 use super::{AwaitViews, LeaderLock, Projection};
-use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, committed_beyond, read_after};
+use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, read_after};
 use anyhow::Context;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -133,7 +133,6 @@ impl Projector {
 
     async fn follow(&self, lock: &mut LeaderLock, cancel: &CancellationToken) -> anyhow::Result<()> {
         let mut wake = FeedWake::listen(&self.pool).await?;
-        let mut held_back_pause = Duration::from_millis(1);
         let mut error_pause = Duration::from_millis(100);
         let mut lock_checked = Instant::now();
         // Kept between rounds: reading it again every round would cost two statements.
@@ -162,15 +161,9 @@ impl Projector {
                     continue;
                 }
             };
-            if committed_beyond(&self.pool, at).await? {
-                Self::pause(cancel, held_back_pause).await;
-                held_back_pause = (held_back_pause * 2).min(HELD_BACK_MAX_PAUSE);
-                continue;
-            }
-            held_back_pause = Duration::from_millis(1);
             tokio::select! {
                 () = cancel.cancelled() => {}
-                woke = wake.wait(POLL_INTERVAL) => woke?,
+                woke = wake.wait_after(&self.pool, at, POLL_INTERVAL) => woke?,
             }
         }
         Ok(())

@@ -19,7 +19,7 @@ pub use message::{Outgoing, outgoing};
 pub use status::{Heartbeat, RelayReport};
 
 use crate::config::RelaySettings;
-use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, committed_beyond, read_after};
+use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, read_after};
 use crate::projection::LeaderLock;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use sqlx::PgPool;
@@ -34,7 +34,6 @@ pub struct Relay {
 
 /// How long a follower sleeps when nothing wakes it, and how often standbys try the lock.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
-const HELD_BACK_MAX_PAUSE: Duration = Duration::from_millis(50);
 const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
 const RETRY_MAX_PAUSE: Duration = Duration::from_secs(5);
 
@@ -98,7 +97,6 @@ impl Relay {
         let mut wake = FeedWake::listen(&self.pool).await?;
         let mut at = Checkpoints::load(&mut *self.pool.acquire().await?, Self::SUBSCRIBER).await?;
         let mut retry = Backoff::default();
-        let mut held_back_pause = Duration::from_millis(1);
         let mut last_beat = Instant::now() - status::HEARTBEAT_EVERY;
         let mut last_sequence = None;
         while !cancel.is_cancelled() {
@@ -111,18 +109,9 @@ impl Relay {
             }
             let batch = read_after(&self.pool, at, self.batch_size).await?;
             if batch.is_empty() {
-                // Events held back by a running transaction: that transaction's commit usually
-                // appends events too, and its notification ends the pause early.
-                let wait = if committed_beyond(&self.pool, at).await? {
-                    held_back_pause = (held_back_pause * 2).min(HELD_BACK_MAX_PAUSE);
-                    held_back_pause
-                } else {
-                    held_back_pause = Duration::from_millis(1);
-                    POLL_INTERVAL.min(status::HEARTBEAT_EVERY)
-                };
                 tokio::select! {
                     () = cancel.cancelled() => {}
-                    woke = wake.wait(wait) => woke?,
+                    woke = wake.wait_after(&self.pool, at, POLL_INTERVAL.min(status::HEARTBEAT_EVERY)) => woke?,
                 }
                 continue;
             }
