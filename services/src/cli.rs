@@ -31,6 +31,9 @@ enum Command {
     /// Run the NATS relay alone (it also runs inside `serve` when NATS_URL is set); with
     /// --status, print where it is and exit.
     Relay(RelayArgs),
+    /// The history of an aggregate, an instance or a user: who changed what, when, from which
+    /// request; with --as-of, the state at that time.
+    Audit(crate::audit::cli::AuditArgs),
     /// Projects (tenants).
     Project {
         #[command(subcommand)]
@@ -118,6 +121,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Relay(args) if args.status => relay_status(args).await,
         Command::Relay(args) => relay(args).await,
+        Command::Audit(args) => crate::audit::cli::run(args).await,
         Command::Migrate(database) => {
             startup::connect_and_migrate(&database.url()?).await?;
             eprintln!("migrations applied");

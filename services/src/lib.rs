@@ -14,8 +14,10 @@
 //! - [`auth_config`], [`connected_account`]: Composio's auth configs and users' connected
 //!   accounts (what an instance's precondition reads), with their expiry.
 //! - [`gaia`], [`klavis`], [`composio`]: the three HTTP surfaces. [`health`]: `/health`, `/ready`.
+//! - [`audit`]: who changed what and when, and any state as of a time (CLI and HTTP).
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
+pub mod audit;
 pub mod auth_config;
 pub mod bench;
 pub mod catalog;

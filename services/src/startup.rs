@@ -92,6 +92,7 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         auth_configs,
         connected_accounts,
         health: Health::new(pool.clone(), settings.max_view_lag, settings.relay.is_some()),
+        audit: crate::audit::Audit::new(pool.clone()),
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
     }

@@ -16,5 +16,5 @@ mod wake;
 
 pub use checkpoint::{CHECKPOINT_CHANNEL, Checkpoints};
 pub use position::Position;
-pub use reader::{FeedEvent, Lag, committed_beyond, lag_after, read_after};
+pub use reader::{FeedEvent, Lag, committed_beyond, lag_after, read_after, read_stream};
 pub use wake::FeedWake;

@@ -111,3 +111,26 @@ pub async fn lag_after<'e>(db: impl PgExecutor<'e>, after: Position) -> sqlx::Re
     .await?;
     Ok(Lag { events: row.try_get("events")?, seconds: row.try_get("seconds")? })
 }
+
+/// One aggregate's events in sequence order, those recorded at or before `until` when given:
+/// the aggregate's history, for audits and reads of a past state.
+pub async fn read_stream<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    until: Option<DateTime<Utc>>,
+) -> sqlx::Result<Vec<FeedEvent>> {
+    let rows = sqlx::query(
+        "SELECT transaction_id::text AS tx, global_position, aggregate_type, aggregate_id, sequence, \
+                event_type, event_version, payload, metadata, recorded_at \
+         FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3) \
+         ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(until)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(decode_row).collect()
+}

@@ -9,6 +9,7 @@ pub mod problem;
 pub mod secret_input;
 mod surface;
 
+use crate::audit::{Audit, AuditApi};
 use crate::auth_config::AuthConfigs;
 use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi};
 use crate::connected_account::ConnectedAccounts;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub auth_configs: AuthConfigs,
     pub connected_accounts: ConnectedAccounts,
     pub health: Health,
+    pub audit: Audit,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
@@ -55,6 +57,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             KlavisOAuthApi::new(state.oauth_flow.clone()),
             composio_apis(&state),
             HealthApi::new(state.health.clone()),
+            AuditApi::new(state.audit.clone()),
         ),
         "MCP Provisioner",
         env!("CARGO_PKG_VERSION"),

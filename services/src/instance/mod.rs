@@ -66,6 +66,18 @@ fn created_by(last: &crate::store::LastEvent, candidate: InstanceId) -> Option<C
     Some(CreatedInstance { instance_id: id, created_at: last.recorded_at, created_now: id == candidate })
 }
 
+/// The id of the slot whose `instance.created` made this instance, read from the events (the
+/// view forgets deleted instances). Instance ids are random and never reused.
+pub async fn slot_holding(pool: &PgPool, instance_id: InstanceId) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'instance.created' \
+         AND (payload -> 'InstanceCreated' ->> 'instance_id') = $1 LIMIT 1",
+    )
+    .bind(instance_id.to_string())
+    .fetch_optional(pool)
+    .await
+}
+
 /// Which credential an operation is about: an instance's, or a user's for a server.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -142,6 +154,21 @@ impl Instances {
     /// A live instance of the caller's project.
     pub async fn get(&self, caller: &Caller, instance_id: InstanceId) -> InstanceResult<ConnectionRecord> {
         view::by_instance(&self.pool, caller.project_id, instance_id).await?.map_or_else(not_found, Ok)
+    }
+
+    /// The instance as it was at `at`, rebuilt from its slot's events recorded until then:
+    /// not found if it did not exist yet (or no longer), or is another project's.
+    pub async fn get_as_of(
+        &self,
+        caller: &Caller,
+        instance_id: InstanceId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> InstanceResult<ConnectionRecord> {
+        let Some(slot_id) = slot_holding(&self.pool, instance_id).await? else { return not_found() };
+        let events = crate::feed::read_stream(&self.pool, "instance", &slot_id, Some(at)).await?;
+        view::record_as_of(&events)?
+            .filter(|r| r.project_id == *caller.project_id.as_uuid() && r.instance_id() == Some(instance_id))
+            .map_or_else(not_found, Ok)
     }
 
     /// A live instance of any project: the instance id alone is the credential (OAuth links).

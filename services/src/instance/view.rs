@@ -168,6 +168,36 @@ impl Fold {
     }
 }
 
+/// The slot's row as it stood after `events` (one slot's stream, in order), by the very fold
+/// the projection uses: what a read of a past state answers. `None` if the user was erased.
+pub(super) fn record_as_of(events: &[FeedEvent]) -> anyhow::Result<Option<ConnectionRecord>> {
+    let mut fold = Fold::default();
+    let mut slot_id = None;
+    for event in events {
+        if let Some(instance_event) = event.decode::<InstanceEvent>()? {
+            fold.apply(&event.aggregate_id, &instance_event, event.recorded_at, event.sequence);
+            slot_id = Some(event.aggregate_id.as_str());
+        }
+    }
+    let row = slot_id.and_then(|id| fold.slots.remove(id)).flatten();
+    Ok(row.map(|r| ConnectionRecord {
+        slot_id: r.slot_id,
+        project_id: r.project_id,
+        server_key: r.server_key,
+        server_name: r.server_name,
+        user_id: r.user_id,
+        instance_id: r.instance_id,
+        platform: r.platform,
+        connection_type: r.connection_type,
+        legacy: r.legacy,
+        read_only: r.read_only,
+        instance_created_at: r.instance_created_at,
+        auth_method: r.auth_method,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }))
+}
+
 #[async_trait::async_trait]
 impl Projection for InstancesView {
     fn name(&self) -> &'static str {

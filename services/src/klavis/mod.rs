@@ -79,8 +79,16 @@ impl KlavisApi {
         convert::instance_id(Location::Path("instanceId".into()), raw)
     }
 
-    async fn get_instance(&self, caller: &Caller, raw: &str) -> Answer<GetInstanceResponse> {
-        let record = self.instances.get(caller, Self::path_instance(raw)?).await?;
+    async fn get_instance(&self, caller: &Caller, raw: &str, as_of: Option<&str>) -> Answer<GetInstanceResponse> {
+        let instance_id = Self::path_instance(raw)?;
+        let record = match as_of {
+            None => self.instances.get(caller, instance_id).await?,
+            Some(raw_time) => {
+                let at = crate::audit::parse_time(raw_time)
+                    .map_err(|reason| Problem::invalid(Location::Query("as_of".into()), Issue::WrongType, reason))?;
+                self.instances.get_as_of(caller, instance_id, at).await?
+            }
+        };
         Ok(Json(convert::instance(&record, &self.public_url)))
     }
 
@@ -192,14 +200,16 @@ impl KlavisApi {
         }))
     }
 
-    /// An instance, with whether it is authenticated.
+    /// An instance, with whether it is authenticated. With `as_of` (RFC 3339), the instance as
+    /// it was at that time, rebuilt from its events: 404 if it did not exist then.
     #[oai(path = "/mcp-server/instance/:instanceId", method = "get", tag = "KlavisTags::McpServer")]
     async fn get(
         &self,
         caller: KlavisCaller,
         #[oai(name = "instanceId")] instance_id: Path<String>,
+        as_of: Query<Option<String>>,
     ) -> Answer<GetInstanceResponse> {
-        self.get_instance(&caller.0, &instance_id.0).await
+        self.get_instance(&caller.0, &instance_id.0, as_of.0.as_deref()).await
     }
 
     /// The old path of GET instance.
@@ -209,7 +219,7 @@ impl KlavisApi {
         caller: KlavisCaller,
         #[oai(name = "instanceId")] instance_id: Path<String>,
     ) -> Answer<GetInstanceResponse> {
-        self.get_instance(&caller.0, &instance_id.0).await
+        self.get_instance(&caller.0, &instance_id.0, None).await
     }
 
     /// Change an instance's settings (read-only).

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod auth;
 mod bad_input;
 mod composio_errors;

@@ -89,6 +89,11 @@ impl TestApp {
         (project_id, issued.key.expose_secret().to_owned())
     }
 
+    /// The id of an API key (what the audit names as `api_key:<id>`).
+    pub async fn key_id(&self, key: &str) -> events::ApiKeyId {
+        self.projects.resolve_key(key).await.unwrap().expect("a live key").key_id
+    }
+
     pub async fn revoke(&self, project_id: ProjectId, key: &str) {
         let caller = self.projects.resolve_key(key).await.unwrap().expect("a live key");
         self.projects.revoke_key(project_id, caller.key_id, &CommandMetadata::actor("test")).await.unwrap();

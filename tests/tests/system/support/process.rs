@@ -17,10 +17,11 @@ pub fn binary() -> &'static str {
 /// Output lines of a child process, collected as they come.
 type Output = Arc<Mutex<Vec<String>>>;
 
-/// `provisioner <subcommand>` with exactly this environment (and PATH), its output captured.
-fn spawn_captured(subcommand: &str, env: &[(&str, &str)]) -> (Child, Output) {
+/// `provisioner <args>` with exactly this environment (and PATH), its output captured.
+fn spawn_captured(args: &[&str], env: &[(&str, &str)]) -> (Child, Output) {
+    let subcommand = args.join(" ");
     let mut command = Command::new(binary());
-    command.arg(subcommand).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (key, value) in env {
         command.env(key, value);
     }
@@ -49,7 +50,7 @@ impl ServeProcess {
     pub fn start(env: &[(&str, &str)]) -> Self {
         let mut env = env.to_vec();
         env.push(("PROVISIONER_LISTEN", "127.0.0.1:0"));
-        let (mut child, output) = spawn_captured("serve", &env);
+        let (mut child, output) = spawn_captured(&["serve"], &env);
         let base_url = wait_for_listening(&output, &mut child);
         Self { child, base_url, output }
     }
@@ -97,7 +98,7 @@ pub struct RelayProcess {
 impl RelayProcess {
     pub fn start(database_url: &str, nats_url: &str) -> Self {
         let (child, output) =
-            spawn_captured("relay", &[("DATABASE_URL", database_url), ("NATS_URL", nats_url), ("RUST_LOG", "info")]);
+            spawn_captured(&["relay"], &[("DATABASE_URL", database_url), ("NATS_URL", nats_url), ("RUST_LOG", "info")]);
         Self { child, output }
     }
 
@@ -133,4 +134,36 @@ impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A one-shot command's outcome.
+#[derive(Debug)]
+pub struct CliRun {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `provisioner <args>` to its end with exactly this environment (and PATH).
+pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> CliRun {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new(binary())
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .output()
+            .unwrap_or_else(|e| panic!("run provisioner {args:?}: {e}"));
+        CliRun {
+            success: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
 }
