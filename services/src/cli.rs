@@ -3,6 +3,8 @@
 use crate::config::{DatabaseArgs, NatsArgs, ServeArgs};
 use crate::project::Projects;
 use crate::projection::Projector;
+use crate::projection::progress::ConsoleProgress;
+use crate::projection::replay::Replay;
 use crate::relay::{self, Relay, RelayReport};
 use crate::startup::{self, Application};
 use crate::store::CommandMetadata;
@@ -34,6 +36,9 @@ enum Command {
     /// The history of an aggregate, an instance or a user: who changed what, when, from which
     /// request; with --as-of, the state at that time.
     Audit(crate::audit::cli::AuditArgs),
+    /// Rebuild views from position 0 into shadow tables while the service keeps serving, then
+    /// swap them in at once; resumes an interrupted replay.
+    Replay(ReplayArgs),
     /// Projects (tenants).
     Project {
         #[command(subcommand)]
@@ -60,6 +65,26 @@ struct RelayArgs {
     database: DatabaseArgs,
     #[command(flatten)]
     nats: NatsArgs,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["projection", "all"])))]
+struct ReplayArgs {
+    /// The projection to rebuild: projects, servers, instances, oauth_apps, auth_configs or
+    /// connected_accounts.
+    #[arg(long)]
+    projection: Option<String>,
+    /// Rebuild every projection.
+    #[arg(long)]
+    all: bool,
+    /// Start from position 0 even if an interrupted replay left a shadow to resume.
+    #[arg(long)]
+    restart: bool,
+    /// Events per shadow transaction.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    batch_size: i64,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -122,6 +147,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Relay(args) if args.status => relay_status(args).await,
         Command::Relay(args) => relay(args).await,
         Command::Audit(args) => crate::audit::cli::run(args).await,
+        Command::Replay(args) => replay(args).await,
         Command::Migrate(database) => {
             startup::connect_and_migrate(&database.url()?).await?;
             eprintln!("migrations applied");
@@ -158,6 +184,27 @@ async fn projects(database: &DatabaseArgs) -> anyhow::Result<Projects> {
     let pool = startup::connect_and_migrate(&database.url()?).await?;
     let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
     Ok(Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool))
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let replay = Replay::new(pool, startup::views(), args.projection.as_deref())?.with_batch_size(args.batch_size);
+    let start = replay.prepare(args.restart).await?;
+    if start.resumed {
+        eprintln!("replay: resuming the interrupted replay in schema {} at {}", replay.schema(), start.at);
+    } else {
+        eprintln!("replay: rebuilding into schema {} from position 0", replay.schema());
+    }
+    let report = replay.run(start, &ConsoleProgress::for_stderr()).await?;
+    eprintln!(
+        "replay: {} events in {:.1} s ({:.0} events/s); views swapped at {} ({:.0} ms under lock)",
+        report.events,
+        report.rebuild_seconds,
+        report.events as f64 / report.rebuild_seconds.max(1e-3),
+        report.swapped_at,
+        report.swap_millis
+    );
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

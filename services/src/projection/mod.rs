@@ -7,8 +7,10 @@
 //! [`rebuild`] replays the whole feed into fresh tables beside the live ones.
 
 mod leader;
+pub mod progress;
 mod projector;
 pub mod rebuild;
+pub mod replay;
 mod watch;
 
 pub use leader::LeaderLock;

@@ -1,13 +1,16 @@
 //! Rebuilding views from the whole feed, into shadow tables beside the live ones.
 //!
 //! Projections name their tables unqualified, so pointing `search_path` at a fresh schema
-//! makes the same code write shadow copies. The live tables keep serving meanwhile.
+//! makes the same code write shadow copies. The live tables keep serving meanwhile. A shadow
+//! table is made `LIKE` its live table (columns, defaults, constraints, indexes) and its
+//! indexes take the live ones' names, so that it can later replace the live table outright
+//! ([`super::replay`]) and migrations still find every index by name.
 
 use super::Projection;
-use crate::feed::{Position, read_after};
+use crate::feed::{FeedEvent, Position, read_after};
 use anyhow::{Context, bail};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 
 /// Rows present on one side only, per table.
@@ -18,7 +21,7 @@ pub struct Difference {
     pub only_rebuilt: Vec<Value>,
 }
 
-fn check_identifier(name: &str) -> anyhow::Result<()> {
+pub(super) fn check_identifier(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -29,8 +32,84 @@ fn check_identifier(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tables_of(projections: &[Arc<dyn Projection>]) -> Vec<&'static str> {
+pub(super) fn tables_of(projections: &[Arc<dyn Projection>]) -> Vec<&'static str> {
     projections.iter().flat_map(|p| p.tables().iter().copied()).collect()
+}
+
+/// Creates `schema` (dropping an older one) with an empty copy of every table of
+/// `projections`.
+pub async fn create_shadow(pool: &PgPool, schema: &str, projections: &[Arc<dyn Projection>]) -> anyhow::Result<()> {
+    check_identifier(schema)?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut *tx).await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut *tx).await?;
+    for table in tables_of(projections) {
+        check_identifier(table)?;
+        sqlx::query(&format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"))
+            .execute(&mut *tx)
+            .await?;
+        adopt_index_names(&mut tx, schema, table).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `LIKE ... INCLUDING ALL` names copied indexes after their columns; give each the name of
+/// the live index with the same definition.
+async fn adopt_index_names(conn: &mut PgConnection, schema: &str, table: &str) -> anyhow::Result<()> {
+    let live = index_definitions(conn, "public", table).await?;
+    for (name, definition) in index_definitions(conn, schema, table).await? {
+        let Some((live_name, _)) = live.iter().find(|(_, d)| *d == definition) else {
+            bail!("index {schema}.{name} has no live counterpart on {table}");
+        };
+        if *live_name != name {
+            sqlx::query(&format!("ALTER INDEX {schema}.\"{name}\" RENAME TO \"{live_name}\""))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every index of a table: its name, and its definition without name or schema
+/// (`UNIQUE btree (server_id)`, `btree (project_id, created_at) WHERE ...`).
+async fn index_definitions(
+    conn: &mut PgConnection,
+    schema: &str,
+    table: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let rows: Vec<(String, bool, String)> = sqlx::query_as(
+        "SELECT i.relname::text, x.indisunique, pg_get_indexdef(x.indexrelid) FROM pg_index x \
+         JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(name, unique, definition)| {
+            let (_, shape) =
+                definition.split_once(" USING ").with_context(|| format!("index definition `{definition}`"))?;
+            Ok((name, format!("{}{shape}", if unique { "UNIQUE " } else { "" })))
+        })
+        .collect()
+}
+
+/// Applies `batch` to the copies of `projections` in `schema`, inside the caller's transaction.
+pub async fn apply_to_shadow(
+    conn: &mut PgConnection,
+    schema: &str,
+    projections: &[Arc<dyn Projection>],
+    batch: &[FeedEvent],
+) -> anyhow::Result<()> {
+    check_identifier(schema)?;
+    sqlx::query(&format!("SET LOCAL search_path TO {schema}, public")).execute(&mut *conn).await?;
+    for projection in projections {
+        projection.apply_batch(conn, batch).await.with_context(|| format!("rebuilding {}", projection.name()))?;
+    }
+    sqlx::query("SET LOCAL search_path TO public").execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Replays every event up to `until` into fresh copies of the projections' tables in
@@ -41,31 +120,13 @@ pub async fn rebuild_into(
     projections: &[Arc<dyn Projection>],
     until: Position,
 ) -> anyhow::Result<Position> {
-    check_identifier(schema)?;
-    let tables = tables_of(projections);
-    let mut tx = pool.begin().await?;
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut *tx).await?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut *tx).await?;
-    for table in &tables {
-        check_identifier(table)?;
-        sqlx::query(&format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"))
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-
+    create_shadow(pool, schema, projections).await?;
     let mut at = Position::START;
     loop {
         let batch: Vec<_> = read_after(pool, at, 1000).await?.into_iter().take_while(|e| e.position <= until).collect();
         let Some(last) = batch.last().map(|e| e.position) else { return Ok(at) };
         let mut tx = pool.begin().await?;
-        sqlx::query(&format!("SET LOCAL search_path TO {schema}, public")).execute(&mut *tx).await?;
-        for projection in projections {
-            projection
-                .apply_batch(&mut tx, &batch)
-                .await
-                .with_context(|| format!("rebuilding {}", projection.name()))?;
-        }
+        apply_to_shadow(&mut tx, schema, projections, &batch).await?;
         tx.commit().await?;
         at = last;
     }
@@ -74,6 +135,15 @@ pub async fn rebuild_into(
 /// Compares the live tables with their rebuilt copies in `schema`, row for row.
 pub async fn compare(
     pool: &PgPool,
+    schema: &str,
+    projections: &[Arc<dyn Projection>],
+) -> anyhow::Result<Vec<Difference>> {
+    compare_on(&mut *pool.acquire().await?, schema, projections).await
+}
+
+/// [`compare`] on one connection (inside a transaction, a consistent snapshot of both sides).
+pub async fn compare_on(
+    conn: &mut PgConnection,
     schema: &str,
     projections: &[Arc<dyn Projection>],
 ) -> anyhow::Result<Vec<Difference>> {
@@ -86,8 +156,8 @@ pub async fn compare(
                 "SELECT to_jsonb(d) FROM (SELECT * FROM {a}.{table} EXCEPT ALL SELECT * FROM {b}.{table}) d LIMIT 50"
             )
         };
-        let only_live: Vec<Value> = sqlx::query_scalar(&side("public", schema)).fetch_all(pool).await?;
-        let only_rebuilt: Vec<Value> = sqlx::query_scalar(&side(schema, "public")).fetch_all(pool).await?;
+        let only_live: Vec<Value> = sqlx::query_scalar(&side("public", schema)).fetch_all(&mut *conn).await?;
+        let only_rebuilt: Vec<Value> = sqlx::query_scalar(&side(schema, "public")).fetch_all(&mut *conn).await?;
         if !only_live.is_empty() || !only_rebuilt.is_empty() {
             differences.push(Difference { table: table.to_owned(), only_live, only_rebuilt });
         }

@@ -20,6 +20,7 @@ mod klavis_users;
 mod read_your_writes;
 mod rebuild;
 mod relay;
+mod replay;
 mod secrets;
 mod serve;
 mod servers;

@@ -4,23 +4,8 @@
 use crate::support::TestApp;
 use reqwest::Method;
 use serde_json::json;
-use services::feed::{Checkpoints, lag_after};
-use services::projection::Projector;
 use services::projection::rebuild::{compare, rebuild_into};
 use services::startup::views;
-use std::time::Duration;
-
-/// Waits until the live projector has handled every committed event; returns its position.
-async fn settled(app: &TestApp) -> services::feed::Position {
-    for _ in 0..500 {
-        let at = Checkpoints::peek(&app.pool, Projector::VIEWS).await.unwrap().unwrap_or_default();
-        if lag_after(&app.pool, at).await.unwrap().events == 0 {
-            return at;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the projector did not catch up");
-}
 
 #[tokio::test]
 async fn a_rebuild_from_position_zero_equals_the_live_views() {
@@ -34,7 +19,7 @@ async fn a_rebuild_from_position_zero_equals_the_live_views() {
     assert_eq!(app.call(Method::PATCH, &format!("/api/mcp/servers/{changed}"), Some(patch)).await.status(), 200);
     assert_eq!(app.call(Method::DELETE, &format!("/api/mcp/servers/{deleted}"), None).await.status(), 200);
     app.revoke(other_project, &other_key).await;
-    let at = settled(&app).await;
+    let at = app.settled().await;
 
     // Act
     let reached = rebuild_into(&app.pool, "rebuild_check", &views(), at).await.unwrap();
@@ -53,7 +38,7 @@ async fn a_rebuild_from_position_zero_equals_the_live_views() {
 async fn the_comparison_finds_a_tampered_row() {
     let app = TestApp::spawn().await;
     let id = app.register_server("Tampered").await;
-    let at = settled(&app).await;
+    let at = app.settled().await;
     rebuild_into(&app.pool, "rebuild_tamper", &views(), at).await.unwrap();
     sqlx::query("UPDATE view_servers SET name = 'not what the events say' WHERE server_id = $1::uuid")
         .bind(&id)
@@ -95,7 +80,7 @@ async fn a_rebuild_equals_the_live_views_after_composio_and_klavis_history() {
     assert_eq!(app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(link)).await.status(), 400);
     let klavis = json!({"serverName": "Gmail", "userId": "kept"});
     assert_eq!(app.call(Method::POST, "/mcp-server/instance/create", Some(klavis)).await.status(), 200);
-    let at = settled(&app).await;
+    let at = app.settled().await;
 
     let reached = rebuild_into(&app.pool, "rebuild_composio", &views(), at).await.unwrap();
     let differences = compare(&app.pool, "rebuild_composio", &views()).await.unwrap();
