@@ -39,6 +39,9 @@ enum Command {
     /// Rebuild views from position 0 into shadow tables while the service keeps serving, then
     /// swap them in at once; resumes an interrupted replay.
     Replay(ReplayArgs),
+    /// Rebuild every view aside and compare it with the live tables; check that the NATS
+    /// stream holds one message per event. Prints each difference; fails if there is one.
+
     /// Projects (tenants).
     Project {
         #[command(subcommand)]
@@ -93,6 +96,8 @@ enum BenchCommand {
     Http(crate::bench::http::HttpBenchArgs),
     /// The NATS relay: commit-to-consumer latency at a steady rate, catch-up over a backlog.
     Relay(crate::bench::relay::RelayBenchArgs),
+    /// Every projection rebuilt from a generated history of 1,000,000 events: events/s.
+    Replay(crate::bench::replay::ReplayBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -148,6 +153,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Relay(args) => relay(args).await,
         Command::Audit(args) => crate::audit::cli::run(args).await,
         Command::Replay(args) => replay(args).await,
+
         Command::Migrate(database) => {
             startup::connect_and_migrate(&database.url()?).await?;
             eprintln!("migrations applied");
@@ -168,6 +174,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Bench { command: BenchCommand::Http(args) } => crate::bench::http::run(args).await,
         Command::Bench { command: BenchCommand::Relay(args) } => crate::bench::relay::run(args).await,
+        Command::Bench { command: BenchCommand::Replay(args) } => crate::bench::replay::run(args).await,
         Command::Key { command: KeyCommand::Revoke { project, key_id, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let key_id: ApiKeyId = key_id.parse().context("--key-id")?;

@@ -15,6 +15,7 @@
 //!   accounts (what an instance's precondition reads), with their expiry.
 //! - [`gaia`], [`klavis`], [`composio`]: the three HTTP surfaces. [`health`]: `/health`, `/ready`.
 //! - [`audit`]: who changed what and when, and any state as of a time (CLI and HTTP).
+//! - [`verify`]: every view and the NATS stream checked against the event store.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
 pub mod audit;

@@ -5,6 +5,7 @@ pub mod http;
 mod load;
 mod pgbench;
 pub mod relay;
+pub mod replay;
 mod serve_child;
 
 /// `url` with its database name replaced.

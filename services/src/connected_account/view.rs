@@ -9,6 +9,7 @@ use domain::instance::AccountDirectory;
 use events::connected_account::AccountRef;
 use events::{ConnectedAccountEvent, ProjectId};
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Connected accounts with their status: what an instance's precondition reads, and what the
@@ -84,82 +85,154 @@ impl Projection for ConnectedAccountsView {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &FeedEvent) -> anyhow::Result<()> {
-        use ConnectedAccountEvent as E;
-        let Some(account_event) = event.decode::<ConnectedAccountEvent>()? else { return Ok(()) };
-        let at = event.recorded_at;
-        let a = account_event.account().clone();
-        match account_event {
-            E::ConnectedAccountInitiated(e) => {
-                let expires = Utc.timestamp_opt(e.expires_at, 0).single();
-                insert(conn, &a, "INITIATED", Some(&e.link_token_sha256), e.callback_url.as_deref(), expires, at).await
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Folds the batch in memory over the rows it touches, then writes each row once.
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[FeedEvent]) -> anyhow::Result<()> {
+        let mut decoded = Vec::new();
+        for event in events {
+            if let Some(e) = event.decode::<ConnectedAccountEvent>()? {
+                decoded.push((event.recorded_at, e));
             }
-            E::ConnectedAccountActivated(_) => {
-                insert(conn, &a, "ACTIVE", None, None, None, at).await?;
-                set_status(conn, &a, "ACTIVE", None, at).await
-            }
-            E::ConnectedAccountFailed(e) => set_status(conn, &a, "FAILED", Some(&e.reason), at).await,
-            E::ConnectedAccountExpired(e) => set_status(conn, &a, "EXPIRED", Some(&e.reason), at).await,
-            E::ConnectedAccountStatusChanged(e) => {
-                set_status(conn, &a, if e.enabled { "ACTIVE" } else { "INACTIVE" }, Some(&e.reason), at).await
-            }
-            E::ConnectedAccountRevoked(e) => set_status(conn, &a, "REVOKED", Some(&e.reason), at).await,
-            E::ConnectedAccountDeleted(_) => {
-                sqlx::query("UPDATE view_connected_accounts SET deleted_at = $2, updated_at = $2 WHERE connected_account_id = $1")
-                    .bind(&a.connected_account_id)
-                    .bind(at)
-                    .execute(conn)
-                    .await?;
-                Ok(())
+        }
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = decoded.iter().map(|(_, e)| e.account().connected_account_id.clone()).collect();
+        let mut rows: HashMap<String, Row> = sqlx::query_as::<_, Row>(&format!(
+            "SELECT {ROW_COLUMNS} FROM view_connected_accounts WHERE connected_account_id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.connected_account_id.clone(), row))
+        .collect();
+        for (at, event) in &decoded {
+            fold(&mut rows, event, *at);
+        }
+        write(conn, rows.into_values().collect()).await
+    }
+}
+
+/// A `view_connected_accounts` row, as the fold builds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Row {
+    connected_account_id: String,
+    project_id: Uuid,
+    auth_config_id: String,
+    toolkit: String,
+    auth_scheme: String,
+    user_id: String,
+    status: String,
+    status_reason: Option<String>,
+    link_token_sha256: Option<String>,
+    callback_url: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+const ROW_COLUMNS: &str = "connected_account_id, project_id, auth_config_id, toolkit, auth_scheme, user_id, status, \
+    status_reason, link_token_sha256, callback_url, expires_at, created_at, updated_at, deleted_at";
+
+impl Row {
+    fn new(a: &AccountRef, status: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            connected_account_id: a.connected_account_id.clone(),
+            project_id: *a.project_id.as_uuid(),
+            auth_config_id: a.auth_config_id.clone(),
+            toolkit: a.toolkit.clone(),
+            auth_scheme: a.auth_scheme.clone(),
+            user_id: a.user_id.clone(),
+            status: status.to_owned(),
+            status_reason: None,
+            link_token_sha256: None,
+            callback_url: None,
+            expires_at: None,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
+    fn set_status(&mut self, status: &str, reason: Option<&str>, at: DateTime<Utc>) {
+        self.status = status.to_owned();
+        self.status_reason = reason.map(str::to_owned);
+        self.updated_at = at;
+    }
+}
+
+/// One event on the rows: an account's row is made by its first event (initiated, or
+/// activated directly) and only changed by the others.
+fn fold(rows: &mut HashMap<String, Row>, event: &ConnectedAccountEvent, at: DateTime<Utc>) {
+    use ConnectedAccountEvent as E;
+    let a = event.account();
+    let id = &a.connected_account_id;
+    match event {
+        E::ConnectedAccountInitiated(e) => {
+            rows.entry(id.clone()).or_insert_with(|| Row {
+                link_token_sha256: Some(e.link_token_sha256.clone()),
+                callback_url: e.callback_url.clone(),
+                expires_at: Utc.timestamp_opt(e.expires_at, 0).single(),
+                ..Row::new(a, "INITIATED", at)
+            });
+        }
+        E::ConnectedAccountActivated(_) => {
+            rows.entry(id.clone()).or_insert_with(|| Row::new(a, "ACTIVE", at)).set_status("ACTIVE", None, at);
+        }
+        other => {
+            let Some(row) = rows.get_mut(id) else { return };
+            match other {
+                E::ConnectedAccountFailed(e) => row.set_status("FAILED", Some(&e.reason), at),
+                E::ConnectedAccountExpired(e) => row.set_status("EXPIRED", Some(&e.reason), at),
+                E::ConnectedAccountStatusChanged(e) => {
+                    row.set_status(if e.enabled { "ACTIVE" } else { "INACTIVE" }, Some(&e.reason), at)
+                }
+                E::ConnectedAccountRevoked(e) => row.set_status("REVOKED", Some(&e.reason), at),
+                E::ConnectedAccountDeleted(_) => {
+                    row.deleted_at = Some(at);
+                    row.updated_at = at;
+                }
+                E::ConnectedAccountInitiated(_) | E::ConnectedAccountActivated(_) => unreachable!("matched above"),
             }
         }
     }
 }
 
-/// Inserts the account's row if it has none (its first event).
-async fn insert(
-    conn: &mut PgConnection,
-    a: &AccountRef,
-    status: &str,
-    link: Option<&str>,
-    callback_url: Option<&str>,
-    expires_at: Option<DateTime<Utc>>,
-    at: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO view_connected_accounts (connected_account_id, project_id, auth_config_id, toolkit, auth_scheme, \
-            user_id, status, link_token_sha256, callback_url, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (connected_account_id) DO NOTHING",
-    )
-    .bind(&a.connected_account_id)
-    .bind(a.project_id.as_uuid())
-    .bind(&a.auth_config_id)
-    .bind(&a.toolkit)
-    .bind(&a.auth_scheme)
-    .bind(&a.user_id)
-    .bind(status)
-    .bind(link)
-    .bind(callback_url)
-    .bind(expires_at)
-    .bind(at)
+/// One upsert for every row the batch touched.
+async fn write(conn: &mut PgConnection, rows: Vec<Row>) -> anyhow::Result<()> {
+    macro_rules! column {
+        ($field:ident) => {
+            rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+        };
+    }
+    sqlx::query(&format!(
+        "INSERT INTO view_connected_accounts ({ROW_COLUMNS}) \
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+            $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], \
+            $14::timestamptz[]) \
+         ON CONFLICT (connected_account_id) DO UPDATE SET status = EXCLUDED.status, \
+            status_reason = EXCLUDED.status_reason, updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at"
+    ))
+    .bind(column!(connected_account_id))
+    .bind(column!(project_id))
+    .bind(column!(auth_config_id))
+    .bind(column!(toolkit))
+    .bind(column!(auth_scheme))
+    .bind(column!(user_id))
+    .bind(column!(status))
+    .bind(column!(status_reason))
+    .bind(column!(link_token_sha256))
+    .bind(column!(callback_url))
+    .bind(column!(expires_at))
+    .bind(column!(created_at))
+    .bind(column!(updated_at))
+    .bind(column!(deleted_at))
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-async fn set_status(
-    conn: &mut PgConnection,
-    a: &AccountRef,
-    status: &str,
-    reason: Option<&str>,
-    at: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    sqlx::query("UPDATE view_connected_accounts SET status = $2, status_reason = $3, updated_at = $4 WHERE connected_account_id = $1")
-        .bind(&a.connected_account_id)
-        .bind(status)
-        .bind(reason)
-        .bind(at)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
