@@ -1,9 +1,11 @@
 use super::Position;
+use crate::store::current_shape;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgExecutor, Row};
 
-/// One committed event, as the feed hands it out.
+/// One committed event, as the feed hands it out: in its type's current version and shape,
+/// whatever version it was stored in.
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
     pub position: Position,
@@ -60,17 +62,20 @@ pub async fn read_after<'e>(db: impl PgExecutor<'e>, after: Position, limit: i64
 
 fn decode_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<FeedEvent> {
     let tx: String = row.try_get("tx")?;
+    let position =
+        Position::new(tx.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?, row.try_get("global_position")?);
+    let event_type: String = row.try_get("event_type")?;
+    let (event_version, payload) =
+        current_shape(&event_type, row.try_get("event_version")?, row.try_get("payload")?)
+            .map_err(|e| sqlx::Error::Decode(anyhow::anyhow!("event at {position}: {e}").into()))?;
     Ok(FeedEvent {
-        position: Position::new(
-            tx.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            row.try_get("global_position")?,
-        ),
+        position,
         aggregate_type: row.try_get("aggregate_type")?,
         aggregate_id: row.try_get("aggregate_id")?,
         sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
+        event_type,
+        event_version,
+        payload,
         metadata: row.try_get("metadata")?,
         recorded_at: row.try_get("recorded_at")?,
     })
