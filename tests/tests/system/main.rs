@@ -23,3 +23,4 @@ mod secrets;
 mod serve;
 mod servers;
 mod tenancy;
+mod upcast;
