@@ -38,7 +38,7 @@ impl FeedEvent {
 }
 
 /// The condition that makes the feed safe: only transactions older than every running one.
-const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+pub(super) const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 /// Up to `limit` events after `after`, in commit order, never one that a running transaction
 /// could still precede.
@@ -60,7 +60,7 @@ pub async fn read_after<'e>(db: impl PgExecutor<'e>, after: Position, limit: i64
     rows.into_iter().map(|row| decode_row(&row)).collect()
 }
 
-fn decode_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<FeedEvent> {
+pub(super) fn decode_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<FeedEvent> {
     let tx: String = row.try_get("tx")?;
     let position =
         Position::new(tx.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?, row.try_get("global_position")?);
