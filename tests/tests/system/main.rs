@@ -19,6 +19,7 @@ mod klavis_users;
 mod read_your_writes;
 mod rebuild;
 mod relay;
+mod republish;
 mod secrets;
 mod serve;
 mod servers;
