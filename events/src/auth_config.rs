@@ -98,8 +98,4 @@ impl Event for AuthConfigEvent {
             Self::AuthConfigDeleted(_) => "auth_config.deleted",
         }
     }
-
-    fn event_version(&self) -> &'static str {
-        "1.0"
-    }
 }

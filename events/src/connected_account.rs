@@ -115,8 +115,4 @@ impl Event for ConnectedAccountEvent {
             Self::ConnectedAccountDeleted(_) => "connected_account.deleted",
         }
     }
-
-    fn event_version(&self) -> &'static str {
-        "1.0"
-    }
 }

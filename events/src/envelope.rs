@@ -9,11 +9,15 @@
 //!   `<aggregate>:<aggregate id>:<sequence>`: unique per event, stable across republishing, so
 //!   JetStream drops a copy the relay sends twice.
 //! - Per aggregate, events arrive in their `sequence` order.
+//! - `type` names the event and the major version of its data's shape,
+//!   `provisioner.<aggregate>.<event>.v<major>`: each event type has its own version (see
+//!   [`crate::upcast::current_version`]), e.g. `provisioner.instance.created.v2`.
 //! - The payload (`data`) is the event with its secrets removed: a sealed secret keeps only its
 //!   `key_id` (see [`crate::secret::redact`]).
 //!
 //! [`decode`] turns a message payload into a [`Received`] event, typed.
 
+use crate::upcast::{UpcastError, current_version, upcast};
 use crate::{
     AuthConfigEvent, ConnectedAccountEvent, Event, InstanceEvent, OAuthAppEvent, ProjectEvent, ProjectId, ServerEvent,
 };
@@ -44,7 +48,7 @@ pub fn message_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> St
     format!("{aggregate_type}:{aggregate_id}:{sequence}")
 }
 
-/// `provisioner.instance.created.v1` from `instance.created` and version `1.0`.
+/// `provisioner.instance.created.v2` from `instance.created` and version `2.0`.
 pub fn cloud_event_type(event_type: &str, event_version: &str) -> String {
     let major = event_version.split('.').next().unwrap_or(event_version);
     format!("{TYPE_PREFIX}.{event_type}.v{major}")
@@ -60,7 +64,7 @@ pub struct Envelope {
     pub id: String,
     /// `/provisioner/<aggregate>`.
     pub source: String,
-    /// `provisioner.<aggregate>.<event>.v<major>`, e.g. `provisioner.instance.created.v1`.
+    /// `provisioner.<aggregate>.<event>.v<major>`, e.g. `provisioner.instance.created.v2`.
     #[serde(rename = "type")]
     pub event_type: String,
     /// The aggregate's id: the slot, account, server... the event is about.
@@ -85,6 +89,12 @@ impl Envelope {
         self.event_type.strip_prefix(TYPE_PREFIX)?.strip_prefix('.')?.split('.').next()
     }
 
+    /// The event's stable name, `<aggregate>.<event>`, from `type`.
+    pub fn event_name(&self) -> Option<&str> {
+        let name = self.event_type.strip_prefix(TYPE_PREFIX)?.strip_prefix('.')?;
+        Some(name.rsplit_once('.')?.0)
+    }
+
     /// The major version of `data`'s shape, from `type`.
     pub fn version(&self) -> Option<u32> {
         self.event_type.rsplit('.').next()?.strip_prefix('v')?.parse().ok()
@@ -103,10 +113,7 @@ pub enum AnyEvent {
 }
 
 impl AnyEvent {
-    /// The major payload version this crate decodes, for every aggregate.
-    pub const VERSION: u32 = 1;
-
-    /// Decodes a payload of `aggregate_type` (as stored, or as published).
+    /// Decodes a payload of `aggregate_type` in its current shape (see [`crate::upcast::upcast`]).
     pub fn from_json(aggregate_type: &str, data: Value) -> Result<Self, DecodeError> {
         let event = match aggregate_type {
             ProjectEvent::AGGREGATE_TYPE => Self::Project(typed(data)?),
@@ -156,15 +163,46 @@ pub struct Received {
 }
 
 /// Decodes the payload of a message from [`STREAM`] (`message.payload` in async-nats).
+///
+/// Each event type is read in its current major version; an older one (a message published
+/// before its type changed shape) is upcast to the current shape first (see
+/// [`crate::upcast::upcast`]), so `event` always has the current shape while `envelope.data`
+/// stays as published. A newer version is refused: upgrade the `events` crate.
 pub fn decode(payload: &[u8]) -> Result<Received, DecodeError> {
     let envelope: Envelope = serde_json::from_slice(payload).map_err(|e| DecodeError::Envelope(e.to_string()))?;
-    let aggregate_type = envelope.aggregate_type().ok_or_else(|| DecodeError::Type(envelope.event_type.clone()))?;
-    match envelope.version() {
-        Some(AnyEvent::VERSION) => {}
-        _ => return Err(DecodeError::UnknownVersion(envelope.event_type.clone())),
+    let unreadable = || DecodeError::Type(envelope.event_type.clone());
+    let aggregate_type = envelope.aggregate_type().ok_or_else(unreadable)?;
+    let event_type = envelope.event_name().ok_or_else(unreadable)?;
+    let major = envelope.version().ok_or_else(unreadable)?;
+    let data = current_shape(event_type, major, envelope.data.clone()).map_err(|e| match e {
+        UpcastError::Malformed { .. } => DecodeError::Payload(e.to_string()),
+        UpcastError::UnknownType(_) | UpcastError::UnknownVersion { .. } => {
+            DecodeError::UnknownVersion(envelope.event_type.clone())
+        }
+    })?;
+    let event = AnyEvent::from_json(aggregate_type, data)?;
+    if event.event_type() != event_type {
+        return Err(DecodeError::Payload(format!(
+            "a `{}` under the type `{}`",
+            event.event_type(),
+            envelope.event_type
+        )));
     }
-    let event = AnyEvent::from_json(aggregate_type, envelope.data.clone())?;
     Ok(Received { envelope, event })
+}
+
+/// `data`, published as major version `major` of `event_type`, in the current shape. A minor
+/// version only adds what older readers may ignore, so the major alone decides.
+fn current_shape(event_type: &str, major: u32, data: Value) -> Result<Value, UpcastError> {
+    let current = current_version(event_type).ok_or_else(|| UpcastError::UnknownType(event_type.to_owned()))?;
+    if major_of(current) == Some(major) {
+        return Ok(data);
+    }
+    upcast(event_type, &format!("{major}.0"), data).map(|(_, data)| data)
+}
+
+fn major_of(version: &str) -> Option<u32> {
+    version.split('.').next()?.parse().ok()
 }
 
 /// Why a message could not be decoded.
@@ -266,10 +304,48 @@ mod tests {
         assert!(matches!(decode(b"{\"hello\":1}"), Err(DecodeError::Envelope(_))));
     }
 
+    fn created_in(version: &str, data: Value) -> Vec<u8> {
+        let mut envelope: Envelope = serde_json::from_slice(&published(&auth_set())).unwrap();
+        envelope.event_type = format!("provisioner.instance.created.{version}");
+        envelope.data = data;
+        serde_json::to_vec(&envelope).unwrap()
+    }
+
+    fn slot_json() -> Value {
+        serde_json::json!({"project_id": ProjectId::random(), "server": {"kind": "catalog", "slug": "gmail"},
+                           "server_name": "Gmail", "user_id": "alice"})
+    }
+
+    #[test]
+    fn each_event_type_is_read_in_its_own_current_version_and_older_ones_are_upcast() {
+        let id = Uuid::new_v4();
+        let v2 = serde_json::json!({"InstanceCreated": {"slot": slot_json(), "instance_id": id,
+            "settings": {"platform": null, "connection_type": "SSE", "legacy": false, "read_only": true}}});
+        let v1 = serde_json::json!({"InstanceCreated": {"slot": slot_json(), "instance_id": id,
+            "connection_type": "SSE", "legacy": false, "read_only": true}});
+
+        for payload in [created_in("v2", v2), created_in("v1", v1.clone())] {
+            let received = decode(&payload).unwrap();
+            let AnyEvent::Instance(InstanceEvent::InstanceCreated(created)) = received.event else { panic!() };
+            assert_eq!(created.instance_id.to_string(), id.to_string());
+            assert!(created.settings.read_only);
+        }
+        assert!(matches!(decode(&created_in("v3", v1.clone())), Err(DecodeError::UnknownVersion(_))));
+        assert!(matches!(decode(&created_in("vx", v1)), Err(DecodeError::Type(_))));
+    }
+
+    #[test]
+    fn data_of_another_event_than_its_type_names_is_refused() {
+        let mut envelope: Envelope = serde_json::from_slice(&published(&auth_set())).unwrap();
+        envelope.event_type = "provisioner.instance.deleted.v1".into();
+        let mislabelled = serde_json::to_vec(&envelope).unwrap();
+        assert!(matches!(decode(&mislabelled), Err(DecodeError::Payload(_))));
+    }
+
     #[test]
     fn subjects_name_project_aggregate_and_event() {
         let project = ProjectId::random();
         assert_eq!(subject(project, "instance.created"), format!("provisioner.events.{project}.instance.created"));
-        assert_eq!(cloud_event_type("instance.created", "1.0"), "provisioner.instance.created.v1");
+        assert_eq!(cloud_event_type("instance.created", "2.0"), "provisioner.instance.created.v2");
     }
 }

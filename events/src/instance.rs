@@ -74,6 +74,15 @@ pub struct InstanceSettings {
     pub read_only: bool,
 }
 
+/// `instance.created`, version 2.0.
+///
+/// History (older payloads are brought to this shape by [`crate::upcast::upcast`]):
+/// - 2.0: the settings are grouped in `settings` (the same struct as
+///   [`InstanceSettingsChanged`]): `{"slot", "instance_id", "settings": {"platform",
+///   "connection_type", "legacy", "read_only"}}`.
+/// - 1.0: the settings were flat beside the slot: `{"slot", "instance_id", "platform",
+///   "connection_type", "legacy", "read_only"}`; `read_only` could be absent (false), and so
+///   could `connection_type` (`StreamableHttp`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceCreated {
     pub slot: Slot,
@@ -170,10 +179,6 @@ impl Event for InstanceEvent {
             Self::InstanceDeleted(_) => "instance.deleted",
             Self::InstanceUserErased(_) => "instance.user_erased",
         }
-    }
-
-    fn event_version(&self) -> &'static str {
-        "1.0"
     }
 }
 

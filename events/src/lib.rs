@@ -16,6 +16,8 @@
 //!   user's connected account (Composio).
 //! - [`envelope`]: what a subscriber receives on NATS (CloudEvents 1.0 JSON), the stream and
 //!   subject names, and [`decode`], from a message to a typed event.
+//! - [`upcast`](mod@upcast): every event type's current version, and the steps that bring a payload
+//!   stored in an older version to the current shape.
 //! - [`Event`]: the trait every aggregate's event enum implements (type name and version).
 
 pub mod auth_config;
@@ -27,6 +29,7 @@ pub mod oauth_app;
 pub mod project;
 pub mod secret;
 pub mod server;
+pub mod upcast;
 
 pub use auth_config::AuthConfigEvent;
 pub use connected_account::ConnectedAccountEvent;
@@ -37,6 +40,7 @@ pub use oauth_app::OAuthAppEvent;
 pub use project::ProjectEvent;
 pub use secret::SealedSecret;
 pub use server::ServerEvent;
+pub use upcast::{UpcastError, current_version, upcast};
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
@@ -56,6 +60,11 @@ pub trait Event: Serialize + DeserializeOwned + Clone + PartialEq + Debug + Send
     /// Stable name of this event, `<aggregate>.<past-tense verb>`.
     fn event_type(&self) -> &'static str;
 
-    /// Version of this event's payload shape.
-    fn event_version(&self) -> &'static str;
+    /// Version of this event's payload shape: the current one, from [`upcast::current_version`]
+    /// (one table for writers and upcasters alike).
+    fn event_version(&self) -> &'static str {
+        let event_type = self.event_type();
+        upcast::current_version(event_type)
+            .unwrap_or_else(|| panic!("event type `{event_type}` is missing from events::upcast::CURRENT"))
+    }
 }

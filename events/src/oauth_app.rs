@@ -44,8 +44,4 @@ impl Event for OAuthAppEvent {
             Self::OAuthAppSaved(_) => "oauth_app.saved",
         }
     }
-
-    fn event_version(&self) -> &'static str {
-        "1.0"
-    }
 }

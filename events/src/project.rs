@@ -56,8 +56,4 @@ impl Event for ProjectEvent {
             Self::ApiKeyRevoked(_) => "project.api_key_revoked",
         }
     }
-
-    fn event_version(&self) -> &'static str {
-        "1.0"
-    }
 }

@@ -159,10 +159,6 @@ impl Event for ServerEvent {
             Self::ServerDeleted(_) => "server.deleted",
         }
     }
-
-    fn event_version(&self) -> &'static str {
-        "1.0"
-    }
 }
 
 #[cfg(test)]

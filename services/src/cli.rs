@@ -41,7 +41,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Rebuild every view aside and compare it with the live tables; check that the NATS
     /// stream holds one message per event. Prints each difference; fails if there is one.
-
+    Verify(crate::verify::VerifyArgs),
+    /// Re-send stored events to NATS (a lost or new stream), skipping those already held.
+    Republish(crate::relay::republish::Args),
     /// Projects (tenants).
     Project {
         #[command(subcommand)]
@@ -153,6 +155,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Relay(args) => relay(args).await,
         Command::Audit(args) => crate::audit::cli::run(args).await,
         Command::Replay(args) => replay(args).await,
+        Command::Verify(args) => crate::verify::run(args).await,
+        Command::Republish(args) => crate::relay::republish::run(args).await,
 
         Command::Migrate(database) => {
             startup::connect_and_migrate(&database.url()?).await?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 pub const CREATE_SCRIPT: &str = r#"\set n random(1, 9000000000000000)
 BEGIN;
 SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = 'instance' AND aggregate_id = 'pgbench-' || :client_id || '-' || :n ORDER BY sequence;
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('instance', 'pgbench-' || :client_id || '-' || :n, 1, 'instance.created', '1.0', '{"InstanceCreated": {"slot": {"project_id": "0b9d8a4e-9c52-4f55-9a0e-3d1d8bb7e0a1","server": {"kind": "catalog","slug": "gmail"},"server_name": "Gmail","user_id": "pgbench-user"},"instance_id": "5d1b3f0e-0a59-4d4e-9d8a-0b5d7e4c1a2f","settings": {"platform": null,"connection_type": "StreamableHttp","legacy": false,"read_only": false}}}', '{"actor": "api_key pgbench","request_id": "pgbench"}');
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('instance', 'pgbench-' || :client_id || '-' || :n, 1, 'instance.created', '2.0', '{"InstanceCreated": {"slot": {"project_id": "0b9d8a4e-9c52-4f55-9a0e-3d1d8bb7e0a1","server": {"kind": "catalog","slug": "gmail"},"server_name": "Gmail","user_id": "pgbench-user"},"instance_id": "5d1b3f0e-0a59-4d4e-9d8a-0b5d7e4c1a2f","settings": {"platform": null,"connection_type": "StreamableHttp","legacy": false,"read_only": false}}}', '{"actor": "api_key pgbench","request_id": "pgbench"}');
 COMMIT;
 "#;
 

@@ -1,9 +1,11 @@
 use super::Position;
+use crate::store::current_shape;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgExecutor, Row};
 
-/// One committed event, as the feed hands it out.
+/// One committed event, as the feed hands it out: in its type's current version and shape,
+/// whatever version it was stored in.
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
     pub position: Position,
@@ -36,7 +38,7 @@ impl FeedEvent {
 }
 
 /// The condition that makes the feed safe: only transactions older than every running one.
-const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+pub(super) const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 /// Up to `limit` events after `after`, in commit order, never one that a running transaction
 /// could still precede.
@@ -58,19 +60,22 @@ pub async fn read_after<'e>(db: impl PgExecutor<'e>, after: Position, limit: i64
     rows.into_iter().map(|row| decode_row(&row)).collect()
 }
 
-fn decode_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<FeedEvent> {
+pub(super) fn decode_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<FeedEvent> {
     let tx: String = row.try_get("tx")?;
+    let position =
+        Position::new(tx.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?, row.try_get("global_position")?);
+    let event_type: String = row.try_get("event_type")?;
+    let (event_version, payload) =
+        current_shape(&event_type, row.try_get("event_version")?, row.try_get("payload")?)
+            .map_err(|e| sqlx::Error::Decode(anyhow::anyhow!("event at {position}: {e}").into()))?;
     Ok(FeedEvent {
-        position: Position::new(
-            tx.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            row.try_get("global_position")?,
-        ),
+        position,
         aggregate_type: row.try_get("aggregate_type")?,
         aggregate_id: row.try_get("aggregate_id")?,
         sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
+        event_type,
+        event_version,
+        payload,
         metadata: row.try_get("metadata")?,
         recorded_at: row.try_get("recorded_at")?,
     })

@@ -12,6 +12,7 @@
 //! stream drops, and the checkpoint move is guarded by compare-and-set.
 
 mod message;
+pub mod republish;
 mod status;
 pub mod stream;
 
@@ -115,8 +116,8 @@ impl Relay {
                 }
                 continue;
             }
-            match publish(js, &batch).await {
-                Ok(sequence) => {
+            match publish(js, events::envelope::STREAM, &batch).await {
+                Ok(Acked { last_sequence: sequence, .. }) => {
                     if retry.failing() {
                         tracing::info!("NATS answers again; relay catching up");
                         last_beat = Instant::now() - status::HEARTBEAT_EVERY;
@@ -160,10 +161,21 @@ impl Relay {
     }
 }
 
-/// Publishes a batch, run by run (see [`message::runs`]), each run pipelined and fully
-/// acknowledged before the next. Returns the stream's sequence after the last message.
-async fn publish(js: &jetstream::Context, batch: &[FeedEvent]) -> anyhow::Result<u64> {
-    let mut last_sequence = 0;
+/// What the stream answered to a published batch.
+#[derive(Debug, Default)]
+struct Acked {
+    /// The stream's sequence after the last message.
+    last_sequence: u64,
+    /// Messages the stream dropped as copies of one it holds (same `Nats-Msg-Id`, within its
+    /// duplicate window).
+    duplicates: usize,
+}
+
+/// Publishes a batch to `stream`, run by run (see [`message::runs`]), each run pipelined and
+/// fully acknowledged before the next. `Nats-Expected-Stream` makes every ack come from
+/// `stream`, never from another stream that happens to capture the subject.
+async fn publish(js: &jetstream::Context, stream: &str, batch: &[FeedEvent]) -> anyhow::Result<Acked> {
+    let mut acked = Acked::default();
     for run in message::runs(batch) {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(run.len());
         for event in run {
@@ -171,16 +183,18 @@ async fn publish(js: &jetstream::Context, batch: &[FeedEvent]) -> anyhow::Result
             let publish = jetstream::message::PublishMessage::build()
                 .payload(out.payload)
                 .message_id(&out.message_id)
-                .expected_stream(events::envelope::STREAM);
+                .expected_stream(stream);
             acks.push(js.send_publish(out.subject, publish).await?);
         }
         // Every publish of the run is already on the wire: awaiting the acks in order costs
         // no more than the slowest one.
         for ack in acks {
-            last_sequence = last_sequence.max(ack.await?.sequence);
+            let ack = ack.await?;
+            acked.last_sequence = acked.last_sequence.max(ack.sequence);
+            acked.duplicates += usize::from(ack.duplicate);
         }
     }
-    Ok(last_sequence)
+    Ok(acked)
 }
 
 /// Doubling pauses between retries, from 100 ms up to 5 s.

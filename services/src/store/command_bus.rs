@@ -1,4 +1,5 @@
 use super::CommandMetadata;
+use super::upcaster::{Upcaster, current_shape};
 use crate::error::AppError;
 use crate::feed::Position;
 use crate::projection::AwaitViews;
@@ -48,6 +49,7 @@ pub struct Committed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastEvent {
     pub event_type: String,
+    /// In its type's current shape.
     pub payload: serde_json::Value,
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
@@ -55,9 +57,11 @@ pub struct LastEvent {
 /// Attempts per command before answering `Conflict`.
 const MAX_ATTEMPTS: u32 = 10;
 
-/// Pure event sourcing: postgres-es's snapshot stores apply new events twice in 0.5.0.
+/// Pure event sourcing: postgres-es's snapshot stores apply new events twice in 0.5.0. Events
+/// stored in an older version load through the upcaster.
 fn store<A: Aggregate>(pool: &PgPool) -> PersistedEventStore<PostgresEventRepository, A> {
     PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+        .with_upcasters(vec![Box::new(Upcaster)])
 }
 
 fn cqrs<A: Aggregate>(pool: &PgPool, services: A::Services) -> Arc<PostgresCqrs<A>> {
@@ -202,17 +206,19 @@ impl CommandBus {
 
     /// The aggregate's newest event and its feed position. If another writer appended after
     /// this command, waiting for that later position is still correct, just longer.
-    async fn last_event(&self, aggregate_type: &str, id: &str) -> sqlx::Result<Option<(Position, LastEvent)>> {
-        let row: Option<(String, i64, String, serde_json::Value, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-            "SELECT transaction_id::text, global_position, event_type, payload, recorded_at FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
-        )
-        .bind(aggregate_type)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((tx, pos, event_type, payload, recorded_at)) = row else { return Ok(None) };
-        let position = Position::from_columns(&tx, pos).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    async fn last_event(&self, aggregate_type: &str, id: &str) -> anyhow::Result<Option<(Position, LastEvent)>> {
+        let row: Option<(String, i64, String, String, serde_json::Value, chrono::DateTime<chrono::Utc>)> =
+            sqlx::query_as(
+                "SELECT transaction_id::text, global_position, event_type, event_version, payload, recorded_at \
+                 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+            )
+            .bind(aggregate_type)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((tx, pos, event_type, event_version, payload, recorded_at)) = row else { return Ok(None) };
+        let position = Position::from_columns(&tx, pos)?;
+        let (_, payload) = current_shape(&event_type, event_version, payload)?;
         Ok(Some((position, LastEvent { event_type, payload, recorded_at })))
     }
 }

@@ -2,9 +2,11 @@
 
 mod command_bus;
 mod metadata;
+mod upcaster;
 
 pub use command_bus::{CommandBus, Committed, LastEvent};
 pub use metadata::CommandMetadata;
+pub use upcaster::{Upcaster, current_shape};
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
