@@ -96,6 +96,55 @@ async fn index_definitions(
         .collect()
 }
 
+/// Drops the shadow's indexes that back no constraint: a bulk rebuild maintains each of them
+/// row by row, while [`build_missing_indexes`] later builds each in one pass. (Primary keys
+/// and unique constraints stay: the projections read and upsert by them.)
+pub async fn defer_indexes(pool: &PgPool, schema: &str, projections: &[Arc<dyn Projection>]) -> anyhow::Result<()> {
+    check_identifier(schema)?;
+    for table in tables_of(projections) {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+             WHERE n.nspname = $1 AND t.relname = $2 \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(pool)
+        .await?;
+        for name in names {
+            sqlx::query(&format!("DROP INDEX {schema}.\"{name}\"")).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds every live index the shadow lacks, under the live index's name.
+pub async fn build_missing_indexes(
+    pool: &PgPool,
+    schema: &str,
+    projections: &[Arc<dyn Projection>],
+) -> anyhow::Result<()> {
+    check_identifier(schema)?;
+    for table in tables_of(projections) {
+        let missing: Vec<String> = sqlx::query_scalar(
+            "SELECT indexdef FROM pg_indexes l WHERE l.schemaname = 'public' AND l.tablename = $2 \
+             AND NOT EXISTS (SELECT 1 FROM pg_indexes s WHERE s.schemaname = $1 AND s.tablename = $2 \
+                             AND s.indexname = l.indexname)",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(pool)
+        .await?;
+        for definition in missing {
+            let on_live = format!(" ON public.{table} ");
+            anyhow::ensure!(definition.contains(&on_live), "unexpected index definition `{definition}`");
+            sqlx::query(&definition.replacen(&on_live, &format!(" ON {schema}.{table} "), 1)).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Applies `batch` to the copies of `projections` in `schema`, inside the caller's transaction.
 pub async fn apply_to_shadow(
     conn: &mut PgConnection,

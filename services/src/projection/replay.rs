@@ -8,7 +8,9 @@
 //!   each live table by its shadow (drop, then move: no rows are copied); and commits. Readers
 //!   wait for the swap's locks (milliseconds), they never see a half-built table.
 
-use super::rebuild::{apply_to_shadow, check_identifier, create_shadow, tables_of};
+use super::rebuild::{
+    apply_to_shadow, build_missing_indexes, check_identifier, create_shadow, defer_indexes, tables_of,
+};
 use super::{Projection, Projector};
 use crate::feed::{Checkpoints, FeedEvent, Position, read_after};
 use anyhow::{Context, bail};
@@ -109,6 +111,7 @@ impl Replay {
         for attempt in 1..=SWAP_ATTEMPTS {
             let (reached, applied) = self.catch_up(at, None, progress).await?;
             (at, events) = (reached, events + applied);
+            build_missing_indexes(&self.pool, &self.schema(), &self.targets).await?;
             self.analyze().await?;
             let rebuild_seconds = began.elapsed().as_secs_f64();
             let swap_began = Instant::now();
@@ -141,6 +144,7 @@ impl Replay {
         // The checkpoint goes first: a shadow without one is never taken for a resumable one.
         sqlx::query("DELETE FROM feed_checkpoints WHERE subscriber = $1").bind(&subscriber).execute(&self.pool).await?;
         create_shadow(&self.pool, &self.schema(), &self.targets).await?;
+        defer_indexes(&self.pool, &self.schema(), &self.targets).await?;
         let at = Checkpoints::load(&mut *self.pool.acquire().await?, &subscriber).await?;
         Ok(Start { at, resumed: false })
     }
@@ -209,6 +213,8 @@ impl Replay {
     /// position afterwards.
     pub async fn swap(&self) -> anyhow::Result<Position> {
         let schema = self.schema();
+        // Before the lock is taken (a no-op after `run`, which builds them as part of the rebuild).
+        build_missing_indexes(&self.pool, &schema, &self.targets).await?;
         Checkpoints::load(&mut *self.pool.acquire().await?, Projector::VIEWS).await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!("SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
@@ -243,6 +249,9 @@ impl Replay {
         to: Position,
         shadow: Option<&str>,
     ) -> anyhow::Result<()> {
+        if shadow.is_none() && self.others.is_empty() {
+            return Ok(());
+        }
         while from < to {
             let batch: Vec<_> = read_after(&mut *conn, from, self.batch_size)
                 .await?
