@@ -62,9 +62,15 @@ async fn measure(args: &ReplayBenchArgs, url: &str) -> anyhow::Result<()> {
 
     let replay = Replay::new(pool.clone(), startup::views(), None)?.with_batch_size(args.batch_size);
     let start = replay.prepare(true).await?;
+    let cpu_before = own_cpu_seconds();
     let report = replay.run(start, &ConsoleProgress::for_stderr()).await?;
+    let cpu = own_cpu_seconds() - cpu_before;
     let rate = report.events as f64 / report.rebuild_seconds;
     println!("replay --all: {} events in {:.2} s = {rate:.0} events/s", report.events, report.rebuild_seconds);
+    println!(
+        "provisioner CPU during the replay: {cpu:.2} s ({:.0}% of one core)",
+        100.0 * cpu / report.rebuild_seconds
+    );
     println!("swap: {:.0} ms under lock", report.swap_millis);
     for table in ["view_connections", "view_users", "view_connected_accounts"] {
         let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&pool).await?;
@@ -214,4 +220,15 @@ fn csv_row<E: Event>(aggregate_id: &str, sequence: usize, event: &E) -> anyhow::
         quoted(&serde_json::to_string(event)?),
         quoted(r#"{"actor":"bench"}"#),
     ))
+}
+
+/// User and system CPU time of this process so far (Linux `/proc/self/stat`; 0 elsewhere).
+fn own_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    (ticks(11) + ticks(12)) / 100.0
 }

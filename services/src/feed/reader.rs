@@ -25,7 +25,7 @@ impl FeedEvent {
         if self.aggregate_type != E::AGGREGATE_TYPE {
             return Ok(None);
         }
-        serde_json::from_value(self.payload.clone()).map(Some).map_err(|e| {
+        E::deserialize(&self.payload).map(Some).map_err(|e| {
             anyhow::anyhow!(
                 "cannot decode {} {} v{} at {}: {e}",
                 self.aggregate_type,
