@@ -134,7 +134,10 @@ impl StreamCheck {
 
 /// Compares the message ids in `stream` with the stored events.
 pub async fn stream(pool: &PgPool, js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<StreamCheck> {
+    // In this order: whatever the stream holds was stored (and relayed) before the events are
+    // read, so an event that commits meanwhile cannot look like a stray message.
     let relay_at = Checkpoints::peek(pool, Relay::SUBSCRIBER).await?.unwrap_or_default();
+    let held = crate::relay::stream::message_ids(js, stream).await?;
     let rows: Vec<(String, String, i64, bool)> = sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, sequence, \
                 (transaction_id, global_position) <= ($1::text::xid8, $2) FROM events",
@@ -143,7 +146,6 @@ pub async fn stream(pool: &PgPool, js: &async_nats::jetstream::Context, stream: 
     .bind(relay_at.global_position)
     .fetch_all(pool)
     .await?;
-    let held = crate::relay::stream::message_ids(js, stream).await?;
     let mut known = HashSet::with_capacity(rows.len());
     let mut check = StreamCheck { stream: stream.to_owned(), relay_at, ..StreamCheck::default() };
     for (aggregate_type, aggregate_id, sequence, passed) in rows {

@@ -33,7 +33,8 @@ impl LeaderLock {
         }
     }
 
-    async fn try_acquire(pool: &PgPool, name: &str) -> sqlx::Result<Option<Self>> {
+    /// The lock if no other process holds it now; `None` otherwise.
+    pub async fn try_acquire(pool: &PgPool, name: &str) -> sqlx::Result<Option<Self>> {
         let mut conn = pool.acquire().await?;
         let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(LOCK_CLASS)

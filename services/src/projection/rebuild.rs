@@ -96,16 +96,16 @@ async fn index_definitions(
         .collect()
 }
 
-/// Drops the shadow's indexes that back no constraint: a bulk rebuild maintains each of them
-/// row by row, while [`build_missing_indexes`] later builds each in one pass. (Primary keys
-/// and unique constraints stay: the projections read and upsert by them.)
+/// Drops the shadow's non-unique indexes: a bulk rebuild maintains each of them row by row,
+/// while [`build_missing_indexes`] later builds each in one pass. (Primary keys and unique
+/// indexes stay: the projections read and upsert by them, and they check every row.)
 pub async fn defer_indexes(pool: &PgPool, schema: &str, projections: &[Arc<dyn Projection>]) -> anyhow::Result<()> {
     check_identifier(schema)?;
     for table in tables_of(projections) {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
              JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
-             WHERE n.nspname = $1 AND t.relname = $2 \
+             WHERE n.nspname = $1 AND t.relname = $2 AND NOT x.indisunique \
                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
         )
         .bind(schema)

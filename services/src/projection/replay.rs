@@ -76,12 +76,14 @@ const SWAP_ATTEMPTS: u32 = 5;
 impl Replay {
     /// A replay of the projection called `name` among `all`, or of every one (`None`).
     pub fn new(pool: PgPool, all: Vec<Arc<dyn Projection>>, name: Option<&str>) -> anyhow::Result<Self> {
+        let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
+        let names = names.join(", ");
         let (targets, others): (Vec<_>, Vec<_>) = match name {
             None => (all, Vec::new()),
             Some(name) => all.into_iter().partition(|p| p.name() == name),
         };
         if targets.is_empty() {
-            bail!("no projection is called `{}`", name.unwrap_or_default());
+            bail!("no projection is called `{}`; one of: {names}", name.unwrap_or_default());
         }
         let name = name.unwrap_or("all").to_owned();
         check_identifier(&format!("replay_{name}"))?;

@@ -42,13 +42,18 @@ impl Relay {
     /// Its checkpoint's name in `feed_checkpoints` (and its row in `relay_status`).
     pub const SUBSCRIBER: &'static str = "nats-relay";
 
+    /// The advisory lock whose holder is the one active relay.
+    pub fn lock_name() -> String {
+        format!("feed:{}", Self::SUBSCRIBER)
+    }
+
     pub fn new(pool: PgPool, settings: RelaySettings) -> Self {
         Self { pool, settings, batch_size: 1000 }
     }
 
     /// Leads when it holds the lock, stands by otherwise, until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
-        let lock_name = format!("feed:{}", Self::SUBSCRIBER);
+        let lock_name = Self::lock_name();
         while let Some(mut lock) = LeaderLock::acquire(&self.pool, &lock_name, POLL_INTERVAL, &cancel).await {
             tracing::info!("relay leads");
             if let Err(e) = self.lead(&mut lock, &cancel).await {

@@ -6,9 +6,10 @@
 //! `Nats-Msg-Id`, so a copy the relay publishes meanwhile is dropped by the window. The
 //! relay's checkpoint is not touched: republishing is a repair beside it, not a step of it.
 
-use super::{publish, stream};
+use super::{Relay, publish, stream};
 use crate::config::{DatabaseArgs, NatsArgs};
 use crate::feed::{Bound, FeedEvent, Position, Range, read_range};
+use crate::projection::LeaderLock;
 use crate::startup;
 use async_nats::jetstream;
 use sqlx::PgPool;
@@ -86,6 +87,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 pub async fn republish(args: &Args) -> anyhow::Result<Summary> {
     let settings = args.nats.required()?;
     let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    // While a relay publishes new events, older ones sent now could land after them on the
+    // stream: out of each aggregate's order. So the relay's leadership is held throughout (a
+    // relay that starts meanwhile stands by) and a running one makes this refuse.
+    let Some(_relay_lock) = LeaderLock::try_acquire(&pool, &Relay::lock_name()).await? else {
+        anyhow::bail!(
+            "a relay is running (in `provisioner serve` with NATS_URL, or `provisioner relay`): stop it first, \
+             or its new events could reach the stream before the older events republished here"
+        );
+    };
     let js = stream::connect(&settings, "provisioner-republish", BATCH as usize).await?;
     stream::ensure_named(&js, &settings, &args.stream).await?;
     let present = stream::message_ids(&js, &args.stream).await?;

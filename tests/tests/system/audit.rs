@@ -182,7 +182,7 @@ async fn as_of_answers_the_state_at_that_time() {
     let foreign = app
         .call_as(&other_key, Method::GET, &format!("/mcp-server/instance/{instance}?as_of={}", at(times[1])), None)
         .await;
-    let state = audit_of(&app, &format!("/api/v1/audit/instance/{instance}?as_of={}", at(times[0]))).await;
+    let state = audit_of(app, &format!("/api/v1/audit/instance/{instance}?as_of={}", at(times[1]))).await;
 
     // Assert
     assert_eq!(before.status(), 404, "before its creation the instance did not exist");
@@ -195,7 +195,11 @@ async fn as_of_answers_the_state_at_that_time() {
     let malformed = json_of(malformed, 422).await;
     assert_eq!(malformed["detail"][0]["loc"], json!(["query", "as_of"]), "{malformed:#}");
     assert_eq!(foreign.status(), 404);
-    assert_eq!(state["events"].as_array().unwrap().len(), 1, "the history until as_of");
+    assert_eq!(state["events"].as_array().unwrap().len(), 2, "the history until as_of");
     assert!(state["state"].is_object(), "{state:#}");
-    assert!(!state.to_string().contains("ciphertext"), "no sealed secret in an audit");
+    let sealed = &history["events"][1]["data"]["InstanceAuthSet"]["credential"];
+    assert!(sealed["key_id"].is_string(), "the credential is named by its key: {history:#}");
+    for shown in [history.to_string(), state.to_string()] {
+        assert!(!shown.contains("ciphertext") && !shown.contains("nonce") && !shown.contains("t0ken"), "{shown}");
+    }
 }

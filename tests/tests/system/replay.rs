@@ -186,7 +186,11 @@ async fn an_unknown_projection_is_refused_with_the_names_to_choose_from() {
     let neither = run_cli(&["replay"], &[("DATABASE_URL", app.database_url())]).await;
 
     assert!(!run.success);
-    assert!(run.stderr.contains("no projection is called `widgets`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no projection is called `widgets`; one of: projects, servers, instances, oauth_apps, auth_configs, connected_accounts"),
+        "{}",
+        run.stderr
+    );
     assert!(!neither.success);
     assert!(neither.stderr.contains("--projection") && neither.stderr.contains("--all"), "{}", neither.stderr);
 }

@@ -4,10 +4,9 @@
 
 use crate::support::nats::NatsServer;
 use crate::support::relay::connect;
-use crate::support::{CliRun, TestApp, json_of, run_cli};
+use crate::support::{CliRun, RelayProcess, TestApp, json_of, run_cli};
 use reqwest::Method;
 use serde_json::json;
-use services::config::RelaySettings;
 use services::feed::{Checkpoints, lag_after};
 use services::relay::Relay;
 use std::time::Duration;
@@ -34,12 +33,11 @@ async fn verify(app: &TestApp, nats: &NatsServer) -> CliRun {
 async fn verify_passes_on_a_clean_store_names_each_difference_and_passes_again_after_repair() {
     // Arrange: a history on the views and on the stream.
     let nats = NatsServer::start().await;
-    let nats_urls = vec![nats.url()];
-    let app = TestApp::spawn_with(move |s| {
-        // A short window, so that a message deleted from the stream can be sent again soon.
-        s.relay = Some(RelaySettings { nats_urls, replicas: 1, duplicate_window: Duration::from_secs(1) })
-    })
-    .await;
+    let app = TestApp::spawn().await;
+    // A relay of its own (republish refuses to run beside one), with a short duplicate window
+    // so that a message deleted from the stream can be sent again soon.
+    let window = [("PROVISIONER_NATS_DUPLICATE_WINDOW_SECS", "1")];
+    let mut relay = RelayProcess::start_with(app.database_url(), &nats.url(), &window);
     app.register_server("Verified").await;
     let mut instances = Vec::new();
     for user in ["ann", "bob", "cid"] {
@@ -92,10 +90,13 @@ async fn verify_passes_on_a_clean_store_names_each_difference_and_passes_again_a
     assert_eq!(lost.code, Some(1), "{lost:?}");
     assert_eq!(lost.stdout.lines().filter(|l| l.contains("missing from the stream")).count(), 1, "{}", lost.stdout);
 
-    // The repair: republish, which skips what the stream holds (once the stream has forgotten
-    // the deleted message's id).
+    // The repair: republish, which refuses beside a running relay, then skips what the stream
+    // holds (once the stream has forgotten the deleted message's id).
+    let beside_a_relay = run_cli(&["republish", "--from", "0"], &env).await;
+    assert!(!beside_a_relay.success && beside_a_relay.stderr.contains("a relay is running"), "{beside_a_relay:?}");
+    relay.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let republish = run_cli(&["republish", "--from", "0"], &env).await;
+    let republish = run_cli(&["republish", "--from", "0"], &[env[0], env[1], window[0]]).await;
     assert!(republish.success, "{republish:?}");
     assert!(republish.stdout.contains("published             1"), "{}", republish.stdout);
     let refilled = verify(&app, &nats).await;

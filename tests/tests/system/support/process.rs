@@ -97,8 +97,14 @@ pub struct RelayProcess {
 
 impl RelayProcess {
     pub fn start(database_url: &str, nats_url: &str) -> Self {
-        let (child, output) =
-            spawn_captured(&["relay"], &[("DATABASE_URL", database_url), ("NATS_URL", nats_url), ("RUST_LOG", "info")]);
+        Self::start_with(database_url, nats_url, &[])
+    }
+
+    /// With more environment (`PROVISIONER_NATS_DUPLICATE_WINDOW_SECS`, ...).
+    pub fn start_with(database_url: &str, nats_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut all = vec![("DATABASE_URL", database_url), ("NATS_URL", nats_url), ("RUST_LOG", "info")];
+        all.extend_from_slice(env);
+        let (child, output) = spawn_captured(&["relay"], &all);
         Self { child, output }
     }
 
