@@ -145,6 +145,7 @@ impl AuditApi {
     /// `connected_account`. With `as_of`, only what was recorded until then, and the state
     /// at that time.
     #[oai(path = "/audit/:aggregateType/:id", method = "get")]
+    #[allow(clippy::too_many_arguments)] // one per query parameter, as poem-openapi declares them
     async fn audit(
         &self,
         caller: AuditCaller,

@@ -51,7 +51,7 @@ impl Filter {
     fn keeps(&self, event: &FeedEvent) -> bool {
         self.since.is_none_or(|since| event.recorded_at >= since)
             && self.until.is_none_or(|until| event.recorded_at <= until)
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| *t == event.event_type))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
     }
 }
 
