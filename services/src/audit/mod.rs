@@ -76,11 +76,11 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn of(event: &FeedEvent) -> Self {
+    fn of(event: &FeedEvent) -> anyhow::Result<Self> {
         let meta = |key: &str| event.metadata.get(key).and_then(Value::as_str).map(str::to_owned);
-        let mut data = event.payload.clone();
+        let mut data = event.payload()?;
         secret::redact(&mut data);
-        Self {
+        Ok(Self {
             position: event.position.to_string(),
             aggregate_type: event.aggregate_type.clone(),
             aggregate_id: event.aggregate_id.clone(),
@@ -93,7 +93,7 @@ impl Entry {
             client_addr: meta("client_addr"),
             user_agent: meta("user_agent"),
             data,
-        }
+        })
     }
 }
 
@@ -185,7 +185,8 @@ impl Audit {
         }
         let Some(project_id) = owner else { return rejected(AuditError::NotFound) };
         events.sort_by_key(|e| e.position);
-        Ok(History { streams, project_id, entries: events.iter().map(Entry::of).collect() })
+        let entries = events.iter().map(Entry::of).collect::<anyhow::Result<_>>()?;
+        Ok(History { streams, project_id, entries })
     }
 
     /// The aggregate's state as it was at `at`, folded from the events recorded until then
@@ -245,7 +246,7 @@ fn key(aggregate_type: &str, id: &str) -> StreamKey {
 /// The project of a stream: every event names it, the first is enough.
 fn project_of(events: &[FeedEvent]) -> anyhow::Result<ProjectId> {
     let first = events.first().ok_or_else(|| anyhow::anyhow!("an empty stream has no project"))?;
-    let typed = AnyEvent::from_json(&first.aggregate_type, first.payload.clone())
+    let typed = AnyEvent::from_json(&first.aggregate_type, first.payload()?)
         .map_err(|e| anyhow::anyhow!("{} {} at {}: {e}", first.aggregate_type, first.event_type, first.position))?;
     Ok(typed.project_id())
 }

@@ -26,7 +26,7 @@ pub fn fold(aggregate_type: &str, events: &[FeedEvent]) -> anyhow::Result<Value>
 fn fold_as<A: Aggregate>(events: &[FeedEvent]) -> anyhow::Result<Value> {
     let mut aggregate = A::default();
     for event in events {
-        let typed: A::Event = serde_json::from_value(event.payload.clone()).map_err(|e| {
+        let typed: A::Event = serde_json::from_str(&event.payload_json).map_err(|e| {
             anyhow::anyhow!("cannot decode {} {} at {}: {e}", event.aggregate_type, event.event_type, event.position)
         })?;
         aggregate.apply(typed);

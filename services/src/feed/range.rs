@@ -62,7 +62,7 @@ pub async fn read_range<'e>(
 ) -> sqlx::Result<Vec<FeedEvent>> {
     let sql = format!(
         "SELECT transaction_id::text AS tx, global_position, aggregate_type, aggregate_id, sequence, \
-                event_type, event_version, payload, metadata, recorded_at \
+                event_type, event_version, payload::text AS payload, metadata, recorded_at \
          FROM events \
          WHERE (transaction_id, global_position) > ($1::text::xid8, $2) AND {BELOW_HORIZON} \
            AND ($4::text IS NULL OR (transaction_id, global_position) >= ($4::text::xid8, $5)) \

@@ -14,10 +14,10 @@ pub struct Outgoing {
 /// The published form of a stored event: typed once (which also names its project), secrets
 /// removed, wrapped in the envelope the `events` crate documents for subscribers.
 pub fn outgoing(event: &FeedEvent) -> anyhow::Result<Outgoing> {
-    let typed = AnyEvent::from_json(&event.aggregate_type, event.payload.clone())
+    let mut data = event.payload()?;
+    let typed = AnyEvent::from_json(&event.aggregate_type, data.clone())
         .with_context(|| format!("event at {} cannot be published", event.position))?;
     let project = typed.project_id();
-    let mut data = event.payload.clone();
     secret::redact(&mut data);
     let message_id = envelope::message_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
     let body = Envelope {
@@ -78,7 +78,7 @@ mod tests {
             sequence,
             event_type: "server.deleted".into(),
             event_version: "1.0".into(),
-            payload: json!({}),
+            payload_json: "{}".into(),
             metadata: json!({}),
             recorded_at: chrono::Utc::now(),
         }
