@@ -4,8 +4,8 @@
 //! printed; any difference makes the command fail.
 
 use crate::config::{DatabaseArgs, NatsArgs};
-use crate::feed::{Checkpoints, Position, read_after};
-use crate::projection::rebuild::{Difference, apply_to_shadow, compare_on, rebuild_into};
+use crate::feed::{Checkpoints, Position};
+use crate::projection::rebuild::{Difference, apply_range, compare_on, rebuild_into};
 use crate::projection::{Projection, Projector};
 use crate::relay::Relay;
 use anyhow::bail;
@@ -77,18 +77,12 @@ async fn compare_at_live_position(
     pool: &PgPool,
     schema: &str,
     projections: &[Arc<dyn Projection>],
-    mut rebuilt: Position,
+    rebuilt: Position,
 ) -> anyhow::Result<(Position, Vec<Difference>)> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ WRITE").execute(&mut *tx).await?;
     let live = Checkpoints::peek(&mut *tx, Projector::VIEWS).await?.unwrap_or_default();
-    while rebuilt < live {
-        let batch: Vec<_> =
-            read_after(&mut *tx, rebuilt, 1000).await?.into_iter().take_while(|e| e.position <= live).collect();
-        let Some(last) = batch.last().map(|e| e.position) else { bail!("events up to {live} are not readable") };
-        apply_to_shadow(&mut tx, schema, projections, &batch).await?;
-        rebuilt = last;
-    }
+    apply_range(&mut tx, projections, Some(schema), rebuilt, live, 1000).await?;
     let differences = compare_on(&mut tx, schema, projections).await?;
     tx.rollback().await?;
     Ok((live, differences))

@@ -161,6 +161,34 @@ pub async fn apply_to_shadow(
     Ok(())
 }
 
+/// Applies the events in `(from, to]` on one connection (the caller's transaction) to
+/// `projections`: to their copies in `schema`, or to the live tables when `schema` is `None`.
+/// Every event up to `to` must be readable already, as it was for whoever reached `to`.
+pub async fn apply_range(
+    conn: &mut PgConnection,
+    projections: &[Arc<dyn Projection>],
+    schema: Option<&str>,
+    mut from: Position,
+    to: Position,
+    batch_size: i64,
+) -> anyhow::Result<()> {
+    while from < to {
+        let batch: Vec<_> =
+            read_after(&mut *conn, from, batch_size).await?.into_iter().take_while(|e| e.position <= to).collect();
+        let Some(last) = batch.last().map(|e| e.position) else { bail!("events up to {to} are not readable yet") };
+        match schema {
+            Some(schema) => apply_to_shadow(conn, schema, projections, &batch).await?,
+            None => {
+                for projection in projections {
+                    projection.apply_batch(conn, &batch).await?;
+                }
+            }
+        }
+        from = last;
+    }
+    Ok(())
+}
+
 /// Replays every event up to `until` into fresh copies of the projections' tables in
 /// `schema` (dropped first if it exists). Returns the position of the last event applied.
 pub async fn rebuild_into(

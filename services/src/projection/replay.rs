@@ -9,7 +9,7 @@
 //!   wait for the swap's locks (milliseconds), they never see a half-built table.
 
 use super::rebuild::{
-    apply_to_shadow, build_missing_indexes, check_identifier, create_shadow, defer_indexes, tables_of,
+    apply_range, apply_to_shadow, build_missing_indexes, check_identifier, create_shadow, defer_indexes, tables_of,
 };
 use super::{Projection, Projector};
 use crate::feed::{Checkpoints, FeedEvent, Position, read_after};
@@ -247,33 +247,15 @@ impl Replay {
     async fn bring_to(
         &self,
         conn: &mut PgConnection,
-        mut from: Position,
+        from: Position,
         to: Position,
         shadow: Option<&str>,
     ) -> anyhow::Result<()> {
-        if shadow.is_none() && self.others.is_empty() {
+        let projections = if shadow.is_some() { &self.targets } else { &self.others };
+        if projections.is_empty() {
             return Ok(());
         }
-        while from < to {
-            let batch: Vec<_> = read_after(&mut *conn, from, self.batch_size)
-                .await?
-                .into_iter()
-                .take_while(|e| e.position <= to)
-                .collect();
-            let Some(last) = batch.last().map(|e| e.position) else {
-                bail!("events up to {to} are not readable yet");
-            };
-            match shadow {
-                Some(schema) => apply_to_shadow(conn, schema, &self.targets, &batch).await?,
-                None => {
-                    for projection in &self.others {
-                        projection.apply_batch(conn, &batch).await?;
-                    }
-                }
-            }
-            from = last;
-        }
-        Ok(())
+        apply_range(conn, projections, shadow, from, to, self.batch_size).await
     }
 
     async fn events_in_feed(&self) -> sqlx::Result<u64> {

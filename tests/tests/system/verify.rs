@@ -7,25 +7,11 @@ use crate::support::relay::connect;
 use crate::support::{CliRun, RelayProcess, TestApp, json_of, run_cli};
 use reqwest::Method;
 use serde_json::json;
-use services::feed::{Checkpoints, lag_after};
-use services::relay::Relay;
 use std::time::Duration;
-
-/// Waits until the relay has published every committed event.
-async fn relayed(app: &TestApp) {
-    for _ in 0..1000 {
-        let at = Checkpoints::peek(&app.pool, Relay::SUBSCRIBER).await.unwrap().unwrap_or_default();
-        if lag_after(&app.pool, at).await.unwrap().events == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the relay did not catch up");
-}
 
 async fn verify(app: &TestApp, nats: &NatsServer) -> CliRun {
     app.settled().await;
-    relayed(app).await;
+    app.relayed().await;
     run_cli(&["verify"], &[("DATABASE_URL", app.database_url()), ("NATS_URL", &nats.url())]).await
 }
 

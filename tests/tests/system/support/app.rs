@@ -144,15 +144,24 @@ impl TestApp {
 
     /// Waits until the live projector has handled every committed event; returns its position.
     pub async fn settled(&self) -> services::feed::Position {
+        self.caught_up(Projector::VIEWS).await
+    }
+
+    /// Waits until the relay has published every committed event; returns its position.
+    pub async fn relayed(&self) -> services::feed::Position {
+        self.caught_up(services::relay::Relay::SUBSCRIBER).await
+    }
+
+    async fn caught_up(&self, subscriber: &str) -> services::feed::Position {
         use services::feed::{Checkpoints, lag_after};
         for _ in 0..1000 {
-            let at = Checkpoints::peek(&self.pool, Projector::VIEWS).await.unwrap().unwrap_or_default();
+            let at = Checkpoints::peek(&self.pool, subscriber).await.unwrap().unwrap_or_default();
             if lag_after(&self.pool, at).await.unwrap().events == 0 {
                 return at;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        panic!("the projector did not catch up");
+        panic!("{subscriber} did not catch up");
     }
 
     pub async fn secret_key_count(&self) -> i64 {
