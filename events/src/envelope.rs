@@ -14,6 +14,12 @@
 //!   [`crate::upcast::current_version`]), e.g. `provisioner.instance.created.v2`.
 //! - The payload (`data`) is the event with its secrets removed: a sealed secret keeps only its
 //!   `key_id` (see [`crate::secret::redact`]).
+//! - An event too large for the NATS server's `max_payload` (only possible for events stored
+//!   before the service bounded them, or after the server's limit was lowered) is published
+//!   without its data, as a claim check: `data` is null and the `dataref` extension
+//!   (CloudEvents' own) points at the service's audit API, where the whole event is read with
+//!   the project's key; `dataomitted` gives the published size it would have had. [`decode`]
+//!   answers [`DecodeError::DataOmitted`] for it.
 //!
 //! [`decode`] turns a message payload into a [`Received`] event, typed.
 
@@ -79,8 +85,17 @@ pub struct Envelope {
     pub sequence: i64,
     /// The project the event belongs to.
     pub project: ProjectId,
-    /// The event, secrets removed; decode it with [`decode`].
+    /// The event, secrets removed; decode it with [`decode`]. Null when the event was too
+    /// large to publish (then `dataref` is set).
     pub data: Value,
+    /// Where to read an event published without its data: the audit API's path for its
+    /// aggregate, `/api/v1/audit/<aggregate>/<id>`, relative to the service's URL; the event
+    /// is the one numbered `sequence` there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataref: Option<String>,
+    /// The size in bytes the message would have had with its data, when it was left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataomitted: Option<u64>,
 }
 
 impl Envelope {
@@ -170,6 +185,9 @@ pub struct Received {
 /// stays as published. A newer version is refused: upgrade the `events` crate.
 pub fn decode(payload: &[u8]) -> Result<Received, DecodeError> {
     let envelope: Envelope = serde_json::from_slice(payload).map_err(|e| DecodeError::Envelope(e.to_string()))?;
+    if let Some(dataref) = envelope.dataref.clone().filter(|_| envelope.data.is_null()) {
+        return Err(DecodeError::DataOmitted { id: envelope.id, dataref, sequence: envelope.sequence });
+    }
     let unreadable = || DecodeError::Type(envelope.event_type.clone());
     let aggregate_type = envelope.aggregate_type().ok_or_else(unreadable)?;
     let event_type = envelope.event_name().ok_or_else(unreadable)?;
@@ -217,6 +235,13 @@ pub enum DecodeError {
     UnknownAggregate(String),
     /// `data` does not fit the event's type.
     Payload(String),
+    /// The event was too large to publish and came without its data: read event `sequence` of
+    /// the aggregate at `dataref` (the service's audit API) with the project's key.
+    DataOmitted {
+        id: String,
+        dataref: String,
+        sequence: i64,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -227,6 +252,9 @@ impl fmt::Display for DecodeError {
             Self::UnknownVersion(t) => write!(f, "event type `{t}` is newer than this events crate"),
             Self::UnknownAggregate(a) => write!(f, "unknown aggregate type `{a}`"),
             Self::Payload(e) => write!(f, "event data does not fit its type: {e}"),
+            Self::DataOmitted { id, dataref, sequence } => {
+                write!(f, "event {id} was too large to publish; read event {sequence} at {dataref}")
+            }
         }
     }
 }
@@ -275,6 +303,8 @@ mod tests {
             sequence: 3,
             project: event.project_id(),
             data,
+            dataref: None,
+            dataomitted: None,
         };
         serde_json::to_vec(&envelope).unwrap()
     }
@@ -340,6 +370,25 @@ mod tests {
         envelope.event_type = "provisioner.instance.deleted.v1".into();
         let mislabelled = serde_json::to_vec(&envelope).unwrap();
         assert!(matches!(decode(&mislabelled), Err(DecodeError::Payload(_))));
+    }
+
+    #[test]
+    fn an_event_published_without_its_data_says_where_to_read_it() {
+        let mut envelope: Envelope = serde_json::from_slice(&published(&auth_set())).unwrap();
+        let text = serde_json::to_string(&envelope).unwrap();
+        assert!(!text.contains("dataref") && !text.contains("dataomitted"), "{text}");
+        envelope.data = Value::Null;
+        envelope.dataref = Some("/api/v1/audit/instance/slot-1".into());
+        envelope.dataomitted = Some(2_000_000);
+        let claim_check = serde_json::to_vec(&envelope).unwrap();
+        assert_eq!(
+            decode(&claim_check),
+            Err(DecodeError::DataOmitted {
+                id: "instance:slot-1:3".into(),
+                dataref: "/api/v1/audit/instance/slot-1".into(),
+                sequence: 3
+            })
+        );
     }
 
     #[test]

@@ -264,6 +264,14 @@ async fn relay_status(args: RelayArgs) -> anyhow::Result<()> {
             beat.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
         ),
     }
+    match &report.oversized.newest_message_id {
+        None => println!("without data          none"),
+        Some(newest) => println!(
+            "without data          {} events too large for NATS, published as claim checks (newest {newest}; \
+             see the relay_oversized table)",
+            report.oversized.events
+        ),
+    }
     match report.problem(std::time::Duration::from_secs(10)) {
         Some(problem) => println!("status                degraded: {problem}"),
         None => println!("status                ok"),

@@ -136,6 +136,12 @@ pub struct ServeArgs {
     /// `/ready` fails when the views are further behind the event store than this.
     #[arg(long = "max-view-lag-secs", env = "PROVISIONER_MAX_VIEW_LAG_SECS", default_value_t = 10)]
     pub max_view_lag_secs: u64,
+
+    /// The largest event the store takes, in bytes of JSON (payload and metadata); a write
+    /// that would store a larger one answers 413. Lowered at start to a quarter of the NATS
+    /// server's `max_payload` when that is smaller.
+    #[arg(long = "max-event-bytes", env = "PROVISIONER_MAX_EVENT_BYTES", default_value_t = crate::store::DEFAULT_MAX_EVENT_BYTES)]
+    pub max_event_bytes: usize,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -156,6 +162,8 @@ pub struct Settings {
     pub oauth_state_ttl: Duration,
     /// How long a pending connected account lives before it expires (Composio: 10 minutes).
     pub pending_connection_ttl: Duration,
+    /// The largest event the store takes (see [`ServeArgs::max_event_bytes`]).
+    pub max_event_bytes: usize,
 }
 
 impl Settings {
@@ -183,6 +191,7 @@ impl ServeArgs {
             oauth_allow_loopback_http: self.oauth_allow_loopback_http,
             oauth_state_ttl: Duration::from_secs(600),
             pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
+            max_event_bytes: max_event_bytes(self.max_event_bytes)?,
         })
     }
 }
@@ -192,6 +201,14 @@ fn pending_connection_ttl(secs: u64) -> Result<Duration, ConfigError> {
         return Err(ConfigError::new("PROVISIONER_PENDING_CONNECTION_SECS", "must be at least 1 second"));
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// At least 4 KiB: every event of the service fits in that when its fields are short.
+fn max_event_bytes(bytes: usize) -> Result<usize, ConfigError> {
+    if bytes < 4096 {
+        return Err(ConfigError::new("PROVISIONER_MAX_EVENT_BYTES", "must be at least 4096 bytes"));
+    }
+    Ok(bytes)
 }
 
 fn check_nats_url(raw: &str) -> Result<String, ConfigError> {
@@ -238,6 +255,7 @@ mod tests {
             max_view_lag_secs: 10,
             pending_connection_secs: 600,
             oauth_allow_loopback_http: false,
+            max_event_bytes: crate::store::DEFAULT_MAX_EVENT_BYTES,
         }
     }
 

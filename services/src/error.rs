@@ -9,6 +9,10 @@ pub enum AppError<E: std::error::Error> {
     /// Other writers kept changing the same aggregate; every retry lost the race.
     #[error("the resource is being changed concurrently; try again")]
     Conflict,
+    /// The change would store an event larger than the store takes (the input's fields add up
+    /// to too much, even though each is within its own limit).
+    #[error(transparent)]
+    TooLarge(crate::store::EventTooLarge),
     /// The database cannot be reached right now (refused, timed out, pool exhausted): the
     /// client may retry.
     #[error("the store is unavailable: {0:#}")]
@@ -17,6 +21,20 @@ pub enum AppError<E: std::error::Error> {
     /// with its cause; clients get a generic message.
     #[error("internal failure: {0:#}")]
     Failed(anyhow::Error),
+}
+
+impl<E: std::error::Error> AppError<E> {
+    /// The same outcome with the domain's refusal mapped by `refusal` (for a service whose
+    /// refusals widen or rename another's).
+    pub fn map_rejected<F: std::error::Error>(self, refusal: impl FnOnce(E) -> F) -> AppError<F> {
+        match self {
+            Self::Rejected(e) => AppError::Rejected(refusal(e)),
+            Self::Conflict => AppError::Conflict,
+            Self::TooLarge(e) => AppError::TooLarge(e),
+            Self::Unavailable(e) => AppError::Unavailable(e),
+            Self::Failed(e) => AppError::Failed(e),
+        }
+    }
 }
 
 /// Whether a database error means "not reachable now" rather than "wrong".

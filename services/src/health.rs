@@ -58,7 +58,7 @@ impl Health {
                 (Check::failed("cannot read the views' lag".into()), Lag::default())
             }
         };
-        let (relay, relay_lag) = self.relay().await;
+        let (relay, relay_lag, relay_oversized_events) = self.relay().await;
         let oldest_transaction_seconds = store::oldest_transaction_seconds(&self.pool).await.unwrap_or(0.0);
         let ready = database.ok && migrations.ok && projector.ok;
         let status = match (ready, relay.ok) {
@@ -76,16 +76,17 @@ impl Health {
             relay,
             relay_lag_events: relay_lag.events,
             relay_lag_seconds: relay_lag.seconds,
+            relay_oversized_events,
             oldest_transaction_seconds,
         }
     }
 
-    async fn relay(&self) -> (Check, Lag) {
+    async fn relay(&self) -> (Check, Lag, i64) {
         let report = match RelayReport::read(&self.pool, Relay::SUBSCRIBER).await {
             Ok(report) => report,
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: cannot read the relay's state");
-                return (Check::failed("cannot read the relay's state".into()), Lag::default());
+                return (Check::failed("cannot read the relay's state".into()), Lag::default(), 0);
             }
         };
         let check = match report.problem(self.max_view_lag) {
@@ -93,9 +94,9 @@ impl Health {
                 Check::ok(Some("not configured: set NATS_URL to publish events".into()))
             }
             Some(problem) => Check::failed(problem),
-            None => Check::ok(None),
+            None => Check::ok(report.notice()),
         };
-        (check, report.lag)
+        (check, report.lag, report.oversized.events)
     }
 
     async fn view_lag(&self) -> sqlx::Result<Lag> {
@@ -138,6 +139,10 @@ pub struct Readiness {
     pub relay_lag_events: i64,
     /// Age of the oldest of them.
     pub relay_lag_seconds: f64,
+    /// Events the relay published without their data, because the whole message would not
+    /// fit the NATS server's `max_payload` (`data` null, `dataref` naming the audit API).
+    /// Delivery goes on; the `relay` check's detail names the newest.
+    pub relay_oversized_events: i64,
     /// Age of the oldest transaction that holds a transaction id in the whole Postgres
     /// cluster. The feed cannot pass it, so a long one delays every view (and so every
     /// write's answer): when views lag, look here first.
@@ -157,6 +162,7 @@ impl Readiness {
             relay: unknown(),
             relay_lag_events: 0,
             relay_lag_seconds: 0.0,
+            relay_oversized_events: 0,
             oldest_transaction_seconds: 0.0,
         }
     }

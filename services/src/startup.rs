@@ -50,12 +50,42 @@ pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
 /// The command bus of a process, given how it reads its own writes: waiting for the
 /// projector (`serve`) or projecting inline (the CLI).
 pub fn command_bus(pool: &PgPool, views: Arc<dyn AwaitViews>) -> CommandBus {
-    CommandBus::new(
+    command_bus_with_limit(pool, views, crate::store::DEFAULT_MAX_EVENT_BYTES)
+}
+
+/// The command bus, storing events of at most `max_event_bytes` each.
+pub fn command_bus_with_limit(pool: &PgPool, views: Arc<dyn AwaitViews>, max_event_bytes: usize) -> CommandBus {
+    CommandBus::with_event_limit(
         pool.clone(),
         Arc::new(PgServerDirectory::new(pool.clone())),
         Arc::new(PgAccountDirectory::new(pool.clone())),
         views,
+        max_event_bytes,
     )
+}
+
+/// The event size limit of `serve`: the configured one, lowered to fit the NATS server's
+/// `max_payload` (read once at start) when NATS is configured and answers.
+async fn event_limit(settings: &Settings) -> usize {
+    let configured = settings.max_event_bytes;
+    let Some(relay) = &settings.relay else { return configured };
+    match crate::relay::stream::max_payload(relay).await {
+        Ok(max_payload) => {
+            let limit = crate::store::event_size::limit_for(configured, Some(max_payload));
+            if limit < configured {
+                tracing::info!(max_payload, limit, "events limited to a quarter of the NATS server's max_payload");
+            }
+            limit
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                limit = configured,
+                "cannot read the NATS server's max_payload at start; events keep the configured limit"
+            );
+            configured
+        }
+    }
 }
 
 /// Every service a request may reach, wired once.
@@ -114,7 +144,7 @@ impl Application {
         let cancel = CancellationToken::new();
         let watch =
             ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;
-        let bus = command_bus(&pool, Arc::new(watch));
+        let bus = command_bus_with_limit(&pool, Arc::new(watch), event_limit(settings).await);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;

@@ -59,12 +59,7 @@ fn refused<E: Into<AccountError>>(e: E) -> AppError<AccountError> {
 
 /// Moves a store result's refusal into this service's error.
 fn widen<T, E: std::error::Error + Into<AccountError>>(r: Result<T, AppError<E>>) -> AccountResult<T> {
-    r.map_err(|e| match e {
-        AppError::Rejected(e) => refused(e),
-        AppError::Conflict => AppError::Conflict,
-        AppError::Unavailable(e) => AppError::Unavailable(e),
-        AppError::Failed(e) => AppError::Failed(e),
-    })
+    r.map_err(|e| e.map_rejected(Into::into))
 }
 
 impl From<AuthConfigError> for AccountError {

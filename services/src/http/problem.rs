@@ -128,6 +128,10 @@ impl Problem {
         match e {
             AppError::Rejected(e) => domain(e),
             AppError::Conflict => Self::new(Kind::Conflict, "The resource is being changed concurrently; try again"),
+            AppError::TooLarge(e) => Self::new(
+                Kind::BodyTooLarge,
+                format!("The change is too large to record ({e}); send shorter or fewer values"),
+            ),
             AppError::Unavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "store unavailable");
                 Self::new(Kind::Unavailable, "The service is temporarily unavailable; try again")

@@ -34,12 +34,7 @@ fn carry<T, E: std::error::Error>(
     r: Result<T, AppError<E>>,
     refusal: impl FnOnce(E) -> ServerInstanceError,
 ) -> ServerInstanceResult<T> {
-    r.map_err(|e| match e {
-        AppError::Rejected(e) => AppError::Rejected(refusal(e)),
-        AppError::Conflict => AppError::Conflict,
-        AppError::Unavailable(e) => AppError::Unavailable(e),
-        AppError::Failed(e) => AppError::Failed(e),
-    })
+    r.map_err(|e| e.map_rejected(refusal))
 }
 
 /// A page of a server's instances.

@@ -9,6 +9,31 @@ pub struct Outgoing {
     pub subject: String,
     pub message_id: String,
     pub payload: bytes::Bytes,
+    /// Set when the event was too large and `payload` is its claim check: the size in bytes
+    /// the full message would have taken.
+    pub omitted: Option<usize>,
+}
+
+/// Room kept in a message for its headers (`Nats-Msg-Id`, `Nats-Expected-Stream`), which the
+/// server counts against `max_payload` with the payload.
+const HEADER_ALLOWANCE: usize = 1024;
+
+/// The published form of a stored event (see [`outgoing`]), or, when that would not fit in a
+/// message of `max_message_bytes` (the server's `max_payload`), its claim check: the same
+/// envelope without `data`, pointing at the audit API. A message the server refuses would
+/// stop the stream for every project (the relay retries its batch until it is taken), so
+/// the event goes out in the one form that fits; nothing is lost, the store keeps it whole.
+pub fn fitting(event: &FeedEvent, max_message_bytes: usize) -> anyhow::Result<Outgoing> {
+    let full = outgoing(event)?;
+    let room = max_message_bytes.saturating_sub(HEADER_ALLOWANCE);
+    if full.payload.len() <= room {
+        return Ok(full);
+    }
+    let mut body: Envelope = serde_json::from_slice(&full.payload)?;
+    body.data = serde_json::Value::Null;
+    body.dataref = Some(format!("/api/v1/audit/{}/{}", event.aggregate_type, event.aggregate_id));
+    body.dataomitted = Some(full.payload.len() as u64);
+    Ok(Outgoing { payload: serde_json::to_vec(&body)?.into(), omitted: Some(full.payload.len()), ..full })
 }
 
 /// The published form of a stored event: typed once (which also names its project), secrets
@@ -32,11 +57,14 @@ pub fn outgoing(event: &FeedEvent) -> anyhow::Result<Outgoing> {
         sequence: event.sequence,
         project,
         data,
+        dataref: None,
+        dataomitted: None,
     };
     Ok(Outgoing {
         subject: envelope::subject(project, &event.event_type),
         message_id,
         payload: serde_json::to_vec(&body)?.into(),
+        omitted: None,
     })
 }
 
@@ -69,6 +97,34 @@ mod tests {
     use super::*;
     use crate::feed::Position;
     use serde_json::json;
+
+    fn server_deleted(bytes_of_name: usize) -> FeedEvent {
+        let payload = json!({"ServerDeleted": {
+            "project_id": events::ProjectId::random(), "server_id": uuid::Uuid::new_v4(), "name": "n".repeat(bytes_of_name)
+        }});
+        FeedEvent { payload_json: payload.to_string(), ..event("s", 1) }
+    }
+
+    #[test]
+    fn an_event_too_large_for_a_message_goes_out_as_its_claim_check() {
+        let small = fitting(&server_deleted(10), 64 * 1024).unwrap();
+        assert_eq!(small.omitted, None);
+        assert!(String::from_utf8_lossy(&small.payload).contains("nnnnnnnnnn"));
+
+        let large = server_deleted(100 * 1024);
+        let full = outgoing(&large).unwrap();
+        let check = fitting(&large, 64 * 1024).unwrap();
+        assert_eq!(check.omitted, Some(full.payload.len()));
+        assert_eq!(
+            (check.message_id.as_str(), check.subject.as_str()),
+            (full.message_id.as_str(), full.subject.as_str())
+        );
+        assert!(check.payload.len() < 1024, "{} bytes", check.payload.len());
+        let Err(events::DecodeError::DataOmitted { dataref, sequence, .. }) = events::decode(&check.payload) else {
+            panic!("not a claim check: {}", String::from_utf8_lossy(&check.payload))
+        };
+        assert_eq!((dataref.as_str(), sequence), ("/api/v1/audit/server/s", 1));
+    }
 
     fn event(aggregate_id: &str, sequence: i64) -> FeedEvent {
         FeedEvent {

@@ -12,11 +12,12 @@
 //! stream drops, and the checkpoint move is guarded by compare-and-set.
 
 mod message;
+pub mod oversized;
 pub mod republish;
 mod status;
 pub mod stream;
 
-pub use message::{Outgoing, outgoing};
+pub use message::{Outgoing, fitting, outgoing};
 pub use status::{Heartbeat, RelayReport};
 
 use crate::config::RelaySettings;
@@ -121,7 +122,7 @@ impl Relay {
                 }
                 continue;
             }
-            match publish(js, events::envelope::STREAM, &batch).await {
+            match publish(js, &self.pool, events::envelope::STREAM, &batch).await {
                 Ok(Acked { last_sequence: sequence, .. }) => {
                     if retry.failing() {
                         tracing::info!("NATS answers again; relay catching up");
@@ -178,13 +179,17 @@ struct Acked {
 
 /// Publishes a batch to `stream`, run by run (see [`message::runs`]), each run pipelined and
 /// fully acknowledged before the next. `Nats-Expected-Stream` makes every ack come from
-/// `stream`, never from another stream that happens to capture the subject.
-async fn publish(js: &jetstream::Context, stream: &str, batch: &[FeedEvent]) -> anyhow::Result<Acked> {
+/// `stream`, never from another stream that happens to capture the subject. An event too
+/// large for the server's `max_payload` goes out as its claim check, recorded in `pool`.
+async fn publish(js: &jetstream::Context, pool: &PgPool, stream: &str, batch: &[FeedEvent]) -> anyhow::Result<Acked> {
     let mut acked = Acked::default();
+    // Read per batch: the client learns the cap anew from each server it reconnects to.
+    let max_bytes = js.client().max_payload();
     for run in message::runs(batch) {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(run.len());
         for event in run {
-            let out = outgoing(event)?;
+            let out = message::fitting(event, max_bytes)?;
+            oversized::record(pool, event, &out, max_bytes).await?;
             let publish = jetstream::message::PublishMessage::build()
                 .payload(out.payload)
                 .message_id(&out.message_id)

@@ -126,7 +126,7 @@ async fn send_missing(
         let missing: Vec<FeedEvent> = batch.into_iter().filter(|e| !present.contains_key(&message_id(e))).collect();
         summary.read += read;
         summary.present += read - missing.len();
-        let acked = publish(js, &args.stream, &missing).await?;
+        let acked = publish(js, pool, &args.stream, &missing).await?;
         summary.published += missing.len();
         sent.extend(missing.iter().map(message_id));
         summary.duplicates += acked.duplicates;

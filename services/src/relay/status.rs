@@ -1,3 +1,4 @@
+use super::oversized::{self, OversizedCount};
 use crate::feed::{Checkpoints, Lag, Position, lag_after};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub struct RelayReport {
     pub checkpoint: Position,
     pub lag: Lag,
     pub heartbeat: Option<Heartbeat>,
+    /// Events published as claim checks, without their data (see [`oversized`]).
+    pub oversized: OversizedCount,
 }
 
 /// A leading relay writes its row at least this often.
@@ -43,7 +46,18 @@ impl RelayReport {
             stream_last_sequence,
             age_seconds,
         });
-        Ok(Self { checkpoint, lag, heartbeat })
+        let oversized = oversized::count(pool).await?;
+        Ok(Self { checkpoint, lag, heartbeat, oversized })
+    }
+
+    /// What an operator should know though delivery goes on: events that went out without
+    /// their data.
+    pub fn notice(&self) -> Option<String> {
+        let newest = self.oversized.newest_message_id.as_deref()?;
+        Some(format!(
+            "{} events were too large for NATS and went out without their data (newest {newest}; see the relay_oversized table)",
+            self.oversized.events
+        ))
     }
 
     /// Why events are not reaching NATS in time, if they are not. `max_lag` bounds how old the

@@ -31,6 +31,17 @@ pub async fn connect(settings: &RelaySettings, name: &str, max_in_flight: usize)
         .build(client))
 }
 
+/// The `max_payload` of the NATS server `settings` name: the largest message (headers and
+/// payload) it takes.
+pub async fn max_payload(settings: &RelaySettings) -> anyhow::Result<usize> {
+    let js = connect(settings, "provisioner-limits", 1).await?;
+    let client = js.client();
+    let max_payload = client.server_info().max_payload;
+    // Dropping the last handle does not flush; close explicitly so the server sees us go.
+    let _ = client.drain().await;
+    Ok(max_payload)
+}
+
 /// Every subject events are published on.
 fn subjects() -> String {
     format!("{}.>", events::envelope::SUBJECT_PREFIX)

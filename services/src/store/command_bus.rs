@@ -1,4 +1,5 @@
 use super::CommandMetadata;
+use super::event_size::{DEFAULT_MAX_EVENT_BYTES, EventTooLarge, SizeLimitedRepository};
 use super::upcaster::{Upcaster, current_shape};
 use crate::error::AppError;
 use crate::feed::Position;
@@ -13,7 +14,7 @@ use domain::oauth_app::{OAuthApp, OAuthAppCommand, OAuthAppError};
 use domain::project::{Project, ProjectCommand, ProjectError};
 use domain::server::{Server, ServerCommand, ServerDirectory, ServerError};
 use events::{ProjectId, ServerId};
-use postgres_es::{PostgresCqrs, PostgresEventRepository};
+use postgres_es::PostgresEventRepository;
 use rand::Rng;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct CommandBus {
     auth_configs: Arc<PostgresCqrs<AuthConfig>>,
     connected_accounts: Arc<PostgresCqrs<ConnectedAccount>>,
     views: Arc<dyn AwaitViews>,
+    max_event_bytes: usize,
 }
 
 /// A command's events are committed. `visible` says whether the views include them (the usual
@@ -57,34 +59,56 @@ pub struct LastEvent {
 /// Attempts per command before answering `Conflict`.
 const MAX_ATTEMPTS: u32 = 10;
 
+type Store<A> = PersistedEventStore<SizeLimitedRepository, A>;
+type PostgresCqrs<A> = CqrsFramework<A, Store<A>>;
+
 /// Pure event sourcing: postgres-es's snapshot stores apply new events twice in 0.5.0. Events
-/// stored in an older version load through the upcaster.
-fn store<A: Aggregate>(pool: &PgPool) -> PersistedEventStore<PostgresEventRepository, A> {
-    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
-        .with_upcasters(vec![Box::new(Upcaster)])
+/// stored in an older version load through the upcaster; a commit holding an event larger
+/// than `max_event_bytes` is refused.
+fn store<A: Aggregate>(pool: &PgPool, max_event_bytes: usize) -> Store<A> {
+    let repository = SizeLimitedRepository::new(PostgresEventRepository::new(pool.clone()), max_event_bytes);
+    PersistedEventStore::new_event_store(repository).with_upcasters(vec![Box::new(Upcaster)])
 }
 
-fn cqrs<A: Aggregate>(pool: &PgPool, services: A::Services) -> Arc<PostgresCqrs<A>> {
-    Arc::new(CqrsFramework::new(store(pool), vec![], services))
+fn cqrs<A: Aggregate>(pool: &PgPool, max_event_bytes: usize, services: A::Services) -> Arc<PostgresCqrs<A>> {
+    Arc::new(CqrsFramework::new(store(pool, max_event_bytes), vec![], services))
 }
 
 impl CommandBus {
+    /// A bus storing events of at most [`DEFAULT_MAX_EVENT_BYTES`] each.
     pub fn new(
         pool: PgPool,
         directory: Arc<dyn ServerDirectory>,
         accounts: Arc<dyn AccountDirectory>,
         views: Arc<dyn AwaitViews>,
     ) -> Self {
+        Self::with_event_limit(pool, directory, accounts, views, DEFAULT_MAX_EVENT_BYTES)
+    }
+
+    pub fn with_event_limit(
+        pool: PgPool,
+        directory: Arc<dyn ServerDirectory>,
+        accounts: Arc<dyn AccountDirectory>,
+        views: Arc<dyn AwaitViews>,
+        max_event_bytes: usize,
+    ) -> Self {
+        let limit = max_event_bytes;
         Self {
-            projects: cqrs(&pool, ()),
-            servers: cqrs(&pool, directory),
-            instances: cqrs(&pool, accounts),
-            oauth_apps: cqrs(&pool, ()),
-            auth_configs: cqrs(&pool, ()),
-            connected_accounts: cqrs(&pool, ()),
+            projects: cqrs(&pool, limit, ()),
+            servers: cqrs(&pool, limit, directory),
+            instances: cqrs(&pool, limit, accounts),
+            oauth_apps: cqrs(&pool, limit, ()),
+            auth_configs: cqrs(&pool, limit, ()),
+            connected_accounts: cqrs(&pool, limit, ()),
             pool,
             views,
+            max_event_bytes,
         }
+    }
+
+    /// The largest event this bus stores, in bytes of JSON (payload and metadata).
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
     }
 
     /// Whether an answered write is still missing from the views (see [`AwaitViews::lagging`]).
@@ -103,7 +127,7 @@ impl CommandBus {
     where
         A::Error: std::error::Error,
     {
-        match store::<A>(&self.pool).load_aggregate(id).await {
+        match store::<A>(&self.pool, self.max_event_bytes).load_aggregate(id).await {
             Ok(context) => Ok(context.aggregate),
             Err(e) => Err(store_failure::<A>(id, e)),
         }
@@ -223,11 +247,17 @@ impl CommandBus {
     }
 }
 
-/// A store error, told apart: unreachable (503, retry) or broken (500).
+/// A store error, told apart: an event over the size limit (413), unreachable (503, retry) or
+/// broken (500).
 fn store_failure<A: Aggregate>(id: &str, e: AggregateError<A::Error>) -> AppError<A::Error>
 where
     A::Error: std::error::Error,
 {
+    if let AggregateError::UnexpectedError(cause) = &e
+        && let Some(too_large) = cause.downcast_ref::<EventTooLarge>()
+    {
+        return AppError::TooLarge(too_large.clone());
+    }
     let unreachable = match &e {
         AggregateError::DatabaseConnectionError(_) => true,
         AggregateError::UnexpectedError(cause) => {

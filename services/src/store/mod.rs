@@ -1,10 +1,12 @@
 //! The event store (postgres-es on Postgres) and the command bus in front of it.
 
 mod command_bus;
+pub mod event_size;
 mod metadata;
 mod upcaster;
 
 pub use command_bus::{CommandBus, Committed, LastEvent};
+pub use event_size::{DEFAULT_MAX_EVENT_BYTES, EventTooLarge};
 pub use metadata::CommandMetadata;
 pub use upcaster::{Upcaster, current_shape};
 

@@ -49,6 +49,7 @@ impl TestApp {
             oauth_allow_loopback_http: true,
             oauth_state_ttl: std::time::Duration::from_secs(600),
             pending_connection_ttl: std::time::Duration::from_secs(600),
+            max_event_bytes: services::store::DEFAULT_MAX_EVENT_BYTES,
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");

@@ -44,6 +44,8 @@ pub struct NatsServer {
     cluster: Option<ClusterArgs>,
     dir: PathBuf,
     child: Option<Child>,
+    /// `max_payload` for the next (re)start, when not the server's default (1 MiB).
+    max_payload: Option<usize>,
 }
 
 impl NatsServer {
@@ -66,7 +68,20 @@ impl NatsServer {
     fn new(name: String, port: u16, cluster: Option<ClusterArgs>) -> Self {
         let dir = std::env::temp_dir().join(format!("nats-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create nats temp dir");
-        Self { name, port, cluster, dir, child: None }
+        Self { name, port, cluster, dir, child: None, max_payload: None }
+    }
+
+    /// A standalone server whose messages may take at most `max_payload` bytes.
+    pub async fn start_with_max_payload(max_payload: usize) -> Self {
+        let mut server = Self::start().await;
+        server.set_max_payload(max_payload);
+        server.restart().await;
+        server
+    }
+
+    /// The `max_payload` the server gets at its next restart (an operator lowering its cap).
+    pub fn set_max_payload(&mut self, max_payload: usize) {
+        self.max_payload = Some(max_payload);
     }
 
     pub fn url(&self) -> String {
@@ -129,6 +144,12 @@ impl NatsServer {
         let mut command = Command::new(nats_server_binary());
         command.args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-n", &self.name]);
         command.arg("-sd").arg(self.dir.join("store"));
+        if let Some(max_payload) = self.max_payload {
+            // No command-line flag sets it; a config file does, and the flags above still win.
+            let config = self.dir.join("nats.conf");
+            std::fs::write(&config, format!("max_payload: {max_payload}\n")).expect("write nats.conf");
+            command.arg("-c").arg(config);
+        }
         if let Some(cluster) = &self.cluster {
             command.args(["--cluster_name", &cluster.cluster_name]);
             command.args(["--cluster", &format!("nats://127.0.0.1:{}", cluster.cluster_port)]);
