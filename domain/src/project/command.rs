@@ -1,3 +1,4 @@
+use super::RedirectHosts;
 use events::{ApiKeyId, ProjectId};
 
 /// What can be asked of a project.
@@ -6,6 +7,16 @@ pub enum ProjectCommand {
     Create { project_id: ProjectId, name: ProjectName },
     IssueApiKey { key_id: ApiKeyId, name: Option<String>, digest: KeyDigest },
     RevokeApiKey { key_id: ApiKeyId },
+    /// Changes the hosts OAuth flows may redirect the browser to.
+    ChangeRedirectHosts(RedirectHostsChange),
+}
+
+/// A new allow-list, or an edit of the current one (applied to the aggregate's state, so
+/// that concurrent edits do not lose each other's hosts).
+#[derive(Debug, Clone)]
+pub enum RedirectHostsChange {
+    Replace(RedirectHosts),
+    Edit { add: RedirectHosts, remove: RedirectHosts },
 }
 
 /// A project's display name: trimmed, 1 to 200 characters, no control characters.
