@@ -18,7 +18,7 @@ use crate::health::{Health, HealthApi};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
-use crate::project::Projects;
+use crate::project::{ProjectApi, Projects};
 use crate::server::Servers;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
@@ -58,6 +58,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             composio_apis(&state),
             HealthApi::new(state.health.clone()),
             AuditApi::new(state.audit.clone()),
+            ProjectApi::new(state.projects.clone()),
         ),
         "MCP Provisioner",
         env!("CARGO_PKG_VERSION"),
