@@ -4,6 +4,7 @@
 //! ends, since the list may have changed in between.
 
 use super::view;
+use crate::error::AppError;
 use domain::project::{RedirectHosts, parse_redirect_target};
 use events::ProjectId;
 use sqlx::PgPool;
@@ -31,13 +32,13 @@ impl RedirectPolicy {
     }
 
     /// `raw` as a URL the project allows.
-    pub async fn check(&self, project_id: ProjectId, raw: &str) -> Result<Result<Url, RedirectRefusal>, sqlx::Error> {
-        let Ok(url) = parse_redirect_target(raw) else { return Ok(Err(RedirectRefusal::NotHttp)) };
+    pub async fn check(&self, project_id: ProjectId, raw: &str) -> Result<Url, AppError<RedirectRefusal>> {
+        let url = parse_redirect_target(raw).map_err(|_| AppError::Rejected(RedirectRefusal::NotHttp))?;
         if self.is_own(&url) {
-            return Ok(Ok(url));
+            return Ok(url);
         }
         let hosts = view::redirect_hosts(&self.pool, project_id).await?.unwrap_or_default();
-        Ok(allowed(&hosts, url))
+        allowed(&hosts, url).map_err(AppError::Rejected)
     }
 
     fn is_own(&self, url: &Url) -> bool {

@@ -19,6 +19,7 @@ mod klavis_oauth;
 mod klavis_users;
 mod read_your_writes;
 mod rebuild;
+mod redirect_allowlist;
 mod relay;
 mod replay;
 mod republish;
