@@ -144,7 +144,10 @@ impl RedirectHostsArgs {
             Some(hosts) => Some(RedirectHostsChange::Replace(parse("set", hosts)?)),
             None if self.clear => Some(RedirectHostsChange::Replace(RedirectHosts::default())),
             None if self.add.is_empty() && self.remove.is_empty() => None,
-            None => Some(RedirectHostsChange::Edit { add: parse("add", &self.add)?, remove: parse("remove", &self.remove)? }),
+            None => Some(RedirectHostsChange::Edit {
+                add: parse("add", &self.add)?,
+                remove: parse("remove", &self.remove)?,
+            }),
         })
     }
 }

@@ -62,7 +62,10 @@ impl Aggregate for Project {
                     RedirectHostsChange::Edit { add, remove } => current.edited(&add, &remove),
                 };
                 if hosts.len() > RedirectHosts::MAX_ENTRIES {
-                    return Err(ProjectError::TooManyRedirectHosts { given: hosts.len(), max: RedirectHosts::MAX_ENTRIES });
+                    return Err(ProjectError::TooManyRedirectHosts {
+                        given: hosts.len(),
+                        max: RedirectHosts::MAX_ENTRIES,
+                    });
                 }
                 // Setting the list it already has changes nothing, and says so by emitting nothing.
                 if hosts == current {

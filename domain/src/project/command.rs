@@ -1,13 +1,13 @@
 use super::RedirectHosts;
 use events::{ApiKeyId, ProjectId};
 
-/// What can be asked of a project.
+/// What can be asked of a project. `ChangeRedirectHosts` changes the hosts its OAuth flows may
+/// redirect the browser to.
 #[derive(Debug, Clone)]
 pub enum ProjectCommand {
     Create { project_id: ProjectId, name: ProjectName },
     IssueApiKey { key_id: ApiKeyId, name: Option<String>, digest: KeyDigest },
     RevokeApiKey { key_id: ApiKeyId },
-    /// Changes the hosts OAuth flows may redirect the browser to.
     ChangeRedirectHosts(RedirectHostsChange),
 }
 

@@ -110,7 +110,9 @@ impl RedirectHosts {
         let hosts = entries
             .iter()
             .enumerate()
-            .map(|(index, raw)| RedirectHost::parse(raw.as_ref()).map_err(|reason| InvalidRedirectHost { index, reason }))
+            .map(|(index, raw)| {
+                RedirectHost::parse(raw.as_ref()).map_err(|reason| InvalidRedirectHost { index, reason })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::of(hosts))
     }
@@ -174,7 +176,8 @@ mod tests {
 
     #[test]
     fn entries_are_stored_canonical() {
-        let list = hosts(&["App.Example.COM", "bücher.de", "localhost:3000", "*.Example.org", "[::1]:8080", "10.0.0.1"]);
+        let list =
+            hosts(&["App.Example.COM", "bücher.de", "localhost:3000", "*.Example.org", "[::1]:8080", "10.0.0.1"]);
         assert_eq!(
             list.entries(),
             ["*.example.org", "10.0.0.1", "[::1]:8080", "app.example.com", "localhost:3000", "xn--bcher-kva.de"]
@@ -234,7 +237,8 @@ mod tests {
     #[test]
     fn an_edit_adds_and_removes() {
         let list = hosts(&["a.example.com", "b.example.com"]);
-        let edited = list.edited(&hosts(&["c.example.com", "a.example.com"]), &hosts(&["b.example.com", "z.example.com"]));
+        let edited =
+            list.edited(&hosts(&["c.example.com", "a.example.com"]), &hosts(&["b.example.com", "z.example.com"]));
         assert_eq!(edited.entries(), ["a.example.com", "c.example.com"]);
     }
 }

@@ -7,9 +7,9 @@ mod key_cache;
 mod redirects;
 mod view;
 
+pub use api::ProjectApi;
 pub use api_key::{ApiKey, KEY_PREFIX};
 pub use key_cache::{KeyCache, REVOCATION_CHANNEL};
-pub use api::ProjectApi;
 pub use redirects::{RedirectPolicy, RedirectRefusal};
 pub use view::ProjectViews;
 

@@ -128,13 +128,21 @@ async fn a_composio_callback_url_must_be_on_the_allow_list() {
     let before = app.event_count().await;
 
     let link = json!({"auth_config_id": config, "user_id": "u", "callback_url": "https://evil.example.com"});
-    let error =
-        composio_error(app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(link)).await, 400, "Request_ValidationError").await;
+    let error = composio_error(
+        app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(link)).await,
+        400,
+        "Request_ValidationError",
+    )
+    .await;
     assert!(error["message"].as_str().unwrap().contains("callback_url"), "{error}");
     assert!(error["message"].as_str().unwrap().contains("evil.example.com"), "{error}");
     let create = json!({"auth_config": {"id": config}, "connection": {"user_id": "u", "callback_url": EVIL}});
-    let error =
-        composio_error(app.composio(Method::POST, "/api/v3/connected_accounts", Some(create)).await, 400, "Request_ValidationError").await;
+    let error = composio_error(
+        app.composio(Method::POST, "/api/v3/connected_accounts", Some(create)).await,
+        400,
+        "Request_ValidationError",
+    )
+    .await;
     assert!(error["message"].as_str().unwrap().contains("connection.callback_url"), "{error}");
     assert_eq!(app.event_count().await, before, "nothing recorded");
 

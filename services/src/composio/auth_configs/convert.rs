@@ -116,7 +116,10 @@ pub fn input_of(body: CreateAuthConfigRequest, allow_loopback_http: bool) -> Res
     let credentials = config.credentials.map(|c| c.0);
     if managed {
         if let Some(credentials) = &credentials {
-            check_redirect_uri("auth_config.credentials", &credentials_object("auth_config.credentials", credentials)?)?;
+            check_redirect_uri(
+                "auth_config.credentials",
+                &credentials_object("auth_config.credentials", credentials)?,
+            )?;
         }
     } else {
         check_credentials("auth_config.credentials", &auth_scheme, credentials.as_ref(), allow_loopback_http)?;
