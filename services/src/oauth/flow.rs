@@ -259,12 +259,7 @@ impl OAuthFlow {
     /// instance's project is known, and for a `redirect_url` that project does not allow,
     /// that is a plain page: the flow never sends the browser anywhere it was merely told to.
     pub async fn authorize(&self, req: AuthorizeRequest) -> Outcome {
-        let instance_id: Result<InstanceId, _> = req.instance_id.parse().map_err(|_| FlowError::UnknownInstance);
-        let instance = match instance_id {
-            Ok(id) => self.instances.get_anywhere(id).await.map_err(unknown_instance).map(|i| (id, i)),
-            Err(e) => Err(e),
-        };
-        let (instance_id, instance) = match instance {
+        let (instance_id, instance) = match self.instance_of(&req.instance_id).await {
             Ok(found) => found,
             Err(e) => return failed(None, None, e),
         };
@@ -280,6 +275,12 @@ impl OAuthFlow {
             Ok(url) => Outcome::Redirect(url),
             Err(e) => failed(redirect_url, None, e),
         }
+    }
+
+    async fn instance_of(&self, raw_id: &str) -> Result<(InstanceId, ConnectionRecord), FlowError> {
+        let instance_id: InstanceId = raw_id.parse().map_err(|_| FlowError::UnknownInstance)?;
+        let instance = self.instances.get_anywhere(instance_id).await.map_err(unknown_instance)?;
+        Ok((instance_id, instance))
     }
 
     /// `raw` if the project allows it as a redirect target.
