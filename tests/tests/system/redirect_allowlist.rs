@@ -163,11 +163,23 @@ async fn a_link_whose_host_was_removed_ends_on_a_page() {
     let provider = OAuthProvider::start().await;
     let config = custom_oauth_config(&app, &provider).await;
     app.allow_redirects_to(&["app.example.com"]).await;
-    let link = json!({"auth_config_id": config, "user_id": "u", "callback_url": "https://app.example.com/back"});
-    let linked = json_of(app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(link)).await, 201).await;
+    let new_link = || async {
+        let link = json!({"auth_config_id": config, "user_id": "u", "callback_url": "https://app.example.com/back"});
+        json_of(app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(link)).await, 201).await
+    };
+    let (done, pending) = (new_link().await, new_link().await);
+    let done_link = done["redirect_url"].as_str().unwrap();
+    let callback =
+        location(browser().get(location(browser().get(done_link).send().await.unwrap()).await).send().await.unwrap())
+            .await;
+    location(browser().get(callback).send().await.unwrap()).await;
     app.allow_redirects_to(&[]).await;
 
-    let to_provider = location(browser().get(linked["redirect_url"].as_str().unwrap()).send().await.unwrap()).await;
+    // A spent link ends at once (not pending): on a page now, not back at the removed host.
+    let page = plain_page(browser().get(done_link).send().await.unwrap(), 409).await;
+    assert!(page.contains("ACTIVE"), "{page}");
+    // A pending one completes, and ends on a page too.
+    let to_provider = location(browser().get(pending["redirect_url"].as_str().unwrap()).send().await.unwrap()).await;
     let callback = location(browser().get(to_provider).send().await.unwrap()).await;
     plain_page(browser().get(callback).send().await.unwrap(), 200).await;
 }
