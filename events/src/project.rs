@@ -13,6 +13,10 @@ pub enum ProjectEvent {
     ApiKeyIssued(ApiKeyIssued),
     /// An API key was revoked; requests made with it are refused from now on.
     ApiKeyRevoked(ApiKeyRevoked),
+    /// The hosts the browser may be sent back to at the end of an OAuth flow were set. Carries
+    /// the whole list (canonical entries: lower-case ASCII host, optional `:port`, optional
+    /// leading `*.`); an empty list allows no redirect away from this service.
+    RedirectHostsSet(RedirectHostsSet),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +42,12 @@ pub struct ApiKeyRevoked {
     pub key_id: ApiKeyId,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedirectHostsSet {
+    pub project_id: ProjectId,
+    pub hosts: Vec<String>,
+}
+
 impl Event for ProjectEvent {
     const AGGREGATE_TYPE: &'static str = "project";
 
@@ -46,6 +56,7 @@ impl Event for ProjectEvent {
             Self::ProjectCreated(e) => e.project_id,
             Self::ApiKeyIssued(e) => e.project_id,
             Self::ApiKeyRevoked(e) => e.project_id,
+            Self::RedirectHostsSet(e) => e.project_id,
         }
     }
 
@@ -54,6 +65,7 @@ impl Event for ProjectEvent {
             Self::ProjectCreated(_) => "project.created",
             Self::ApiKeyIssued(_) => "project.api_key_issued",
             Self::ApiKeyRevoked(_) => "project.api_key_revoked",
+            Self::RedirectHostsSet(_) => "project.redirect_hosts_set",
         }
     }
 }

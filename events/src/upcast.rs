@@ -16,6 +16,7 @@ const CURRENT: &[(&str, &str)] = &[
     ("project.created", "1.0"),
     ("project.api_key_issued", "1.0"),
     ("project.api_key_revoked", "1.0"),
+    ("project.redirect_hosts_set", "1.0"),
     ("server.registered", "1.0"),
     ("server.updated", "1.0"),
     ("server.deleted", "1.0"),

@@ -11,7 +11,7 @@ use crate::store::CommandMetadata;
 use crate::telemetry;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use domain::project::ProjectName;
+use domain::project::{ProjectName, RedirectHosts, RedirectHostsChange};
 use events::{ApiKeyId, ProjectId};
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
@@ -110,6 +110,46 @@ enum ProjectCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// The hosts the project's OAuth flows may redirect the browser to: changes them with
+    /// --add/--remove, --set or --clear, then prints the list in force, one host a line.
+    RedirectHosts(RedirectHostsArgs),
+}
+
+#[derive(clap::Args)]
+struct RedirectHostsArgs {
+    project: String,
+    /// Allow a host (app.example.com, localhost:3000, *.example.com); repeatable.
+    #[arg(long, value_name = "HOST")]
+    add: Vec<String>,
+    /// Stop allowing a host; repeatable.
+    #[arg(long, value_name = "HOST")]
+    remove: Vec<String>,
+    /// Replace the whole list with these hosts.
+    #[arg(long, value_name = "HOST", num_args = 1.., conflicts_with_all = ["add", "remove"])]
+    set: Option<Vec<String>>,
+    /// Allow no host at all (flows end on this service's own pages).
+    #[arg(long, conflicts_with_all = ["add", "remove", "set"])]
+    clear: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+impl RedirectHostsArgs {
+    /// The change asked for; `None` to only list.
+    fn change(&self) -> anyhow::Result<Option<RedirectHostsChange>> {
+        let parse = |flag: &str, entries: &[String]| {
+            RedirectHosts::parse(entries).map_err(|e| anyhow::anyhow!("--{flag} {}: {}", entries[e.index], e.reason))
+        };
+        Ok(match &self.set {
+            Some(hosts) => Some(RedirectHostsChange::Replace(parse("set", hosts)?)),
+            None if self.clear => Some(RedirectHostsChange::Replace(RedirectHosts::default())),
+            None if self.add.is_empty() && self.remove.is_empty() => None,
+            None => Some(RedirectHostsChange::Edit {
+                add: parse("add", &self.add)?,
+                remove: parse("remove", &self.remove)?,
+            }),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -169,6 +209,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{project_id}");
             Ok(())
         }
+        Command::Project { command: ProjectCommand::RedirectHosts(args) } => redirect_hosts(args).await,
         Command::Key { command: KeyCommand::Create { project, name, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let issued = projects(&database).await?.issue_key(project_id, name, &CommandMetadata::actor("cli")).await?;
@@ -187,6 +228,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn redirect_hosts(args: RedirectHostsArgs) -> anyhow::Result<()> {
+    let project_id: ProjectId = args.project.parse().context("the project id")?;
+    let change = args.change()?;
+    let projects = projects(&args.database).await?;
+    let hosts = match change {
+        Some(change) => projects.change_redirect_hosts(project_id, change, &CommandMetadata::actor("cli")).await?,
+        None => projects.redirect_hosts(project_id).await?,
+    };
+    for host in hosts.entries() {
+        println!("{host}");
+    }
+    if hosts.is_empty() {
+        eprintln!("no redirect hosts: OAuth flows of this project end on this service's own pages");
+    }
+    Ok(())
 }
 
 /// Project commands from the CLI. No projector may be running, so the CLI brings the views

@@ -9,7 +9,7 @@ use crate::health::Health;
 use crate::http::{AppState, app};
 use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{OAuthApps, OAuthAppsView, OAuthFlow, StateSealer};
-use crate::project::{KeyCache, ProjectViews, Projects};
+use crate::project::{KeyCache, ProjectViews, Projects, RedirectPolicy};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
 use crate::relay::Relay;
 use crate::secrets::Vault;
@@ -104,10 +104,12 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         settings.pending_connection_ttl,
     );
     let servers = Servers::new(bus.clone(), vault, pool.clone(), directory);
+    let redirects = RedirectPolicy::new(pool.clone(), &public_url);
     let oauth_flow = OAuthFlow::new(
         instances.clone(),
         oauth_apps.clone(),
         connected_accounts.clone(),
+        redirects.clone(),
         StateSealer::new(&settings.master_key),
         public_url.clone(),
         settings.oauth_state_ttl,
@@ -123,6 +125,7 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         connected_accounts,
         health: Health::new(pool.clone(), settings.max_view_lag, settings.relay.is_some()),
         audit: crate::audit::Audit::new(pool.clone()),
+        redirects,
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
     }

@@ -1,8 +1,8 @@
-use super::{ProjectCommand, ProjectError};
+use super::{ProjectCommand, ProjectError, RedirectHosts, RedirectHostsChange};
 use crate::Recorded;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use events::project::{ApiKeyIssued, ApiKeyRevoked, ProjectCreated};
+use events::project::{ApiKeyIssued, ApiKeyRevoked, ProjectCreated, RedirectHostsSet};
 use events::{ApiKeyId, ProjectEvent, ProjectId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,6 +13,9 @@ pub struct Project {
     id: Option<ProjectId>,
     /// Every key ever issued, with whether it is revoked.
     keys: BTreeMap<ApiKeyId, bool>,
+    /// The redirect allow-list, as recorded (canonical entries).
+    #[serde(default)]
+    redirect_hosts: Vec<String>,
 }
 
 impl Aggregate for Project {
@@ -51,6 +54,25 @@ impl Aggregate for Project {
                     Some(false) => ProjectEvent::ApiKeyRevoked(ApiKeyRevoked { project_id, key_id }),
                 }
             }
+            ProjectCommand::ChangeRedirectHosts(change) => {
+                let project_id = self.id.ok_or(ProjectError::NotFound)?;
+                let current = RedirectHosts::recorded(&self.redirect_hosts);
+                let hosts = match change {
+                    RedirectHostsChange::Replace(hosts) => hosts,
+                    RedirectHostsChange::Edit { add, remove } => current.edited(&add, &remove),
+                };
+                if hosts.len() > RedirectHosts::MAX_ENTRIES {
+                    return Err(ProjectError::TooManyRedirectHosts {
+                        given: hosts.len(),
+                        max: RedirectHosts::MAX_ENTRIES,
+                    });
+                }
+                // Setting the list it already has changes nothing, and says so by emitting nothing.
+                if hosts == current {
+                    return Ok(());
+                }
+                ProjectEvent::RedirectHostsSet(RedirectHostsSet { project_id, hosts: hosts.entries() })
+            }
         };
         sink.write(Recorded(event), self).await;
         Ok(())
@@ -65,6 +87,7 @@ impl Aggregate for Project {
             ProjectEvent::ApiKeyRevoked(e) => {
                 self.keys.insert(e.key_id, true);
             }
+            ProjectEvent::RedirectHostsSet(e) => self.redirect_hosts = e.hosts,
         }
     }
 }
@@ -160,6 +183,63 @@ mod tests {
             .when_async(ProjectCommand::RevokeApiKey { key_id })
             .await
             .then_expect_error(ProjectError::KeyNotFound(key_id));
+    }
+
+    fn hosts(entries: &[&str]) -> RedirectHosts {
+        RedirectHosts::parse(entries).unwrap()
+    }
+
+    fn hosts_set(project_id: ProjectId, entries: &[&str]) -> Recorded<ProjectEvent> {
+        let hosts = entries.iter().map(|e| e.to_string()).collect();
+        Recorded(ProjectEvent::RedirectHostsSet(RedirectHostsSet { project_id, hosts }))
+    }
+
+    #[tokio::test]
+    async fn redirect_hosts_are_recorded_whole_and_edits_apply_to_the_current_list() {
+        let project_id = ProjectId::random();
+        ProjectTest::with(())
+            .given(vec![created(project_id)])
+            .when_async(ProjectCommand::ChangeRedirectHosts(RedirectHostsChange::Replace(hosts(&[
+                "B.example.com",
+                "a.example.com",
+            ]))))
+            .await
+            .then_expect_events(vec![hosts_set(project_id, &["a.example.com", "b.example.com"])]);
+        let edit = RedirectHostsChange::Edit { add: hosts(&["c.example.com"]), remove: hosts(&["a.example.com"]) };
+        ProjectTest::with(())
+            .given(vec![created(project_id), hosts_set(project_id, &["a.example.com", "b.example.com"])])
+            .when_async(ProjectCommand::ChangeRedirectHosts(edit))
+            .await
+            .then_expect_events(vec![hosts_set(project_id, &["b.example.com", "c.example.com"])]);
+    }
+
+    #[tokio::test]
+    async fn setting_the_same_redirect_hosts_emits_nothing() {
+        let project_id = ProjectId::random();
+        let edit = RedirectHostsChange::Edit { add: hosts(&["a.example.com"]), remove: RedirectHosts::default() };
+        ProjectTest::with(())
+            .given(vec![created(project_id), hosts_set(project_id, &["a.example.com"])])
+            .when_async(ProjectCommand::ChangeRedirectHosts(edit))
+            .await
+            .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn redirect_hosts_need_a_project_and_a_bounded_list() {
+        ProjectTest::with(())
+            .given_no_previous_events()
+            .when_async(ProjectCommand::ChangeRedirectHosts(RedirectHostsChange::Replace(hosts(&["a.example.com"]))))
+            .await
+            .then_expect_error(ProjectError::NotFound);
+        let many: Vec<String> = (0..=RedirectHosts::MAX_ENTRIES).map(|i| format!("h{i}.example.com")).collect();
+        let project_id = ProjectId::random();
+        ProjectTest::with(())
+            .given(vec![created(project_id)])
+            .when_async(ProjectCommand::ChangeRedirectHosts(RedirectHostsChange::Replace(
+                RedirectHosts::parse(&many).unwrap(),
+            )))
+            .await
+            .then_expect_error(ProjectError::TooManyRedirectHosts { given: 101, max: 100 });
     }
 
     #[test]

@@ -1,11 +1,22 @@
+use super::RedirectHosts;
 use events::{ApiKeyId, ProjectId};
 
-/// What can be asked of a project.
+/// What can be asked of a project. `ChangeRedirectHosts` changes the hosts its OAuth flows may
+/// redirect the browser to.
 #[derive(Debug, Clone)]
 pub enum ProjectCommand {
     Create { project_id: ProjectId, name: ProjectName },
     IssueApiKey { key_id: ApiKeyId, name: Option<String>, digest: KeyDigest },
     RevokeApiKey { key_id: ApiKeyId },
+    ChangeRedirectHosts(RedirectHostsChange),
+}
+
+/// A new allow-list, or an edit of the current one (applied to the aggregate's state, so
+/// that concurrent edits do not lose each other's hosts).
+#[derive(Debug, Clone)]
+pub enum RedirectHostsChange {
+    Replace(RedirectHosts),
+    Edit { add: RedirectHosts, remove: RedirectHosts },
 }
 
 /// A project's display name: trimmed, 1 to 200 characters, no control characters.

@@ -11,4 +11,6 @@ pub enum ProjectError {
     KeyAlreadyIssued(ApiKeyId),
     #[error("API key {0} not found")]
     KeyNotFound(ApiKeyId),
+    #[error("at most {max} redirect hosts are allowed, not {given}")]
+    TooManyRedirectHosts { given: usize, max: usize },
 }

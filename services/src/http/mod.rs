@@ -18,7 +18,7 @@ use crate::health::{Health, HealthApi};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
-use crate::project::Projects;
+use crate::project::{ProjectApi, Projects, RedirectPolicy};
 use crate::server::Servers;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
@@ -37,6 +37,7 @@ pub struct AppState {
     pub connected_accounts: ConnectedAccounts,
     pub health: Health,
     pub audit: Audit,
+    pub redirects: RedirectPolicy,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             composio_apis(&state),
             HealthApi::new(state.health.clone()),
             AuditApi::new(state.audit.clone()),
+            ProjectApi::new(state.projects.clone()),
         ),
         "MCP Provisioner",
         env!("CARGO_PKG_VERSION"),
@@ -85,7 +87,7 @@ pub fn app(state: AppState) -> impl Endpoint {
 fn composio_apis(state: &AppState) -> (AuthConfigsApi, ConnectedAccountsApi, McpServersApi, McpInstancesApi) {
     (
         AuthConfigsApi::new(state.auth_configs.clone(), state.oauth_allow_loopback_http),
-        ConnectedAccountsApi::new(state.connected_accounts.clone(), state.oauth_flow.clone()),
+        ConnectedAccountsApi::new(state.connected_accounts.clone(), state.oauth_flow.clone(), state.redirects.clone()),
         McpServersApi::new(
             state.servers.clone(),
             state.auth_configs.clone(),

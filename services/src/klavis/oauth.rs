@@ -2,7 +2,7 @@
 //! `/oauth/{provider}/authorize` and `/oauth/{provider}/callback`.
 
 use crate::http::context::RequestContext;
-use crate::oauth::{AuthorizeRequest, CallbackQuery, FlowError, OAuthAnswer, OAuthFlow};
+use crate::oauth::{AuthorizeRequest, CallbackQuery, OAuthAnswer, OAuthFlow};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{OpenApi, Tags};
@@ -26,7 +26,9 @@ impl KlavisOAuthApi {
 #[OpenApi(tag = "OAuthTags::OAuth")]
 impl KlavisOAuthApi {
     /// Send the user's browser to the provider's consent page (with PKCE and a signed,
-    /// expiring, single-use state). Open it in a browser.
+    /// expiring, single-use state). Open it in a browser. A `redirect_url` must be on the
+    /// project's redirect allow-list (`/api/v1/project/redirect-hosts`); otherwise a plain
+    /// 400 page answers and nothing is redirected.
     #[oai(path = "/oauth/:provider/authorize", method = "get")]
     async fn authorize(
         &self,
@@ -40,19 +42,11 @@ impl KlavisOAuthApi {
         let request = AuthorizeRequest {
             provider: provider.0,
             instance_id: instance_id.0,
-            redirect_url: redirect_url.0.clone(),
+            redirect_url: redirect_url.0,
             scope: scope.0,
             client_id: client_id.0,
         };
-        match self.flow.authorize(request).await {
-            Ok(url) => OAuthAnswer::Redirect(url),
-            Err(e) => {
-                if let FlowError::Internal(cause) = &e {
-                    tracing::error!(error = format!("{cause:#}"), "OAuth authorize failed");
-                }
-                crate::oauth::ending_for(redirect_url.0, None, e).into()
-            }
-        }
+        self.flow.authorize(request).await.into()
     }
 
     /// Where the provider sends the browser back: exchanges the code, stores the tokens

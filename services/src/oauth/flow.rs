@@ -10,6 +10,7 @@ use crate::catalog::Catalog;
 use crate::connected_account::{AccountError, AccountRecord, ConnectedAccounts};
 use crate::error::AppError;
 use crate::instance::{ConnectionRecord, Instances};
+use crate::project::{RedirectPolicy, RedirectRefusal};
 use crate::store::CommandMetadata;
 use domain::connected_account::{ConnectedAccountError, Status, reason};
 use domain::instance::InstanceError;
@@ -74,6 +75,8 @@ pub enum FlowError {
     NoEndpoints(String),
     #[error("redirect_url must be an absolute http(s) URL")]
     BadRedirectUrl,
+    #[error("the redirect target's host {0} is not on this project's redirect allow-list")]
+    RedirectNotAllowed(String),
     #[error(transparent)]
     State(#[from] StateError),
     #[error("this authorization was already completed")]
@@ -100,6 +103,7 @@ impl FlowError {
             Self::WrongProvider(_) => "wrong_provider",
             Self::NoApp(_) | Self::NoEndpoints(_) => "not_configured",
             Self::BadRedirectUrl => "bad_redirect_url",
+            Self::RedirectNotAllowed(_) => "redirect_not_allowed",
             Self::State(StateError::Invalid) => "invalid_state",
             Self::State(StateError::Expired) => "expired_state",
             Self::Replayed => "replayed_state",
@@ -118,6 +122,15 @@ impl FlowError {
             Self::TokenExchange(_) => 502,
             Self::Internal(_) => 500,
             _ => 400,
+        }
+    }
+}
+
+impl From<RedirectRefusal> for FlowError {
+    fn from(refusal: RedirectRefusal) -> Self {
+        match refusal {
+            RedirectRefusal::NotHttp => Self::BadRedirectUrl,
+            RedirectRefusal::HostNotAllowed(host) => Self::RedirectNotAllowed(host),
         }
     }
 }
@@ -206,6 +219,7 @@ pub struct OAuthFlow {
     instances: Instances,
     apps: OAuthApps,
     accounts: ConnectedAccounts,
+    redirects: RedirectPolicy,
     sealer: StateSealer,
     public_url: String,
     state_ttl: Duration,
@@ -221,6 +235,7 @@ impl OAuthFlow {
         instances: Instances,
         apps: OAuthApps,
         accounts: ConnectedAccounts,
+        redirects: RedirectPolicy,
         sealer: StateSealer,
         public_url: String,
         state_ttl: Duration,
@@ -231,7 +246,7 @@ impl OAuthFlow {
             .timeout(Duration::from_secs(15))
             .build()
             .expect("a reqwest client");
-        Self { instances, apps, accounts, sealer, public_url, state_ttl, http }
+        Self { instances, apps, accounts, redirects, sealer, public_url, state_ttl, http }
     }
 
     /// The redirect URI this service registers with providers.
@@ -239,15 +254,66 @@ impl OAuthFlow {
         format!("{}/oauth/{provider}/callback", self.public_url)
     }
 
-    /// The provider URL to send the browser to, for an instance (Klavis).
-    pub async fn authorize(&self, req: AuthorizeRequest) -> Result<String, FlowError> {
-        let instance_id: InstanceId = req.instance_id.parse().map_err(|_| FlowError::UnknownInstance)?;
-        let instance = self.instances.get_anywhere(instance_id).await.map_err(unknown_instance)?;
-        check_provider(&instance, &req.provider)?;
-        if let Some(url) = &req.redirect_url {
-            check_redirect_url(url)?;
-        }
+    /// Where authorize sends the browser, for an instance (Klavis): on to the provider, or,
+    /// if it cannot go on, back to the caller's `redirect_url` with the error. Until the
+    /// instance's project is known, and for a `redirect_url` that project does not allow,
+    /// that is a plain page: the flow never sends the browser anywhere it was merely told to.
+    pub async fn authorize(&self, req: AuthorizeRequest) -> Outcome {
+        let (instance_id, instance) = match self.instance_of(&req.instance_id).await {
+            Ok(found) => found,
+            Err(e) => return failed(None, None, e),
+        };
         let project_id = ProjectId::from_uuid(instance.project_id);
+        let redirect_url = match &req.redirect_url {
+            Some(raw) => match self.allowed_redirect(project_id, raw).await {
+                Ok(url) => Some(url),
+                Err(e) => return failed(None, None, e),
+            },
+            None => None,
+        };
+        match self.instance_url(instance_id, &instance, project_id, redirect_url.clone(), req).await {
+            Ok(url) => Outcome::Redirect(url),
+            Err(e) => failed(redirect_url, None, e),
+        }
+    }
+
+    async fn instance_of(&self, raw_id: &str) -> Result<(InstanceId, ConnectionRecord), FlowError> {
+        let instance_id: InstanceId = raw_id.parse().map_err(|_| FlowError::UnknownInstance)?;
+        let instance = self.instances.get_anywhere(instance_id).await.map_err(unknown_instance)?;
+        Ok((instance_id, instance))
+    }
+
+    /// `raw` if the project allows it as a redirect target.
+    async fn allowed_redirect(&self, project_id: ProjectId, raw: &str) -> Result<String, FlowError> {
+        match self.redirects.check(project_id, raw).await {
+            Ok(url) => Ok(url.to_string()),
+            Err(AppError::Rejected(refusal)) => Err(refusal.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A stored target (a link's `callback_url`, a state's `redirect_url`), if the project
+    /// still allows it: one removed from the allow-list since is not followed.
+    async fn still_allowed(&self, project_id: ProjectId, target: Option<String>) -> Option<String> {
+        let raw = target?;
+        match self.allowed_redirect(project_id, &raw).await {
+            Ok(url) => Some(url),
+            Err(e) => {
+                tracing::warn!(error = %e, %project_id, "redirect target no longer allowed; the flow ends on a page");
+                None
+            }
+        }
+    }
+
+    async fn instance_url(
+        &self,
+        instance_id: InstanceId,
+        instance: &ConnectionRecord,
+        project_id: ProjectId,
+        redirect_url: Option<String>,
+        req: AuthorizeRequest,
+    ) -> Result<String, FlowError> {
+        check_provider(instance, &req.provider)?;
         let app = self
             .apps
             .for_provider(project_id, &req.provider, req.client_id.as_deref())
@@ -258,7 +324,7 @@ impl OAuthFlow {
             target: FlowTarget::Instance(instance_id),
             project_id,
             provider: req.provider,
-            redirect_url: req.redirect_url,
+            redirect_url,
             expires_at: now() + self.state_ttl.as_secs() as i64,
         };
         self.provider_url(start, client, req.scope.as_deref())
@@ -272,19 +338,18 @@ impl OAuthFlow {
             Err(AppError::Rejected(_)) => return ending(None, None, Some(FlowError::UnknownLink)),
             Err(e) => return ending(None, None, Some(e.into())),
         };
-        match self.link_url(&account).await {
+        let project_id = ProjectId::from_uuid(account.project_id);
+        let callback_url = self.still_allowed(project_id, account.callback_url.clone()).await;
+        match self.link_url(&account, callback_url.clone()).await {
             Ok(url) => Outcome::Redirect(url),
             Err(e) => {
-                if let FlowError::Internal(cause) = &e {
-                    tracing::error!(error = format!("{cause:#}"), "OAuth link failed");
-                }
                 let target = FlowTarget::Account(account.connected_account_id.clone());
-                ending_for(account.callback_url.clone(), Some(target), e)
+                failed(callback_url, Some(target), e)
             }
         }
     }
 
-    async fn link_url(&self, account: &AccountRecord) -> Result<String, FlowError> {
+    async fn link_url(&self, account: &AccountRecord, callback_url: Option<String>) -> Result<String, FlowError> {
         let expires_at = account.expires_at.map_or(i64::MAX, |t| t.timestamp());
         if account.status == Status::Expired.as_str() || expires_at <= now() {
             return Err(FlowError::State(StateError::Expired));
@@ -312,7 +377,7 @@ impl OAuthFlow {
             target: FlowTarget::Account(account.connected_account_id.clone()),
             project_id,
             provider,
-            redirect_url: account.callback_url.clone().filter(|u| check_redirect_url(u).is_ok()),
+            redirect_url: callback_url,
             // The state lives no longer than the pending connection.
             expires_at: expires_at.min(now() + self.state_ttl.as_secs() as i64),
         };
@@ -352,7 +417,10 @@ impl OAuthFlow {
     pub async fn callback(&self, query: CallbackQuery, meta: &CommandMetadata) -> Outcome {
         // Where to go back is read even from an expired state: the caller should hear of it.
         let readable = query.state.as_deref().and_then(|s| self.sealer.decrypt(s).ok());
-        let redirect_url = readable.as_ref().and_then(|c| c.redirect_url.clone());
+        let redirect_url = match &readable {
+            Some(claims) => self.still_allowed(claims.project_id, claims.redirect_url.clone()).await,
+            None => None,
+        };
         let target = readable.map(|c| c.target);
         let claims = query.state.as_deref().map(|s| self.sealer.open(s, now()));
         match self.finish(query, claims, meta).await {
@@ -560,13 +628,6 @@ fn check_provider(instance: &ConnectionRecord, provider: &str) -> Result<(), Flo
     if instance.server_key == expected { Ok(()) } else { Err(FlowError::WrongProvider(provider.to_owned())) }
 }
 
-fn check_redirect_url(raw: &str) -> Result<(), FlowError> {
-    match url::Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(()),
-        _ => Err(FlowError::BadRedirectUrl),
-    }
-}
-
 /// Never includes a token or the client secret: only the provider's error code and
 /// description, or the kind of transport failure.
 fn describe<E: std::error::Error + 'static>(e: &RequestTokenError<E, BasicErrorResponse>) -> String {
@@ -642,15 +703,17 @@ fn extra_params(provider: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// How a flow that failed before it started ends (authorize's errors).
-pub fn ending_for(redirect_url: Option<String>, target: Option<FlowTarget>, error: FlowError) -> Outcome {
-    // A redirect_url that is not a URL cannot be followed: the page says so instead.
-    let redirect_url = redirect_url.filter(|u| check_redirect_url(u).is_ok());
+/// How a flow that failed before it reached the provider ends. `redirect_url` must be one
+/// the project allows.
+fn failed(redirect_url: Option<String>, target: Option<FlowTarget>, error: FlowError) -> Outcome {
+    if let FlowError::Internal(cause) = &error {
+        tracing::error!(error = format!("{cause:#}"), "OAuth flow could not start");
+    }
     ending(redirect_url, target, Some(error))
 }
 
-/// The end of the flow: back to the caller's `redirect_url` with `instance_id` (or
-/// `connected_account_id`) and `status` (and `error`), or a plain page.
+/// The end of the flow: back to the caller's `redirect_url` (one the project allows) with
+/// `instance_id` (or `connected_account_id`) and `status` (and `error`), or a plain page.
 fn ending(redirect_url: Option<String>, target: Option<FlowTarget>, error: Option<FlowError>) -> Outcome {
     if let Some(Ok(mut url)) = redirect_url.as_deref().map(url::Url::parse) {
         {

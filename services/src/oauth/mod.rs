@@ -9,5 +9,5 @@ mod state;
 
 pub use answer::OAuthAnswer;
 pub use apps::{OAuthAppRecord, OAuthApps, OAuthAppsView};
-pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome, ending_for, provider_for_toolkit};
+pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome, provider_for_toolkit};
 pub use state::{ClientRef, FlowTarget, StateClaims, StateError, StateSealer};

@@ -1,17 +1,21 @@
 //! Projects and their API keys: creating them (the CLI, for now) and resolving the key of
-//! every request to the caller's project.
+//! every request to the caller's project; the hosts OAuth flows may redirect to.
 
+mod api;
 mod api_key;
 mod key_cache;
+mod redirects;
 mod view;
 
+pub use api::ProjectApi;
 pub use api_key::{ApiKey, KEY_PREFIX};
 pub use key_cache::{KeyCache, REVOCATION_CHANNEL};
+pub use redirects::{RedirectPolicy, RedirectRefusal};
 pub use view::ProjectViews;
 
 use crate::error::AppError;
 use crate::store::{CommandBus, CommandMetadata};
-use domain::project::{KeyDigest, ProjectCommand, ProjectError, ProjectName};
+use domain::project::{KeyDigest, ProjectCommand, ProjectError, ProjectName, RedirectHosts, RedirectHostsChange};
 use events::{ApiKeyId, ProjectId};
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -80,6 +84,23 @@ impl Projects {
         meta: &CommandMetadata,
     ) -> Result<(), AppError<ProjectError>> {
         self.bus.project(project_id, ProjectCommand::RevokeApiKey { key_id }, meta).await.map(drop)
+    }
+
+    /// The project's redirect allow-list.
+    pub async fn redirect_hosts(&self, project_id: ProjectId) -> Result<RedirectHosts, AppError<ProjectError>> {
+        view::redirect_hosts(&self.pool, project_id).await?.ok_or(AppError::Rejected(ProjectError::NotFound))
+    }
+
+    /// Replaces or edits the allow-list; returns the list now in force (read after the write,
+    /// which the views already hold).
+    pub async fn change_redirect_hosts(
+        &self,
+        project_id: ProjectId,
+        change: RedirectHostsChange,
+        meta: &CommandMetadata,
+    ) -> Result<RedirectHosts, AppError<ProjectError>> {
+        self.bus.project(project_id, ProjectCommand::ChangeRedirectHosts(change), meta).await?;
+        self.redirect_hosts(project_id).await
     }
 
     /// The caller a presented key belongs to, if it is a live key. Anything that is not one

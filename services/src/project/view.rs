@@ -1,6 +1,7 @@
 use super::Caller;
 use crate::feed::FeedEvent;
 use crate::projection::Projection;
+use domain::project::RedirectHosts;
 use events::{ApiKeyId, ProjectEvent, ProjectId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -60,6 +61,13 @@ impl Projection for ProjectViews {
                     .execute(conn)
                     .await?;
             }
+            ProjectEvent::RedirectHostsSet(e) => {
+                sqlx::query("UPDATE view_projects SET redirect_hosts = $2 WHERE project_id = $1")
+                    .bind(e.project_id.as_uuid())
+                    .bind(&e.hosts)
+                    .execute(conn)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -73,4 +81,13 @@ pub(super) async fn live_key(pool: &PgPool, digest: &str) -> sqlx::Result<Option
             .fetch_optional(pool)
             .await?;
     Ok(row.map(|(project, key)| Caller { project_id: ProjectId::from_uuid(project), key_id: ApiKeyId::from_uuid(key) }))
+}
+
+/// A project's redirect allow-list; `None` for an unknown project.
+pub(super) async fn redirect_hosts(pool: &PgPool, project_id: ProjectId) -> sqlx::Result<Option<RedirectHosts>> {
+    let row: Option<Vec<String>> = sqlx::query_scalar("SELECT redirect_hosts FROM view_projects WHERE project_id = $1")
+        .bind(project_id.as_uuid())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|entries| RedirectHosts::recorded(&entries)))
 }

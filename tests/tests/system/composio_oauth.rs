@@ -20,7 +20,7 @@ async fn location(response: reqwest::Response) -> String {
 }
 
 /// A custom OAUTH2 auth config whose client is the local provider's.
-async fn custom_oauth_config(app: &TestApp, provider: &OAuthProvider) -> String {
+pub async fn custom_oauth_config(app: &TestApp, provider: &OAuthProvider) -> String {
     let body = json!({
         "toolkit": {"slug": "gmail"},
         "auth_config": {"type": "use_custom_auth", "authScheme": "OAUTH2", "credentials": {
@@ -34,6 +34,7 @@ async fn custom_oauth_config(app: &TestApp, provider: &OAuthProvider) -> String 
 }
 
 async fn link(app: &TestApp, auth_config_id: &str, user: &str) -> Value {
+    app.allow_redirects_to(&["app.example.com"]).await;
     let body = json!({"auth_config_id": auth_config_id, "user_id": user, "callback_url": CALLBACK});
     json_of(app.composio(Method::POST, "/api/v3/connected_accounts/link", Some(body)).await, 201).await
 }

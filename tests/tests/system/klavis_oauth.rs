@@ -10,9 +10,10 @@ use std::time::Duration;
 
 const REDIRECT: &str = "https://app.example.com/connected";
 
-/// An app with a white-label OAuth app for Gmail pointing at the local provider, and one
-/// Gmail instance.
-async fn setup(app: &TestApp) -> (OAuthProvider, String) {
+/// An app with a white-label OAuth app for Gmail pointing at the local provider, one Gmail
+/// instance, and `REDIRECT`'s host on the redirect allow-list.
+pub async fn setup(app: &TestApp) -> (OAuthProvider, String) {
+    app.allow_redirects_to(&["app.example.com"]).await;
     let provider = OAuthProvider::start().await;
     let body = json!({
         "client_id": provider.client_id, "client_secret": provider.client_secret, "server_name": "Gmail",
@@ -23,11 +24,11 @@ async fn setup(app: &TestApp) -> (OAuthProvider, String) {
     (provider, instance)
 }
 
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-async fn location(response: reqwest::Response) -> String {
+pub async fn location(response: reqwest::Response) -> String {
     assert!(
         response.status().is_redirection(),
         "not a redirect: {} {}",
@@ -44,7 +45,7 @@ async fn consent(app: &TestApp, instance: &str) -> String {
     location(browser().get(to_provider).send().await.unwrap()).await
 }
 
-async fn credentials(app: &TestApp) -> i64 {
+pub async fn credentials(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'instance.auth_set'")
         .fetch_one(&app.pool)
         .await

@@ -20,6 +20,7 @@ mod klavis_users;
 mod oversized_events;
 mod read_your_writes;
 mod rebuild;
+mod redirect_allowlist;
 mod relay;
 mod replay;
 mod republish;

@@ -19,6 +19,7 @@ async fn a_rebuild_from_position_zero_equals_the_live_views() {
     assert_eq!(app.call(Method::PATCH, &format!("/api/mcp/servers/{changed}"), Some(patch)).await.status(), 200);
     assert_eq!(app.call(Method::DELETE, &format!("/api/mcp/servers/{deleted}"), None).await.status(), 200);
     app.revoke(other_project, &other_key).await;
+    app.allow_redirects_to(&["app.example.com", "*.example.org"]).await;
     let at = app.settled().await;
 
     // Act
@@ -32,6 +33,13 @@ async fn a_rebuild_from_position_zero_equals_the_live_views() {
         sqlx::query_scalar("SELECT count(*) FROM rebuild_check.view_servers").fetch_one(&app.pool).await.unwrap();
     assert_eq!(rows, 3, "the rebuild saw every server, the deleted one included");
     assert!(!kept.is_empty());
+    let hosts: Vec<String> =
+        sqlx::query_scalar("SELECT redirect_hosts FROM rebuild_check.view_projects WHERE project_id = $1")
+            .bind(app.project_id.as_uuid())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(hosts, ["*.example.org", "app.example.com"], "the rebuild holds the redirect allow-list");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use crate::composio::error::Failure;
 use crate::composio::iso;
 use domain::auth_config::{check_custom_credentials, parse_name, parse_scheme, parse_toolkit, split_credentials};
 use domain::oauth_app::parse_endpoint;
+use domain::project::parse_redirect_target;
 use poem_openapi::types::MaybeUndefined;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -55,6 +56,15 @@ fn check_endpoints(field: &str, public: &Map<String, Value>, allow_loopback_http
     Ok(())
 }
 
+/// `oauth_redirect_uri` is where the provider sends the browser with the code: an absolute
+/// http(s) URL, never `javascript:`, `data:` or `file:`.
+fn check_redirect_uri(field: &str, public: &Map<String, Value>) -> Result<(), Failure> {
+    let Some(value) = public.get("oauth_redirect_uri") else { return Ok(()) };
+    let field = format!("{field}.oauth_redirect_uri");
+    let raw = value.as_str().ok_or_else(|| Failure::invalid(&field, "must be a string"))?;
+    parse_redirect_target(raw).map(drop).map_err(|reason| Failure::invalid(field, reason))
+}
+
 /// The public part of given credentials, checked for a custom config.
 fn check_credentials(
     field: &str,
@@ -68,7 +78,8 @@ fn check_credentials(
     };
     check_custom_credentials(scheme, &public)
         .map_err(|e| Failure::invalid(format!("{field}.{}", e.field.trim_start_matches("credentials.")), e.reason))?;
-    check_endpoints(field, &public, allow_loopback_http)
+    check_endpoints(field, &public, allow_loopback_http)?;
+    check_redirect_uri(field, &public)
 }
 
 fn proxy_of(field: &str, proxy: ProxyConfigInput) -> Result<(String, Option<SecretString>), Failure> {
@@ -105,7 +116,10 @@ pub fn input_of(body: CreateAuthConfigRequest, allow_loopback_http: bool) -> Res
     let credentials = config.credentials.map(|c| c.0);
     if managed {
         if let Some(credentials) = &credentials {
-            credentials_object("auth_config.credentials", credentials)?;
+            check_redirect_uri(
+                "auth_config.credentials",
+                &credentials_object("auth_config.credentials", credentials)?,
+            )?;
         }
     } else {
         check_credentials("auth_config.credentials", &auth_scheme, credentials.as_ref(), allow_loopback_http)?;

@@ -6,10 +6,12 @@ mod wire;
 
 use super::paging;
 use super::{Answer, ComposioCaller, ComposioTags};
+use crate::composio::error::{Failure, of_app_error};
 use crate::connected_account::{AccountFilter, ConnectedAccounts, Created};
 use crate::http::body::JsonBody;
 use crate::http::context::RequestContext;
 use crate::oauth::{OAuthAnswer, OAuthFlow};
+use crate::project::{Caller, RedirectPolicy};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -39,11 +41,23 @@ enum LinkResponse {
 pub struct ConnectedAccountsApi {
     accounts: ConnectedAccounts,
     flow: OAuthFlow,
+    redirects: RedirectPolicy,
 }
 
 impl ConnectedAccountsApi {
-    pub fn new(accounts: ConnectedAccounts, flow: OAuthFlow) -> Self {
-        Self { accounts, flow }
+    pub fn new(accounts: ConnectedAccounts, flow: OAuthFlow, redirects: RedirectPolicy) -> Self {
+        Self { accounts, flow, redirects }
+    }
+
+    /// A `callback_url` the browser will be sent to: http(s), on the project's allow-list.
+    async fn allowed_callback(&self, caller: &Caller, field: &str, raw: Option<String>) -> Answer<Option<String>> {
+        let Some(url) = convert::callback_of(field, raw)? else { return Ok(None) };
+        self.redirects.check(caller.project_id, &url).await.map_err(|e| {
+            of_app_error(e, |refusal| {
+                Failure::invalid(field, refusal).fix("Add the host with PUT /api/v1/project/redirect-hosts first.")
+            })
+        })?;
+        Ok(Some(url))
     }
 }
 
@@ -62,7 +76,7 @@ impl ConnectedAccountsApi {
         convert::check_auth_config_id("auth_config.id", &body.auth_config.id)?;
         let user = convert::user_of("connection.user_id", body.connection.user_id.as_deref().unwrap_or("default"))?;
         let callback_url = body.connection.callback_url.or(body.connection.redirect_uri);
-        let callback_url = convert::callback_of("connection.callback_url", callback_url)?;
+        let callback_url = self.allowed_callback(&caller.0, "connection.callback_url", callback_url).await?;
         let state = convert::state_of(body.connection.state)?;
         let meta = RequestContext::of(req).metadata(caller.0.actor());
         let created = self.accounts.create(&caller.0, &body.auth_config.id, &user, state, callback_url, &meta).await?;
@@ -79,7 +93,7 @@ impl ConnectedAccountsApi {
         let body = body.0;
         convert::check_auth_config_id("auth_config_id", &body.auth_config_id)?;
         let user = convert::user_of("user_id", &body.user_id)?;
-        let callback_url = convert::callback_of("callback_url", body.callback_url)?;
+        let callback_url = self.allowed_callback(&caller.0, "callback_url", body.callback_url).await?;
         let meta = RequestContext::of(req).metadata(caller.0.actor());
         let initiated = self.accounts.link(&caller.0, &body.auth_config_id, &user, callback_url, &meta).await?;
         Ok(LinkResponse::Created(Json(convert::link(initiated))))

@@ -100,6 +100,13 @@ impl TestApp {
         self.projects.revoke_key(project_id, caller.key_id, &CommandMetadata::actor("test")).await.unwrap();
     }
 
+    /// Lets the project's OAuth flows redirect to these hosts (PUT /api/v1/project/redirect-hosts).
+    pub async fn allow_redirects_to(&self, hosts: &[&str]) {
+        let body = serde_json::json!({ "hosts": hosts });
+        let response = self.call(Method::PUT, "/api/v1/project/redirect-hosts", Some(body)).await;
+        json_of(response, 200).await;
+    }
+
     /// A request with the app's own key.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
         self.call_as(&self.key, method, path, body).await

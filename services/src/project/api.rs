@@ -1,0 +1,157 @@
+//! `/api/v1/project/redirect-hosts`: the calling project's redirect allow-list, read (GET),
+//! replaced (PUT) or edited (PATCH) with the project's own key. There is no project id in the
+//! path: a key only ever reaches its own project.
+
+use super::{Projects, RedirectHosts};
+use crate::caller_extractor;
+use crate::error::AppError;
+use crate::http::body::JsonBody;
+use crate::http::caller::KeySource;
+use crate::http::context::RequestContext;
+use crate::http::problem::{Issue, Kind, Location, Problem};
+use domain::project::{InvalidRedirectHost, ProjectError, RedirectHostsChange};
+use poem::Request;
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde::Deserialize;
+
+caller_extractor!(
+    /// The caller of a project request: the project's API key as a bearer token or in `x-api-key`.
+    ProjectCaller,
+    [("ProjectBearer", KeySource::Bearer), ("ProjectApiKey", KeySource::Header("x-api-key"))]
+);
+
+#[derive(Tags)]
+enum ProjectTags {
+    /// Settings of the calling project.
+    Project,
+}
+
+/// The hosts OAuth flows may send the browser back to.
+#[derive(Object, Debug)]
+pub struct RedirectHostsResponse {
+    project_id: String,
+    /// Canonical entries: lower-case ASCII host (IDNA), optional `:port`, optional leading `*.`.
+    hosts: Vec<String>,
+}
+
+/// `PUT`: the whole new list.
+#[derive(Object, Deserialize, Debug)]
+pub struct ReplaceRedirectHosts {
+    hosts: Vec<String>,
+}
+
+/// `PATCH`: hosts to add and hosts to remove.
+#[derive(Object, Deserialize, Debug)]
+pub struct EditRedirectHosts {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+#[derive(Object, Debug)]
+pub struct ProjectErrorBody {
+    error: String,
+}
+
+#[derive(ApiResponse, Debug)]
+pub enum ProjectApiError {
+    /// Bad input (422), a missing or invalid key (401).
+    #[oai(status_range = "4XX")]
+    Client(StatusCode, Json<ProjectErrorBody>),
+    #[oai(status_range = "5XX")]
+    Server(StatusCode, Json<ProjectErrorBody>),
+}
+
+impl From<Problem> for ProjectApiError {
+    fn from(problem: Problem) -> Self {
+        let status = problem.default_status();
+        let body = Json(ProjectErrorBody { error: problem.describe() });
+        if status.is_server_error() { Self::Server(status, body) } else { Self::Client(status, body) }
+    }
+}
+
+impl From<AppError<ProjectError>> for ProjectApiError {
+    fn from(e: AppError<ProjectError>) -> Self {
+        Problem::of_app_error(e, |refusal| match refusal {
+            e @ ProjectError::TooManyRedirectHosts { .. } => {
+                Problem::invalid(Location::Body(vec!["hosts".into()]), Issue::Rule, e.to_string())
+            }
+            ProjectError::NotFound => Problem::new(Kind::NotFound, "Project not found"),
+            other => Problem::new(Kind::Conflict, other.to_string()),
+        })
+        .into()
+    }
+}
+
+/// The entries of the body field `field`, parsed.
+fn hosts_of(field: &str, entries: &[String]) -> Result<RedirectHosts, ProjectApiError> {
+    RedirectHosts::parse(entries).map_err(|InvalidRedirectHost { index, reason }| {
+        Problem::invalid(Location::Body(vec![field.into(), index.to_string()]), Issue::Rule, reason).into()
+    })
+}
+
+fn answer(caller: &super::Caller, hosts: &RedirectHosts) -> Json<RedirectHostsResponse> {
+    Json(RedirectHostsResponse { project_id: caller.project_id.to_string(), hosts: hosts.entries() })
+}
+
+pub struct ProjectApi {
+    projects: Projects,
+}
+
+impl ProjectApi {
+    pub fn new(projects: Projects) -> Self {
+        Self { projects }
+    }
+
+    async fn change(
+        &self,
+        caller: &super::Caller,
+        req: &Request,
+        change: RedirectHostsChange,
+    ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+        let meta = RequestContext::of(req).metadata(caller.actor());
+        let hosts = self.projects.change_redirect_hosts(caller.project_id, change, &meta).await?;
+        Ok(answer(caller, &hosts))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ProjectTags::Project")]
+impl ProjectApi {
+    /// The hosts the OAuth flows of the caller's project may redirect the browser to (the
+    /// authorize `redirect_url`, a connection link's `callback_url`). Empty: no redirect
+    /// away from this service; the flow ends on a plain page.
+    #[oai(path = "/project/redirect-hosts", method = "get")]
+    async fn redirect_hosts(&self, caller: ProjectCaller) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+        let hosts = self.projects.redirect_hosts(caller.0.project_id).await?;
+        Ok(answer(&caller.0, &hosts))
+    }
+
+    /// Replace the list. Entries: `app.example.com`, `localhost:3000` (a port; without one,
+    /// the scheme's default port only), `*.example.com` (its subdomains, not itself).
+    #[oai(path = "/project/redirect-hosts", method = "put")]
+    async fn replace_redirect_hosts(
+        &self,
+        caller: ProjectCaller,
+        req: &Request,
+        body: JsonBody<ReplaceRedirectHosts>,
+    ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+        let hosts = hosts_of("hosts", &body.0.hosts)?;
+        self.change(&caller.0, req, RedirectHostsChange::Replace(hosts)).await
+    }
+
+    /// Add and remove hosts (removing one that is not listed changes nothing).
+    #[oai(path = "/project/redirect-hosts", method = "patch")]
+    async fn edit_redirect_hosts(
+        &self,
+        caller: ProjectCaller,
+        req: &Request,
+        body: JsonBody<EditRedirectHosts>,
+    ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+        let add = hosts_of("add", &body.0.add)?;
+        let remove = hosts_of("remove", &body.0.remove)?;
+        self.change(&caller.0, req, RedirectHostsChange::Edit { add, remove }).await
+    }
+}
