@@ -743,6 +743,14 @@ mod tests {
     }
 
     #[test]
+    fn a_providers_text_is_clipped_before_it_reaches_an_event() {
+        assert_eq!(clip("invalid_grant: expired".into()), "invalid_grant: expired");
+        let long = clip("é".repeat(64 * 1024));
+        assert_eq!(long.chars().count(), 301, "300 characters and an ellipsis");
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
     fn a_toolkit_finds_its_provider_in_the_catalog() {
         assert_eq!(provider_for_toolkit("gmail"), "gmail");
         assert_eq!(provider_for_toolkit("googlecalendar"), Catalog::get().find("Google Calendar").unwrap().slug);
