@@ -88,10 +88,6 @@ impl Outbound {
         Self { client, policy, body_limit }
     }
 
-    pub fn body_limit(&self) -> usize {
-        self.body_limit
-    }
-
     /// Sends `request` and reads its answer, within the policy and the body limit.
     pub async fn send(&self, request: reqwest::Request) -> Result<Answer, OutboundError> {
         self.check_literal_host(request.url())?;
