@@ -123,9 +123,9 @@ pub struct ServeArgs {
     #[arg(long = "master-key", env = "PROVISIONER_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
 
-    /// Allow OAuth apps whose endpoints are plain http on loopback (a local provider in
-    /// development and tests). Off by default: it would let a project make this service call
-    /// its own host.
+    /// Allow OAuth endpoints on loopback, plain http included (a local provider in development
+    /// and tests): the outbound client then connects to loopback addresses, never to private or
+    /// link-local ones. Off by default: it would let a project make this service call its own host.
     #[arg(long = "oauth-allow-loopback-http", env = "PROVISIONER_OAUTH_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
     pub oauth_allow_loopback_http: bool,
 

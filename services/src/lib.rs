@@ -16,6 +16,8 @@
 //! - [`gaia`], [`klavis`], [`composio`]: the three HTTP surfaces. [`health`]: `/health`, `/ready`.
 //! - [`audit`]: who changed what and when, and any state as of a time (CLI and HTTP).
 //! - [`verify`]: every view and the NATS stream checked against the event store.
+//! - [`outbound`]: the HTTP client for calls to URLs projects name (token endpoints): public
+//!   addresses only, no redirects, a capped answer.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
 
 pub mod audit;
@@ -35,6 +37,7 @@ pub mod ids;
 pub mod instance;
 pub mod klavis;
 pub mod oauth;
+pub mod outbound;
 pub mod project;
 pub mod projection;
 pub mod relay;

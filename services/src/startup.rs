@@ -8,7 +8,8 @@ use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccou
 use crate::health::Health;
 use crate::http::{AppState, app};
 use crate::instance::{Instances, InstancesView, ServerInstances};
-use crate::oauth::{OAuthApps, OAuthAppsView, OAuthFlow, StateSealer};
+use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer};
+use crate::outbound::{AddressPolicy, Outbound, TOKEN_RESPONSE_LIMIT};
 use crate::project::{KeyCache, ProjectViews, Projects, RedirectPolicy};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
 use crate::relay::Relay;
@@ -105,15 +106,18 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
     );
     let servers = Servers::new(bus.clone(), vault, pool.clone(), directory);
     let redirects = RedirectPolicy::new(pool.clone(), &public_url);
-    let oauth_flow = OAuthFlow::new(
-        instances.clone(),
-        oauth_apps.clone(),
-        connected_accounts.clone(),
-        redirects.clone(),
-        StateSealer::new(&settings.master_key),
-        public_url.clone(),
-        settings.oauth_state_ttl,
-    );
+    let policy = AddressPolicy { allow_loopback: settings.oauth_allow_loopback_http };
+    let oauth_flow = OAuthFlow::new(FlowParts {
+        instances: instances.clone(),
+        apps: oauth_apps.clone(),
+        accounts: connected_accounts.clone(),
+        redirects: redirects.clone(),
+        sealer: StateSealer::new(&settings.master_key),
+        public_url: public_url.clone(),
+        state_ttl: settings.oauth_state_ttl,
+        spent: SpentStates::new(pool.clone()),
+        outbound: Outbound::new(policy, TOKEN_RESPONSE_LIMIT),
+    });
     AppState {
         projects: Projects::new(bus, pool.clone()).with_key_cache(keys),
         server_instances: ServerInstances::new(instances.clone(), servers.clone(), connected_accounts.clone()),

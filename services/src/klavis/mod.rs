@@ -20,6 +20,7 @@ use crate::http::problem::{Issue, Kind, Location, Problem};
 use crate::http::secret_input::MASK;
 use crate::instance::{Instances, Target};
 use crate::oauth::{OAuthAppRecord, OAuthApps};
+use crate::outbound::check_endpoint;
 use crate::project::Caller;
 use domain::oauth_app::{OAuthAppSpec, parse_client_id, parse_endpoint};
 use events::instance::InstanceSettings;
@@ -535,6 +536,13 @@ impl KlavisApi {
                 .map(|u| parse_endpoint(field, &u, self.allow_loopback_http))
                 .transpose()
         };
+        // The provider's endpoints are called by this service (the token endpoint) or sent to
+        // (authorize): refused early when they name an address the outbound client refuses.
+        let provider_endpoint = |field: &'static str, raw: Option<String>| {
+            raw.filter(|u| !u.trim().is_empty())
+                .map(|u| check_endpoint(field, &u, self.allow_loopback_http))
+                .transpose()
+        };
         let spec = OAuthAppSpec {
             client_id: parse_client_id(&body.client_id).map_err(white_label_field)?,
             provider,
@@ -542,8 +550,8 @@ impl KlavisApi {
             client_secret: body.client_secret.into_secret(),
             callback_url: optional_url("callback_url", body.callback_url).map_err(white_label_field)?,
             account_id: body.account_id.filter(|a| !a.trim().is_empty()),
-            authorize_url: optional_url("authorize_url", body.authorize_url).map_err(white_label_field)?,
-            token_url: optional_url("token_url", body.token_url).map_err(white_label_field)?,
+            authorize_url: provider_endpoint("authorize_url", body.authorize_url).map_err(white_label_field)?,
+            token_url: provider_endpoint("token_url", body.token_url).map_err(white_label_field)?,
             scopes: body.scopes,
         };
         let meta = RequestContext::of(req).metadata(caller.actor());

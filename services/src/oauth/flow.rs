@@ -5,11 +5,13 @@
 
 use super::apps::OAuthAppRecord;
 use super::apps::OAuthApps;
+use super::spent::SpentStates;
 use super::state::{ClientRef, FlowTarget, StateClaims, StateError, StateSealer};
 use crate::catalog::Catalog;
 use crate::connected_account::{AccountError, AccountRecord, ConnectedAccounts};
 use crate::error::AppError;
 use crate::instance::{ConnectionRecord, Instances};
+use crate::outbound::{Outbound, OutboundError};
 use crate::project::{RedirectPolicy, RedirectRefusal};
 use crate::store::CommandMetadata;
 use domain::connected_account::{ConnectedAccountError, Status, reason};
@@ -214,6 +216,19 @@ impl ResolvedClient {
     }
 }
 
+/// What the flow is built from.
+pub struct FlowParts {
+    pub instances: Instances,
+    pub apps: OAuthApps,
+    pub accounts: ConnectedAccounts,
+    pub redirects: RedirectPolicy,
+    pub sealer: StateSealer,
+    pub public_url: String,
+    pub state_ttl: Duration,
+    pub spent: SpentStates,
+    pub outbound: Outbound,
+}
+
 #[derive(Clone)]
 pub struct OAuthFlow {
     instances: Instances,
@@ -223,7 +238,9 @@ pub struct OAuthFlow {
     sealer: StateSealer,
     public_url: String,
     state_ttl: Duration,
-    http: oauth2::reqwest::Client,
+    spent: SpentStates,
+    /// Token requests go through the outbound client: public addresses only, a capped answer.
+    outbound: Outbound,
 }
 
 fn now() -> i64 {
@@ -231,22 +248,9 @@ fn now() -> i64 {
 }
 
 impl OAuthFlow {
-    pub fn new(
-        instances: Instances,
-        apps: OAuthApps,
-        accounts: ConnectedAccounts,
-        redirects: RedirectPolicy,
-        sealer: StateSealer,
-        public_url: String,
-        state_ttl: Duration,
-    ) -> Self {
-        let http = oauth2::reqwest::ClientBuilder::new()
-            // The token endpoint must answer itself: following redirects invites SSRF.
-            .redirect(oauth2::reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(15))
-            .build()
-            .expect("a reqwest client");
-        Self { instances, apps, accounts, redirects, sealer, public_url, state_ttl, http }
+    pub fn new(parts: FlowParts) -> Self {
+        let FlowParts { instances, apps, accounts, redirects, sealer, public_url, state_ttl, spent, outbound } = parts;
+        Self { instances, apps, accounts, redirects, sealer, public_url, state_ttl, spent, outbound }
     }
 
     /// The redirect URI this service registers with providers.
@@ -442,6 +446,11 @@ impl OAuthFlow {
         if claims.provider != query.provider {
             return Err(FlowError::State(StateError::Invalid));
         }
+        // Used up before anything else, whatever the outcome: a state whose exchange failed
+        // must not make the service call the token endpoint again.
+        if !self.spent.spend(&claims).await.map_err(|e| FlowError::Internal(e.into()))? {
+            return Err(FlowError::Replayed);
+        }
         match claims.target.clone() {
             FlowTarget::Instance(instance_id) => self.finish_instance(instance_id, query, claims, meta).await,
             FlowTarget::Account(account_id) => self.finish_account(&account_id, query, claims, meta).await,
@@ -545,7 +554,7 @@ impl OAuthFlow {
         let response = oauth_client
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(PkceCodeVerifier::new(claims.pkce_verifier.clone()))
-            .request_async(&self.http)
+            .request_async(&self.outbound)
             .await
             .map_err(|e| FlowError::TokenExchange(describe(&e)))?;
         let mut tokens = serde_json::to_value(&response).map_err(|e| FlowError::Internal(e.into()))?;
@@ -629,17 +638,34 @@ fn check_provider(instance: &ConnectionRecord, provider: &str) -> Result<(), Flo
 }
 
 /// Never includes a token or the client secret: only the provider's error code and
-/// description, or the kind of transport failure.
-fn describe<E: std::error::Error + 'static>(e: &RequestTokenError<E, BasicErrorResponse>) -> String {
+/// description (clipped: it ends up in a FAILED connection's reason), why the endpoint was
+/// not called, or the kind of transport failure.
+fn describe(e: &RequestTokenError<OutboundError, BasicErrorResponse>) -> String {
     match e {
         RequestTokenError::ServerResponse(response) => {
             let code = response.error().to_string();
-            response.error_description().map_or(code.clone(), |d| format!("{code}: {d}"))
+            clip(response.error_description().map_or(code.clone(), |d| format!("{code}: {d}")))
         }
-        RequestTokenError::Request(_) => "the token endpoint could not be reached".into(),
+        RequestTokenError::Request(
+            refused @ (OutboundError::RefusedAddress(_) | OutboundError::RefusedName(_) | OutboundError::Invalid(_)),
+        ) => format!("the token endpoint was not called: {refused}"),
+        RequestTokenError::Request(too_large @ OutboundError::TooLarge { .. }) => {
+            format!("the token endpoint's answer was refused: {too_large}")
+        }
+        RequestTokenError::Request(OutboundError::Transport(_)) => "the token endpoint could not be reached".into(),
         RequestTokenError::Parse(_, _) => "the token endpoint's answer is not a token response".into(),
-        RequestTokenError::Other(message) => message.clone(),
+        RequestTokenError::Other(message) => clip(message.clone()),
     }
+}
+
+/// What a provider says is kept to a line: it is the provider's text, of any length.
+fn clip(mut text: String) -> String {
+    const MAX_CHARS: usize = 300;
+    if let Some((at, _)) = text.char_indices().nth(MAX_CHARS) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
 }
 
 struct Endpoints {
@@ -777,6 +803,14 @@ mod tests {
             panic!()
         };
         assert_eq!(status, 400);
+    }
+
+    #[test]
+    fn a_providers_text_is_clipped_before_it_reaches_an_event() {
+        assert_eq!(clip("invalid_grant: expired".into()), "invalid_grant: expired");
+        let long = clip("é".repeat(64 * 1024));
+        assert_eq!(long.chars().count(), 301, "300 characters and an ellipsis");
+        assert!(long.ends_with('…'));
     }
 
     #[test]

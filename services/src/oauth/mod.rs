@@ -5,9 +5,11 @@
 mod answer;
 mod apps;
 mod flow;
+mod spent;
 mod state;
 
 pub use answer::OAuthAnswer;
 pub use apps::{OAuthAppRecord, OAuthApps, OAuthAppsView};
-pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, OAuthFlow, Outcome, provider_for_toolkit};
+pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, FlowParts, OAuthFlow, Outcome, provider_for_toolkit};
+pub use spent::SpentStates;
 pub use state::{ClientRef, FlowTarget, StateClaims, StateError, StateSealer};

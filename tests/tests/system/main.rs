@@ -17,6 +17,7 @@ mod klavis_errors;
 mod klavis_instances;
 mod klavis_oauth;
 mod klavis_users;
+mod oauth_outbound;
 mod oversized_events;
 mod read_your_writes;
 mod rebuild;

@@ -7,8 +7,8 @@ use crate::auth_config::{AuthConfigChanges, AuthConfigInput, AuthConfigRecord};
 use crate::catalog::{AuthKind, Catalog};
 use crate::composio::error::Failure;
 use crate::composio::iso;
+use crate::outbound::check_endpoint;
 use domain::auth_config::{check_custom_credentials, parse_name, parse_scheme, parse_toolkit, split_credentials};
-use domain::oauth_app::parse_endpoint;
 use domain::project::parse_redirect_target;
 use poem_openapi::types::MaybeUndefined;
 use secrecy::{ExposeSecret, SecretString};
@@ -45,12 +45,13 @@ fn credentials_object(field: &str, credentials: &SecretString) -> Result<Map<Str
 }
 
 /// The endpoints a custom OAuth config names are called by this service: https only (plain
-/// http on loopback when allowed, for local providers), as for white-label apps.
+/// http on loopback when allowed, for local providers), never an IP literal the outbound
+/// client refuses, as for white-label apps.
 fn check_endpoints(field: &str, public: &Map<String, Value>, allow_loopback_http: bool) -> Result<(), Failure> {
     for name in ["authorization_url", "authorize_url", "token_url"] {
         let Some(value) = public.get(name) else { continue };
         let raw = value.as_str().ok_or_else(|| Failure::invalid(format!("{field}.{name}"), "must be a string"))?;
-        parse_endpoint("url", raw, allow_loopback_http)
+        check_endpoint("url", raw, allow_loopback_http)
             .map_err(|e| Failure::invalid(format!("{field}.{name}"), e.reason))?;
     }
     Ok(())

@@ -25,6 +25,8 @@ struct State {
     /// code -> (redirect_uri, code_challenge)
     codes: HashMap<String, (String, String)>,
     tokens_issued: u32,
+    /// Every call of the token endpoint, answered with tokens or not.
+    token_requests: u32,
 }
 
 #[derive(Clone)]
@@ -94,6 +96,7 @@ fn token(req: &Request, Form(form): Form<TokenParams>, Data(provider): Data<&OAu
         Json(serde_json::json!({"error": error})).with_status(poem::http::StatusCode::BAD_REQUEST).into_response()
     };
     let mut state = provider.state.lock().unwrap();
+    state.token_requests += 1;
     if state.behaviour == Some(Behaviour::FailTokenExchange) {
         return refuse("server_error");
     }
@@ -147,5 +150,9 @@ impl OAuthProvider {
 
     pub fn tokens_issued(&self) -> u32 {
         self.state.lock().unwrap().tokens_issued
+    }
+
+    pub fn token_requests(&self) -> u32 {
+        self.state.lock().unwrap().token_requests
     }
 }

@@ -58,6 +58,11 @@ impl ServeProcess {
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
     }
+
+    /// The process id, to read its memory use in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 /// The address from the `listening on http://…` log line.
