@@ -25,7 +25,7 @@ pub const LIST_ITEMS: usize = 100;
 /// Items of a list of tool names.
 pub const TOOL_ITEMS: usize = 500;
 /// Any string of a request body that no rule above bounds more tightly, in bytes.
-pub const ANY_STRING_BYTES: usize = 8192;
+pub const ANY_STRING_BYTES: usize = 16 * 1024;
 /// Any list or object of a request body that no rule above bounds more tightly.
 pub const ANY_ITEMS: usize = 1000;
 /// A query parameter or path segment used to filter or look up, in characters.

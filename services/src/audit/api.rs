@@ -5,8 +5,10 @@ use super::{Audit, AuditError, Entry, Filter, History, Subject, parse_time};
 use crate::caller_extractor;
 use crate::error::AppError;
 use crate::http::caller::KeySource;
+use crate::http::input;
 use crate::http::problem::{Issue, Kind, Location, Problem};
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::limits;
 use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -161,6 +163,9 @@ impl AuditApi {
         /// The state at this time (RFC 3339), and the history until then.
         as_of: Query<Option<String>>,
     ) -> Result<Json<AuditResponse>, AuditApiError> {
+        input::param(Location::Path("aggregateType".into()), &aggregate_type.0)?;
+        input::param(Location::Path("id".into()), &id.0)?;
+        input::list(Location::Query("type".into()), &event_types.0, limits::LIST_ITEMS, limits::ID_CHARS)?;
         let as_of = time_param("as_of", as_of.0.as_deref())?;
         let until = time_param("until", until.0.as_deref())?;
         let filter = Filter {

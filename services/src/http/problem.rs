@@ -151,6 +151,9 @@ impl Problem {
                 AuthError::Unavailable => Self::new(Kind::Unavailable, "Cannot check the API key right now; try again"),
             };
         }
+        if let Some(e) = err.downcast_ref::<super::uri::ControlCharacterInUri>() {
+            return Self::invalid(e.location.clone(), Issue::Rule, "must not contain NUL or other control characters");
+        }
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
             return Self::invalid(Location::Query(e.name.to_owned()), Issue::WrongType, e.reason.clone());
         }
