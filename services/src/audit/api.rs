@@ -165,7 +165,14 @@ impl AuditApi {
     ) -> Result<Json<AuditResponse>, AuditApiError> {
         input::param(Location::Path("aggregateType".into()), &aggregate_type.0)?;
         input::param(Location::Path("id".into()), &id.0)?;
-        input::list(Location::Query("type".into()), &event_types.0, limits::LIST_ITEMS, limits::ID_CHARS)?;
+        let event_types: Vec<String> = event_types
+            .0
+            .iter()
+            .flat_map(|t| t.split(','))
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        input::list(Location::Query("type".into()), &event_types, limits::LIST_ITEMS, limits::ID_CHARS)?;
         let as_of = time_param("as_of", as_of.0.as_deref())?;
         let until = time_param("until", until.0.as_deref())?;
         let filter = Filter {
@@ -174,13 +181,7 @@ impl AuditApi {
                 (Some(u), Some(a)) => Some(u.min(a)),
                 (u, a) => u.or(a),
             },
-            event_types: event_types
-                .0
-                .iter()
-                .flat_map(|t| t.split(','))
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .collect(),
+            event_types,
         };
         let subject = Subject::Aggregate { aggregate_type: aggregate_type.0, id: id.0 };
         let project = Some(caller.0.project_id);
