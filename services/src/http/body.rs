@@ -59,9 +59,13 @@ impl poem::error::ResponseError for BodyError {
 impl<T: Type> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
 
+    /// `application/json` or `application/*+json`, in UTF-8 (the only encoding JSON has,
+    /// RFC 8259): a body declared in another charset is not read as if it were UTF-8.
     fn check_content_type(content_type: &str) -> bool {
         content_type.parse::<mime::Mime>().is_ok_and(|m| {
-            m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+            let json = m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json");
+            let utf8 = m.get_param(mime::CHARSET).is_none_or(|c| c.as_str().eq_ignore_ascii_case("utf-8"));
+            m.type_() == "application" && json && utf8
         })
     }
 
@@ -316,6 +320,20 @@ mod tests {
         let many = format!(r#"{{"projectId":"p","transportType":"http","headers":[{}]}}"#, vec!["1"; 1001].join(","));
         let BodyError::Invalid { path, message, .. } = error_of(&many) else { panic!() };
         assert_eq!((path, message.as_str()), (vec!["headers".to_owned()], "must have at most 1000 items"));
+    }
+
+    #[test]
+    fn json_content_types_are_utf_8_json() {
+        type Body = JsonBody<String>;
+        for accepted in
+            ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/ld+json"]
+        {
+            assert!(Body::check_content_type(accepted), "{accepted}");
+        }
+        for refused in ["text/plain", "application/json; charset=latin1", "application/x-json", "text/json", "foo", ""]
+        {
+            assert!(!Body::check_content_type(refused), "{refused}");
+        }
     }
 
     #[test]

@@ -161,7 +161,12 @@ impl Problem {
             return Self::invalid(Location::Path(e.name.to_owned()), Issue::WrongType, e.reason.clone());
         }
         if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-            return Self::new(Kind::UnsupportedMediaType, format!("{e}; send Content-Type: application/json"));
+            // poem reads no Content-Type from a header that is not visible ASCII: say so.
+            let said = match e {
+                ContentTypeError::ExpectContentType => "the request has no readable `Content-Type` header".to_owned(),
+                other => other.to_string(),
+            };
+            return Self::new(Kind::UnsupportedMediaType, format!("{said}; send Content-Type: application/json"));
         }
         match err.status() {
             StatusCode::NOT_FOUND => Self::new(Kind::NotFound, "Route not found"),

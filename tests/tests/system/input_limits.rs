@@ -389,8 +389,15 @@ async fn send_typed(app: &TestApp, path: &str, content_type: Option<&str>) -> re
 async fn a_body_that_is_not_json_typed_gets_415_in_every_surfaces_format() {
     let app = TestApp::spawn().await;
     let before = app.event_count().await;
-    let content_types =
-        [Some("text/plain"), Some("application/x-unknown"), Some("foo"), Some(""), Some("multipart/form-data"), None];
+    let content_types = [
+        Some("text/plain"),
+        Some("application/x-unknown"),
+        Some("foo"),
+        Some(""),
+        Some("multipart/form-data"),
+        Some("application/json; charset=latin1"),
+        None,
+    ];
     for content_type in content_types {
         let what = format!("{content_type:?}");
         // Klavis answered 422 to text/plain.
