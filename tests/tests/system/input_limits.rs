@@ -418,3 +418,173 @@ async fn a_body_that_is_not_json_typed_gets_415_in_every_surfaces_format() {
     }
     assert_eq!(app.event_count().await, before);
 }
+
+/// Every string leaf of `value`, by its path.
+fn string_leaves(value: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        Value::String(_) => out.push(path.clone()),
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, item)| {
+            path.push(i.to_string());
+            string_leaves(item, path, out);
+            path.pop();
+        }),
+        Value::Object(entries) => entries.iter().for_each(|(key, item)| {
+            path.push(key.clone());
+            string_leaves(item, path, out);
+            path.pop();
+        }),
+        _ => {}
+    }
+}
+
+fn leaf_mut<'a>(value: &'a mut Value, path: &[String]) -> &'a mut Value {
+    path.iter().fold(value, |v, key| match v {
+        Value::Array(items) => &mut items[key.parse::<usize>().unwrap()],
+        other => &mut other[key.as_str()],
+    })
+}
+
+/// The probe's defect 5, swept: a NUL in any string of any body, on every surface, is a 4xx
+/// naming the field (never the 500 Postgres's refusal became), and appends nothing.
+#[tokio::test]
+async fn nul_in_any_string_of_any_body_is_a_4xx_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let server = app.register_server("Swept").await;
+    let github = api_key_auth_config(&app, "github").await;
+    let instance = json_of(
+        app.call(Method::POST, "/mcp-server/instance/create", Some(json!({"serverName": "Gmail", "userId": "u"})))
+            .await,
+        200,
+    )
+    .await["instanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let composio_server = json_of(
+        app.composio(
+            Method::POST,
+            "/api/v3/mcp/servers",
+            Some(json!({"name": "Swept two", "auth_config_ids": [github]})),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gaia = json!({
+        "projectId": app.project_id.to_string(), "name": "N", "transportType": "http", "description": "d",
+        "url": "https://mcp.example.com/mcp", "connectionType": "proxy", "args": "a", "env": {"K": "v"},
+        "customHeaders": [{"name": "X-A", "value": "v"}], "oauthClientId": "c", "oauthClientSecret": "s",
+        "oauthScope": "s", "proxyUrl": "https://p.example.com", "proxyAuthToken": "t", "proxyAuthHeader": "X-P",
+    });
+    let oauth_config = json!({"toolkit": {"slug": "github"}, "auth_config": {"type": "use_custom_auth",
+        "authScheme": "OAUTH2", "name": "n", "credentials": {"client_id": "c", "client_secret": "s", "scopes": ["a"]},
+        "proxy_config": {"proxy_url": "https://p.example.com", "proxy_auth_key": "k"},
+        "tool_access_config": {"tools_for_connected_account_creation": ["t"], "tools_available_for_execution": ["t"]},
+        "restrict_to_following_tools": ["t"]}});
+    let bodies: Vec<(&str, Method, String, Value)> = vec![
+        ("bearer", Method::POST, "/api/mcp/servers".into(), gaia.clone()),
+        ("bearer", Method::PATCH, format!("/api/mcp/servers/{server}"), gaia),
+        (
+            "bearer",
+            Method::POST,
+            "/mcp-server/instance/create".into(),
+            json!({"serverName": "Gmail", "userId": "u2", "platformName": "p"}),
+        ),
+        (
+            "bearer",
+            Method::POST,
+            "/mcp-server/instance/set-auth".into(),
+            json!({"instanceId": instance, "authData": {"token": "t", "api_key": "k"}}),
+        ),
+        (
+            "bearer",
+            Method::POST,
+            "/mcp-server/instance/set-auth".into(),
+            json!({"instanceId": instance, "authData": {"data": {"a": "b", "c": ["d"]}}}),
+        ),
+        (
+            "bearer",
+            Method::POST,
+            "/user/set-auth".into(),
+            json!({"userId": "u", "serverName": "Gmail", "authData": {"token": "t"}}),
+        ),
+        (
+            "bearer",
+            Method::POST,
+            "/white-labeling/create".into(),
+            json!({"client_id": "c", "client_secret": "s", "server_name": "Gmail",
+            "callback_url": "https://a.example.com/cb", "account_id": "a", "authorize_url": "https://a.example.com/auth",
+            "token_url": "https://a.example.com/token", "scopes": ["x"]}),
+        ),
+        ("key", Method::POST, "/api/v3/auth_configs".into(), oauth_config),
+        (
+            "key",
+            Method::PATCH,
+            format!("/api/v3/auth_configs/{github}"),
+            json!({"type": "custom", "name": "n",
+            "credentials": {"generic_api_key": "k"}, "restrict_to_following_tools": ["t"],
+            "proxy_config": {"proxy_url": "https://p.example.com"}}),
+        ),
+        (
+            "key",
+            Method::POST,
+            "/api/v3/connected_accounts".into(),
+            json!({"auth_config": {"id": github}, "connection": {"user_id": "u",
+            "callback_url": "https://a.example.com/cb", "state": {"authScheme": "API_KEY", "val": {"api_key": "k"}}}}),
+        ),
+        (
+            "key",
+            Method::POST,
+            "/api/v3/connected_accounts/link".into(),
+            json!({"auth_config_id": github, "user_id": "u", "callback_url": "https://a.example.com/cb"}),
+        ),
+        (
+            "key",
+            Method::POST,
+            "/api/v3/mcp/servers".into(),
+            json!({"name": "Other", "auth_config_ids": [github], "allowed_tools": ["t"], "no_auth_apps": ["exa"]}),
+        ),
+        (
+            "key",
+            Method::POST,
+            "/api/v3/mcp/servers/custom".into(),
+            json!({"name": "Other", "toolkits": ["github"], "auth_config_ids": [github], "allowed_tools": ["t"], "custom_tools": ["t"]}),
+        ),
+        (
+            "key",
+            Method::PATCH,
+            format!("/api/v3/mcp/{composio_server}"),
+            json!({"name": "Renamed", "toolkits": ["github"], "allowed_tools": ["t"], "auth_config_ids": [github]}),
+        ),
+        (
+            "key",
+            Method::POST,
+            "/api/v3/mcp/servers/generate".into(),
+            json!({"mcp_server_id": composio_server, "user_ids": ["u"], "connected_account_ids": ["ca_x"]}),
+        ),
+        ("key", Method::POST, format!("/api/v3/mcp/servers/{composio_server}/instances"), json!({"user_id": "u"})),
+    ];
+    let before = app.event_count().await;
+    for (auth, method, path, body) in bodies {
+        let mut leaves = Vec::new();
+        string_leaves(&body, &mut Vec::new(), &mut leaves);
+        for leaf in leaves {
+            let mut probe = body.clone();
+            *leaf_mut(&mut probe, &leaf) = json!(NUL);
+            let response = match auth {
+                "bearer" => app.call(method.clone(), &path, Some(probe)).await,
+                _ => app.composio(method.clone(), &path, Some(probe)).await,
+            };
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            let what = format!("{method} {path} with NUL at {}", leaf.join("."));
+            assert!(status == 400 || status == 422, "{what}: {status} {text}");
+            let named = leaf.iter().rev().find(|s| s.parse::<usize>().is_err()).unwrap();
+            assert!(text.contains(named.as_str()), "{what}: the field is named: {text}");
+        }
+    }
+    assert_eq!(app.event_count().await, before, "a refused request appends nothing");
+}
