@@ -11,12 +11,14 @@
 //! - [`oauth_app`]: a project's own OAuth clients.
 //! - [`auth_config`], [`connected_account`]: Composio's auth configs, and users' connected
 //!   accounts with their status model.
+//! - [`limits`]: the size limits of input, and the checks every surface shares.
 //! - [`Recorded`]: how an event of the `events` crate is stored by cqrs-es.
 //! - [`Patch`]: a field of a partial update (keep, clear, or set).
 
 pub mod auth_config;
 pub mod connected_account;
 pub mod instance;
+pub mod limits;
 mod lookup;
 pub mod oauth_app;
 pub mod patch;

@@ -85,11 +85,11 @@ pub fn parse_toolkit(raw: &str) -> Result<String, InvalidAuthConfig> {
     Ok(slug)
 }
 
-/// A name: 1 to 128 characters on one line.
+/// A name: 1 to 128 characters on one line, no control characters.
 pub fn parse_name(raw: &str) -> Result<String, InvalidAuthConfig> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 128 || name.contains(['\n', '\r', '\t']) {
-        return Err(invalid("name", "must be 1 to 128 characters on one line"));
+    if name.is_empty() || crate::limits::check_line(name, crate::limits::NAME_CHARS).is_err() {
+        return Err(invalid("name", "must be 1 to 128 characters on one line, without control characters"));
     }
     Ok(name.to_owned())
 }
@@ -351,6 +351,8 @@ mod tests {
         assert_eq!(parse_toolkit("").unwrap_err().field, "slug");
         assert_eq!(parse_name("a\nb").unwrap_err().field, "name");
         assert_eq!(parse_name(&"x".repeat(129)).unwrap_err().field, "name");
+        assert!(parse_name(&"x".repeat(128)).is_ok());
+        assert_eq!(parse_name("a\0b").unwrap_err().field, "name");
         let error = check_custom_credentials("OAUTH2", &Map::new()).unwrap_err();
         assert_eq!(error.field, "credentials.client_id");
         assert!(check_custom_credentials("API_KEY", &Map::new()).is_ok());

@@ -51,10 +51,15 @@ pub fn parse_client_id(raw: &str) -> Result<String, OAuthAppFieldError> {
 /// Checks an absolute https URL. Plain http on loopback only when `allow_loopback_http` (local
 /// providers and tests): otherwise a project could make this service call its own host.
 pub fn parse_endpoint(field: &'static str, raw: &str, allow_loopback_http: bool) -> Result<String, OAuthAppFieldError> {
+    crate::limits::check_line(raw.trim(), crate::limits::URL_CHARS).map_err(|r| OAuthAppFieldError::new(field, r))?;
     let url = url::Url::parse(raw.trim())
         .map_err(|e| OAuthAppFieldError::new(field, format!("must be an absolute URL ({e})")))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
+        _ if url.as_str().len() > crate::limits::URL_CHARS => Err(OAuthAppFieldError::new(
+            field,
+            format!("must be at most {} characters once percent-encoded", crate::limits::URL_CHARS),
+        )),
         "https" if url.host_str().is_some() => Ok(url.to_string()),
         "http" if loopback && allow_loopback_http => Ok(url.to_string()),
         _ => Err(OAuthAppFieldError::new(field, "must be an https URL")),
@@ -194,5 +199,8 @@ mod tests {
         assert!(parse_endpoint("token_url", "http://127.0.0.1:9999/token", false).is_err());
         assert_eq!(parse_endpoint("token_url", "http://evil.example.com/token", true).unwrap_err().field, "token_url");
         assert!(parse_client_id("  ").is_err());
+        assert!(parse_client_id("a\0").is_err());
+        let long = format!("https://auth.example.com/{}", "a".repeat(2048));
+        assert_eq!(parse_endpoint("callback_url", &long, false).unwrap_err().field, "callback_url");
     }
 }

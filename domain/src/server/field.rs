@@ -147,19 +147,26 @@ impl Text {
     }
 }
 
-/// An absolute http or https URL with a host.
+/// An absolute http or https URL with a host, at most 2048 characters as given and as
+/// stored (normalising percent-encodes, which can triple a length).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsoluteUrl(String);
 
 impl AbsoluteUrl {
+    pub const MAX_CHARS: usize = crate::limits::URL_CHARS;
+
     pub fn parse(field: ServerField, raw: &str) -> Result<Self, FieldError> {
         let invalid = |reason: &str| FieldError::new(field, reason);
+        crate::limits::check_line(raw.trim(), Self::MAX_CHARS).map_err(|r| invalid(&r))?;
         let url = url::Url::parse(raw.trim()).map_err(|e| invalid(&format!("must be an absolute URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("must use the http or https scheme"));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(invalid("must name a host"));
+        }
+        if url.as_str().len() > Self::MAX_CHARS {
+            return Err(invalid(&format!("must be at most {} characters once percent-encoded", Self::MAX_CHARS)));
         }
         Ok(Self(url.to_string()))
     }
@@ -260,6 +267,12 @@ mod tests {
             let err = AbsoluteUrl::parse(ServerField::Url, bad).unwrap_err();
             assert_eq!(err.field, ServerField::Url, "{bad}");
         }
+        let at_limit = format!("https://mcp.example.com/{}", "a".repeat(AbsoluteUrl::MAX_CHARS - 24));
+        assert_eq!(AbsoluteUrl::parse(ServerField::Url, &at_limit).unwrap().as_str().len(), AbsoluteUrl::MAX_CHARS);
+        assert!(AbsoluteUrl::parse(ServerField::Url, &format!("{at_limit}a")).is_err());
+        // `{` is stored as `%7B`: a URL that would grow past the limit is refused too.
+        assert!(AbsoluteUrl::parse(ServerField::Url, &format!("https://x.example/{}", "{".repeat(1000))).is_err());
+        assert!(AbsoluteUrl::parse(ServerField::Url, "https://x.example/\u{0}").is_err());
     }
 
     #[test]

@@ -116,6 +116,24 @@ pub(crate) fn patched(current: &ServerConfig, patch: ServerPatch<SealedSecret>) 
 /// At most this many env variables, and this many custom headers.
 pub const MAX_ENTRIES: usize = 100;
 
+/// Composio's lists: bounded in items and in the length of each, single-line.
+fn check_lists(config: &ServerConfig) -> Result<(), FieldError> {
+    use crate::limits::{ID_CHARS, LIST_ITEMS, TOOL_ITEMS, check_list};
+    let lists = [
+        (ServerField::AuthConfigIds, &config.auth_config_ids, LIST_ITEMS),
+        (ServerField::AllowedTools, &config.allowed_tools, TOOL_ITEMS),
+        (ServerField::NoAuthApps, &config.no_auth_apps, LIST_ITEMS),
+        (ServerField::Toolkits, &config.toolkits, LIST_ITEMS),
+    ];
+    for (field, items, max_items) in lists {
+        check_list(items, max_items, ID_CHARS).map_err(|(index, reason)| match index {
+            Some(i) => FieldError::new(field, reason).at(i),
+            None => FieldError::new(field, reason),
+        })?;
+    }
+    Ok(())
+}
+
 /// Rules that involve more than one field, or a whole collection.
 fn check(config: &ServerConfig) -> Result<(), FieldError> {
     if config.env.len() > MAX_ENTRIES {
@@ -124,6 +142,7 @@ fn check(config: &ServerConfig) -> Result<(), FieldError> {
     if config.custom_headers.len() > MAX_ENTRIES {
         return Err(FieldError::new(ServerField::CustomHeaders, format!("must have at most {MAX_ENTRIES} headers")));
     }
+    check_lists(config)?;
     match config.transport {
         Transport::Http | Transport::Sse if config.url.is_none() => {
             return Err(FieldError::new(

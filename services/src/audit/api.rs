@@ -5,8 +5,10 @@ use super::{Audit, AuditError, Entry, Filter, History, Subject, parse_time};
 use crate::caller_extractor;
 use crate::error::AppError;
 use crate::http::caller::KeySource;
+use crate::http::input;
 use crate::http::problem::{Issue, Kind, Location, Problem};
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::limits;
 use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -161,6 +163,16 @@ impl AuditApi {
         /// The state at this time (RFC 3339), and the history until then.
         as_of: Query<Option<String>>,
     ) -> Result<Json<AuditResponse>, AuditApiError> {
+        input::param(Location::Path("aggregateType".into()), &aggregate_type.0)?;
+        input::param(Location::Path("id".into()), &id.0)?;
+        let event_types: Vec<String> = event_types
+            .0
+            .iter()
+            .flat_map(|t| t.split(','))
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        input::list(Location::Query("type".into()), &event_types, limits::LIST_ITEMS, limits::ID_CHARS)?;
         let as_of = time_param("as_of", as_of.0.as_deref())?;
         let until = time_param("until", until.0.as_deref())?;
         let filter = Filter {
@@ -169,13 +181,7 @@ impl AuditApi {
                 (Some(u), Some(a)) => Some(u.min(a)),
                 (u, a) => u.or(a),
             },
-            event_types: event_types
-                .0
-                .iter()
-                .flat_map(|t| t.split(','))
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .collect(),
+            event_types,
         };
         let subject = Subject::Aggregate { aggregate_type: aggregate_type.0, id: id.0 };
         let project = Some(caller.0.project_id);

@@ -254,6 +254,10 @@ fn project_of(events: &[FeedEvent]) -> anyhow::Result<ProjectId> {
 /// An RFC 3339 time (`2026-11-23T10:00:00Z`, `2026-11-23T11:00:00.5+01:00`), as every
 /// `since`, `until` and `as_of` takes it.
 pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    // A time is short: a long value is refused without being echoed back.
+    if raw.len() > 64 {
+        return Err("is not an RFC 3339 time such as 2026-11-23T10:00:00Z (too long)".into());
+    }
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("`{raw}` is not an RFC 3339 time such as 2026-11-23T10:00:00Z ({e})"))

@@ -5,6 +5,9 @@ use super::error::Failure;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+/// The last page number asked for: with a limit of at most 1000, its offset fits an i64.
+const MAX_PAGE: i64 = i32::MAX as i64;
+
 /// One page to read: 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -49,7 +52,8 @@ pub fn by_cursor(
     let parts = decoded.as_deref().and_then(|d| d.split_once('-'));
     let parsed = parts.and_then(|(p, l)| Some((p.parse::<i64>().ok()?, l.parse::<i64>().ok()?)));
     match parsed {
-        Some((number, cursor_limit)) if number >= 1 && (1..=max_limit).contains(&cursor_limit) => {
+        // Page numbers are bounded as `page_no` is, so that the offset cannot overflow.
+        Some((number, cursor_limit)) if (1..=MAX_PAGE).contains(&number) && (1..=max_limit).contains(&cursor_limit) => {
             Ok(Page { number, limit: if limit_given { limit } else { cursor_limit } })
         }
         _ => Err(Failure::invalid("cursor", "is not a cursor this service handed out")),
@@ -64,7 +68,7 @@ pub fn by_number(
     max_limit: i64,
 ) -> Result<Page, Failure> {
     Ok(Page {
-        number: count("page_no", page_no, 1, i64::from(i32::MAX))?,
+        number: count("page_no", page_no, 1, MAX_PAGE)?,
         limit: count("limit", limit, default_limit, max_limit)?,
     })
 }
@@ -90,9 +94,17 @@ pub fn order(order_by: Option<&str>, direction: Option<&str>, default_updated: b
     Ok(Order { by_updated, ascending })
 }
 
-/// A comma-separated list parameter (`user_ids=a,b`), without empty items.
-pub fn list(raw: Option<&str>) -> Vec<String> {
-    raw.map(|r| r.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+/// A comma-separated list parameter (`user_ids=a,b`), without empty items, bounded
+/// (`crate::http::input::param_list`).
+pub fn list(name: &str, raw: Option<&str>) -> Result<Vec<String>, Failure> {
+    crate::http::input::param_list(name, raw).map_err(Failure::from)
+}
+
+/// A free-text filter (`search`, `name`): blank means none; at most 256 characters.
+pub fn search(name: &str, raw: Option<String>) -> Result<Option<String>, Failure> {
+    let Some(text) = raw.filter(|s| !s.trim().is_empty()) else { return Ok(None) };
+    crate::http::input::param(crate::http::problem::Location::Query(name.to_owned()), &text)?;
+    Ok(Some(text))
 }
 
 #[cfg(test)]
@@ -109,6 +121,8 @@ mod tests {
         assert!(by_cursor(Some("nonsense"), None, 20, 1000).is_err());
         assert!(by_cursor(None, Some("0"), 20, 1000).is_err());
         assert_eq!(by_cursor(None, Some("5.0"), 20, 1000).unwrap().limit, 5);
+        let huge = STANDARD.encode(format!("{}-20", i64::MAX));
+        assert!(by_cursor(Some(&huge), None, 20, 1000).is_err());
     }
 
     #[test]

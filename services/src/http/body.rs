@@ -3,6 +3,7 @@
 //! only a flat message, without the missing field's name: poem issue #622). The OpenAPI
 //! schema still comes from `T`'s `Object` derive.
 
+use domain::limits;
 use poem::error::ReadBodyError;
 use poem::http::StatusCode;
 use poem::{Request, RequestBody};
@@ -58,9 +59,13 @@ impl poem::error::ResponseError for BodyError {
 impl<T: Type> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
 
+    /// `application/json` or `application/*+json`, in UTF-8 (the only encoding JSON has,
+    /// RFC 8259): a body declared in another charset is not read as if it were UTF-8.
     fn check_content_type(content_type: &str) -> bool {
         content_type.parse::<mime::Mime>().is_ok_and(|m| {
-            m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+            let json = m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json");
+            let utf8 = m.get_param(mime::CHARSET).is_none_or(|c| c.as_str().eq_ignore_ascii_case("utf-8"));
+            m.type_() == "application" && json && utf8
         })
     }
 
@@ -94,7 +99,52 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
         return Err(BodyError::Empty);
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    check_bounds(&value, &mut Vec::new())?;
     serde_path_to_error::deserialize(&value).map_err(|e| invalid(&value, e))
+}
+
+/// The limits every body obeys whatever its type, before any field is read: no string or key
+/// holds NUL (Postgres refuses it, in `text` and `jsonb` alike), no string is longer than
+/// [`limits::ANY_STRING_BYTES`], no list or object has more than [`limits::ANY_ITEMS`]
+/// entries. Fields have tighter limits of their own; this bounds those that have none.
+fn check_bounds(value: &Value, path: &mut Vec<String>) -> Result<(), BodyError> {
+    let refuse = |path: &[String], message: String| BodyError::Invalid {
+        path: path.to_vec(),
+        issue: FieldIssue::InvalidValue,
+        message,
+        expected: None,
+        // Never echoed: the value may be a secret, and is too long or unprintable anyway.
+        input: None,
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Err(refuse(path, "must not contain NUL characters".into())),
+        Value::String(s) if s.len() > limits::ANY_STRING_BYTES => {
+            Err(refuse(path, format!("must be at most {} bytes", limits::ANY_STRING_BYTES)))
+        }
+        Value::Array(items) if items.len() > limits::ANY_ITEMS => {
+            Err(refuse(path, format!("must have at most {} items", limits::ANY_ITEMS)))
+        }
+        Value::Object(entries) if entries.len() > limits::ANY_ITEMS => {
+            Err(refuse(path, format!("must have at most {} entries", limits::ANY_ITEMS)))
+        }
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| within(path, i, item)),
+        Value::Object(entries) => entries.iter().try_for_each(|(key, item)| {
+            if key.contains('\0') || key.len() > limits::ANY_STRING_BYTES {
+                let mut at = path.clone();
+                at.push(key.replace('\0', "\\u0000").chars().take(limits::PARAM_CHARS).collect());
+                return Err(refuse(&at, "is not an acceptable key (NUL, or too long)".into()));
+            }
+            within(path, key, item)
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn within(path: &mut Vec<String>, segment: impl ToString, item: &Value) -> Result<(), BodyError> {
+    path.push(segment.to_string());
+    let checked = check_bounds(item, path);
+    path.pop();
+    checked
 }
 
 fn invalid(root: &Value, err: serde_path_to_error::Error<serde_json::Error>) -> BodyError {
@@ -118,6 +168,8 @@ fn invalid(root: &Value, err: serde_path_to_error::Error<serde_json::Error>) -> 
     }
     let expected = expected_of(&serde_message);
     let message = match (issue, &expected) {
+        // A rule of this service's own input types (`SecretInput`): its words, never the value.
+        (FieldIssue::InvalidValue, None) if serde_message.starts_with("must ") => serde_message.clone(),
         (FieldIssue::UnknownField, _) => "is not a known field".to_owned(),
         (FieldIssue::UnknownVariant, Some(expected)) => format!("must be {expected}"),
         (_, Some(expected)) => format!("must be {expected}"),
@@ -241,6 +293,47 @@ mod tests {
         let body = r#"{"projectId":"p","transportType":"http","headers":[{"name":"a","value":"b"},{"name":"c"}]}"#;
         let BodyError::Invalid { path, .. } = error_of(body) else { panic!() };
         assert_eq!(path, vec!["headers", "1", "value"]);
+    }
+
+    #[test]
+    fn nul_anywhere_is_refused_naming_the_field() {
+        let body = r#"{"projectId":"p","transportType":"http","headers":[{"name":"a","value":"b\u0000"}]}"#;
+        let BodyError::Invalid { path, message, input, .. } = error_of(body) else { panic!() };
+        assert_eq!(
+            (path, message, input),
+            (vec!["headers".into(), "0".into(), "value".into()], "must not contain NUL characters".into(), None)
+        );
+        let BodyError::Invalid { path, .. } = error_of(r#"{"projectId":"p","transportType":"http","x\u0000":1}"#)
+        else {
+            panic!()
+        };
+        assert_eq!(path, vec!["x\\u0000".to_owned()]);
+    }
+
+    #[test]
+    fn strings_and_lists_without_a_limit_of_their_own_are_bounded() {
+        let at_limit = format!(r#"{{"projectId":"{}","transportType":"http"}}"#, "p".repeat(limits::ANY_STRING_BYTES));
+        assert!(parse::<Sample>(at_limit.as_bytes()).is_ok());
+        let over = format!(r#"{{"projectId":"{}","transportType":"http"}}"#, "p".repeat(limits::ANY_STRING_BYTES + 1));
+        let BodyError::Invalid { path, .. } = error_of(&over) else { panic!() };
+        assert_eq!(path, vec!["projectId"]);
+        let many = format!(r#"{{"projectId":"p","transportType":"http","headers":[{}]}}"#, vec!["1"; 1001].join(","));
+        let BodyError::Invalid { path, message, .. } = error_of(&many) else { panic!() };
+        assert_eq!((path, message.as_str()), (vec!["headers".to_owned()], "must have at most 1000 items"));
+    }
+
+    #[test]
+    fn json_content_types_are_utf_8_json() {
+        type Body = JsonBody<String>;
+        for accepted in
+            ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/ld+json"]
+        {
+            assert!(Body::check_content_type(accepted), "{accepted}");
+        }
+        for refused in ["text/plain", "application/json; charset=latin1", "application/x-json", "text/json", "foo", ""]
+        {
+            assert!(!Body::check_content_type(refused), "{refused}");
+        }
     }
 
     #[test]

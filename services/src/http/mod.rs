@@ -5,9 +5,11 @@
 pub mod body;
 pub mod caller;
 pub mod context;
+pub mod input;
 pub mod problem;
 pub mod secret_input;
 mod surface;
+mod uri;
 
 use crate::audit::{Audit, AuditApi};
 use crate::auth_config::AuthConfigs;
@@ -75,6 +77,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
+        .around(uri::refuse_control_characters)
         .around(surface::render_errors)
         // Shared, not cloned per request.
         .data(Arc::new(state))

@@ -155,6 +155,9 @@ impl Problem {
                 AuthError::Unavailable => Self::new(Kind::Unavailable, "Cannot check the API key right now; try again"),
             };
         }
+        if let Some(e) = err.downcast_ref::<super::uri::ControlCharacterInUri>() {
+            return Self::invalid(e.location.clone(), Issue::Rule, "must not contain NUL or other control characters");
+        }
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
             return Self::invalid(Location::Query(e.name.to_owned()), Issue::WrongType, e.reason.clone());
         }
@@ -162,7 +165,12 @@ impl Problem {
             return Self::invalid(Location::Path(e.name.to_owned()), Issue::WrongType, e.reason.clone());
         }
         if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-            return Self::new(Kind::UnsupportedMediaType, format!("{e}; send Content-Type: application/json"));
+            // poem reads no Content-Type from a header that is not visible ASCII: say so.
+            let said = match e {
+                ContentTypeError::ExpectContentType => "the request has no readable `Content-Type` header".to_owned(),
+                other => other.to_string(),
+            };
+            return Self::new(Kind::UnsupportedMediaType, format!("{said}; send Content-Type: application/json"));
         }
         match err.status() {
             StatusCode::NOT_FOUND => Self::new(Kind::NotFound, "Route not found"),

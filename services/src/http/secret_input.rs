@@ -4,7 +4,7 @@
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -21,9 +21,12 @@ impl SecretInput {
     }
 }
 
+/// A secret of at most `domain::limits::SECRET_BYTES`, without NUL.
 impl<'de> Deserialize<'de> for SecretInput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|s| Self(SecretString::from(s)))
+        let secret = SecretString::from(String::deserialize(deserializer)?);
+        domain::limits::check_secret(secret.expose_secret()).map_err(serde::de::Error::custom)?;
+        Ok(Self(secret))
     }
 }
 
@@ -74,10 +77,20 @@ impl ToJSON for SecretInput {
 #[derive(Debug, Clone)]
 pub struct SecretJson(pub SecretString);
 
+/// An object of at most `domain::limits::OBJECT_ENTRIES` entries and
+/// `domain::limits::OBJECT_BYTES` serialised (NUL is refused by every body's own check).
 impl<'de> Deserialize<'de> for SecretJson {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use domain::limits::{OBJECT_BYTES, OBJECT_ENTRIES};
         let object = serde_json::Map::<String, Value>::deserialize(deserializer)?;
-        Ok(Self(SecretString::from(Value::Object(object).to_string())))
+        if object.len() > OBJECT_ENTRIES {
+            return Err(serde::de::Error::custom(format!("must have at most {OBJECT_ENTRIES} entries")));
+        }
+        let text = SecretString::from(Value::Object(object).to_string());
+        if text.expose_secret().len() > OBJECT_BYTES {
+            return Err(serde::de::Error::custom(format!("must be at most {OBJECT_BYTES} bytes as JSON")));
+        }
+        Ok(Self(text))
     }
 }
 

@@ -280,7 +280,9 @@ impl Instances {
         page_size: i64,
         page_number: i64,
     ) -> InstanceResult<(Vec<UserRecord>, i64)> {
-        Ok(view::users(&self.pool, caller.project_id, page_size, (page_number - 1) * page_size).await?)
+        // Saturating: a page past the end is empty, never an overflow.
+        let offset = page_number.saturating_sub(1).saturating_mul(page_size);
+        Ok(view::users(&self.pool, caller.project_id, page_size, offset).await?)
     }
 
     pub async fn user(&self, caller: &Caller, user: &UserId) -> InstanceResult<UserRecord> {

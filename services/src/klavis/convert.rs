@@ -4,9 +4,11 @@
 use super::error::KlavisError;
 use super::wire::{AuthDataInput, ConnectionType as WireConnection, GetInstanceResponse};
 use crate::catalog::{AuthKind, Catalog, CatalogEntry};
+use crate::http::input;
 use crate::http::problem::{Issue, Location, Problem};
 use crate::instance::{AuthInput, ConnectionRecord, SlotRef};
 use domain::instance::UserId;
+use domain::limits;
 use events::InstanceId;
 use events::instance::{AuthMethod, ConnectionType, ServerRef};
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +18,8 @@ type Checked<T> = Result<T, KlavisError>;
 /// The catalog entry a `serverName` names, in any accepted spelling; else a 422 listing the
 /// names, as pydantic lists an enum's values.
 pub fn server(location: Location, raw: &str) -> Checked<&'static CatalogEntry> {
+    // Bounded before the lookup: an unknown name is echoed in the error.
+    input::line(location.clone(), raw, limits::NAME_CHARS)?;
     Catalog::get().find(raw).ok_or_else(|| {
         let names: Vec<String> = Catalog::get().all().iter().map(|e| format!("`{}`", e.name)).collect();
         let (last, rest) = names.split_last().expect("the catalog is not empty");
@@ -38,6 +42,28 @@ pub fn instance_id(location: Location, raw: &str) -> Checked<InstanceId> {
         problem.expected = Some("a UUID".into());
         problem.into()
     })
+}
+
+/// `platformName`: a name (one line, at most 128 characters); empty means none.
+pub fn platform(raw: Option<String>) -> Checked<Option<String>> {
+    let Some(name) = raw.filter(|p| !p.is_empty()) else { return Ok(None) };
+    input::line(Location::Body(vec!["platformName".into()]), &name, limits::NAME_CHARS)?;
+    Ok(Some(name))
+}
+
+/// A white-label `account_id` (one line, at most 256 characters); blank means none.
+pub fn account_id(raw: Option<String>) -> Checked<Option<String>> {
+    let Some(id) = raw.filter(|a| !a.trim().is_empty()) else { return Ok(None) };
+    input::line(Location::Body(vec!["account_id".into()]), &id, limits::ID_CHARS)?;
+    Ok(Some(id))
+}
+
+/// White-label `scopes`: at most 100, each one line of at most 256 characters.
+pub fn scopes(raw: Option<Vec<String>>) -> Checked<Option<Vec<String>>> {
+    if let Some(scopes) = &raw {
+        input::list(Location::Body(vec!["scopes".into()]), scopes, limits::LIST_ITEMS, limits::ID_CHARS)?;
+    }
+    Ok(raw)
 }
 
 pub fn slot(entry: &CatalogEntry, user: UserId) -> SlotRef {

@@ -22,7 +22,7 @@ pub enum KlavisError {
     #[oai(status = 422)]
     Unprocessable(Json<HttpValidationError>),
     /// An invalid API key (403), an unknown or another project's id (404), a body too large
-    /// (413), a conflict (409).
+    /// (413), a body that is not JSON-typed (415), a conflict (409).
     #[oai(status_range = "4XX")]
     Client(StatusCode, Json<Detail>),
     /// The service failed.
@@ -105,15 +105,6 @@ impl From<Problem> for KlavisError {
                         "JSON decode error".into()
                     },
                     kind: if problem.message.contains("empty") { "missing" } else { "json_invalid" }.into(),
-                    input: None,
-                };
-                Self::Unprocessable(Json(HttpValidationError { detail: vec![item] }))
-            }
-            Kind::UnsupportedMediaType => {
-                let item = ValidationError {
-                    loc: vec![Value::from("body")],
-                    msg: "Input should be a valid dictionary or object to extract fields from".into(),
-                    kind: "model_attributes_type".into(),
                     input: None,
                 };
                 Self::Unprocessable(Json(HttpValidationError { detail: vec![item] }))

@@ -16,12 +16,14 @@ use crate::catalog::Catalog;
 use crate::http::body::JsonBody;
 use crate::http::caller::KeySource;
 use crate::http::context::RequestContext;
+use crate::http::input;
 use crate::http::problem::{Issue, Kind, Location, Problem};
 use crate::http::secret_input::MASK;
 use crate::instance::{Instances, Target};
 use crate::oauth::{OAuthAppRecord, OAuthApps};
 use crate::outbound::check_endpoint;
 use crate::project::Caller;
+use domain::limits;
 use domain::oauth_app::{OAuthAppSpec, parse_client_id, parse_endpoint};
 use events::instance::InstanceSettings;
 use poem::Request;
@@ -164,7 +166,7 @@ impl KlavisApi {
         let body = body.0;
         let connection = convert::connection_type(body.connection_type);
         let settings = InstanceSettings {
-            platform: body.platform_name.filter(|p| !p.is_empty()),
+            platform: convert::platform(body.platform_name)?,
             connection_type: connection,
             legacy: body.legacy.unwrap_or(false),
             read_only: body.is_read_only.unwrap_or(false),
@@ -436,7 +438,9 @@ impl KlavisApi {
         caller: KlavisCaller,
         #[oai(default = "default_page_size", validator(minimum(value = "1"), maximum(value = "1000")))]
         page_size: Query<i64>,
-        #[oai(default = "default_page_number", validator(minimum(value = "1")))] page_number: Query<i64>,
+        // Bounded so that the offset, (page_number - 1) * page_size, cannot overflow.
+        #[oai(default = "default_page_number", validator(minimum(value = "1"), maximum(value = "2147483647")))]
+        page_number: Query<i64>,
     ) -> Answer<GetAllUsersResponse> {
         let (users, total) = self.instances.users(&caller.0, page_size.0, page_number.0).await?;
         Ok(Json(GetAllUsersResponse {
@@ -517,6 +521,8 @@ impl KlavisApi {
     ) -> Answer<WhiteLabelingResponse> {
         let caller = caller.0;
         let body = body.0;
+        // Bounded before the lookup: an unknown name is echoed in the error.
+        input::line(Location::Body(vec!["server_name".into()]), &body.server_name, limits::NAME_CHARS)?;
         let provider = Catalog::get()
             .oauth_provider(&body.server_name)
             .filter(|_| is_oauth_server_name(&body.server_name))
@@ -549,10 +555,10 @@ impl KlavisApi {
             server_name: body.server_name,
             client_secret: body.client_secret.into_secret(),
             callback_url: optional_url("callback_url", body.callback_url).map_err(white_label_field)?,
-            account_id: body.account_id.filter(|a| !a.trim().is_empty()),
+            account_id: convert::account_id(body.account_id)?,
             authorize_url: provider_endpoint("authorize_url", body.authorize_url).map_err(white_label_field)?,
             token_url: provider_endpoint("token_url", body.token_url).map_err(white_label_field)?,
-            scopes: body.scopes,
+            scopes: convert::scopes(body.scopes)?,
         };
         let meta = RequestContext::of(req).metadata(caller.actor());
         let saved = self.apps.save(&caller, spec, &meta).await?;
@@ -564,12 +570,16 @@ impl KlavisApi {
     /// A white-label configuration of the caller's project.
     #[oai(path = "/white-labeling/get/:client_id", method = "get", tag = "KlavisTags::WhiteLabeling")]
     async fn get_white_label(&self, caller: KlavisCaller, client_id: Path<String>) -> Answer<WhiteLabelingResponse> {
+        input::line(Location::Path("client_id".into()), &client_id.0, CLIENT_ID_CHARS)?;
         match self.apps.get(caller.0.project_id, &client_id.0).await? {
             Some(record) => Ok(Json(self.white_label(record))),
             None => Err(Problem::new(Kind::NotFound, "White labeling configuration not found").into()),
         }
     }
 }
+
+/// The longest client id a white-label app may have (`parse_client_id`).
+const CLIENT_ID_CHARS: usize = 512;
 
 fn default_page_size() -> i64 {
     50

@@ -132,6 +132,29 @@ async fn a_managed_auth_config_uses_the_projects_white_label_app() {
     assert_eq!(account_status(&app, linked["connected_account_id"].as_str().unwrap()).await, "ACTIVE");
 }
 
+/// Issue 18: the provider's `error_description` comes from the browser's query and becomes the
+/// FAILED account's reason, in an event: it is kept bounded.
+#[tokio::test]
+async fn a_refusal_at_the_provider_keeps_a_bounded_reason() {
+    let app = TestApp::spawn().await;
+    let provider = OAuthProvider::start().await;
+    let gmail = custom_oauth_config(&app, &provider).await;
+
+    provider.behave(Behaviour::Deny);
+    let linked = link(&app, &gmail, "judy").await;
+    let account_id = linked["connected_account_id"].as_str().unwrap().to_owned();
+    let callback = consent(linked["redirect_url"].as_str().unwrap()).await;
+    let long_description = format!("{callback}&error_description={}", "x".repeat(20_000));
+    let back = location(browser().get(&long_description).send().await.unwrap()).await;
+    assert!(back.ends_with("status=error&error=access_denied"), "{back}");
+
+    let account =
+        json_of(app.composio(Method::GET, &format!("/api/v3/connected_accounts/{account_id}"), None).await, 200).await;
+    let reason = account["status_reason"].as_str().unwrap();
+    assert!(reason.contains("access_denied: xxx"), "{reason}");
+    assert!(reason.len() < 512, "the reason is bounded: {} bytes", reason.len());
+}
+
 #[tokio::test]
 async fn links_that_cannot_lead_anywhere_are_refused() {
     let app = TestApp::spawn().await;

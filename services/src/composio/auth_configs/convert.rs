@@ -1,14 +1,18 @@
 //! Auth configs between Composio's wire shapes and the shared service.
 
 use super::wire::{
-    self, AuthConfigType, CreateAuthConfigRequest, CreateType, ProxyConfigInput, UpdateAuthConfigRequest,
+    self, AuthConfigType, CreateAuthConfigRequest, CreateType, ProxyConfigInput, ToolAccessConfig,
+    UpdateAuthConfigRequest,
 };
 use crate::auth_config::{AuthConfigChanges, AuthConfigInput, AuthConfigRecord};
 use crate::catalog::{AuthKind, Catalog};
 use crate::composio::error::Failure;
 use crate::composio::iso;
+use crate::http::input;
+use crate::http::problem::Location;
 use crate::outbound::check_endpoint;
 use domain::auth_config::{check_custom_credentials, parse_name, parse_scheme, parse_toolkit, split_credentials};
+use domain::limits;
 use domain::project::parse_redirect_target;
 use poem_openapi::types::MaybeUndefined;
 use secrecy::{ExposeSecret, SecretString};
@@ -84,6 +88,7 @@ fn check_credentials(
 }
 
 fn proxy_of(field: &str, proxy: ProxyConfigInput) -> Result<(String, Option<SecretString>), Failure> {
+    input::line(Location::Body(vec![format!("{field}.proxy_url")]), proxy.proxy_url.trim(), limits::URL_CHARS)?;
     match url::Url::parse(proxy.proxy_url.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
             Ok((proxy.proxy_url.trim().to_owned(), proxy.proxy_auth_key.map(|k| k.into_secret())))
@@ -137,6 +142,8 @@ pub fn input_of(body: CreateAuthConfigRequest, allow_loopback_http: bool) -> Res
         None => (None, None),
     };
     let access = config.tool_access_config.unwrap_or_default();
+    check_tools("auth_config.restrict_to_following_tools", config.restrict_to_following_tools.as_deref())?;
+    check_access("auth_config.tool_access_config", &access)?;
     Ok(AuthConfigInput {
         name,
         toolkit,
@@ -151,17 +158,36 @@ pub fn input_of(body: CreateAuthConfigRequest, allow_loopback_http: bool) -> Res
     })
 }
 
+/// A list of tool names: at most 500, each one line of at most 256 characters.
+fn check_tools(field: &str, tools: Option<&[String]>) -> Result<(), Failure> {
+    let Some(tools) = tools else { return Ok(()) };
+    Ok(input::list(Location::Body(vec![field.to_owned()]), tools, limits::TOOL_ITEMS, limits::ID_CHARS)?)
+}
+
+fn check_access(field: &str, access: &ToolAccessConfig) -> Result<(), Failure> {
+    check_tools(
+        &format!("{field}.tools_for_connected_account_creation"),
+        access.tools_for_connected_account_creation.as_deref(),
+    )?;
+    check_tools(&format!("{field}.tools_available_for_execution"), access.tools_available_for_execution.as_deref())
+}
+
 fn default_name(toolkit: &str) -> String {
     format!("{toolkit} auth config")
 }
 
 /// Scopes as Composio takes them: a list, or one comma- or space-separated string.
+/// At most 100 scopes, each one line of at most 256 characters.
 fn scopes_of(field: &str, raw: Value) -> Result<Value, Failure> {
-    match raw {
-        Value::String(s) => Ok(Value::from(s.split([',', ' ']).filter(|s| !s.is_empty()).collect::<Vec<_>>())),
-        Value::Array(items) if items.iter().all(Value::is_string) => Ok(Value::Array(items)),
-        _ => Err(Failure::invalid(field, "must be a list of strings or a string")),
-    }
+    let scopes: Vec<String> = match raw {
+        Value::String(s) => s.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            items.into_iter().filter_map(|item| item.as_str().map(str::to_owned)).collect()
+        }
+        _ => return Err(Failure::invalid(field, "must be a list of strings or a string")),
+    };
+    input::list(Location::Body(vec![field.to_owned()]), &scopes, limits::LIST_ITEMS, limits::ID_CHARS)?;
+    Ok(Value::from(scopes))
 }
 
 /// The partial update a `PATCH` asks for. Its `type` must be the auth config's own.
@@ -174,6 +200,10 @@ pub fn changes_of(
     if body.kind != current_type {
         let expected = if current.managed { "default" } else { "custom" };
         return Err(Failure::invalid("type", format!("must be {expected}, the type of this auth config")));
+    }
+    check_tools("restrict_to_following_tools", body.restrict_to_following_tools.as_deref())?;
+    if let Some(access) = &body.tool_access_config {
+        check_access("tool_access_config", access)?;
     }
     let mut changes = AuthConfigChanges {
         name: body.name.as_deref().map(parse_name).transpose().map_err(|e| Failure::invalid("name", e.reason))?,

@@ -85,9 +85,12 @@ impl AuthConfigsApi {
     ) -> Answer<Json<AuthConfigPage>> {
         let page = paging::by_cursor(cursor.0.as_deref(), limit.0.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let filter = AuthConfigFilter {
-            toolkit_slugs: paging::list(toolkit_slug.0.as_deref()).into_iter().map(|s| s.to_lowercase()).collect(),
+            toolkit_slugs: paging::list("toolkit_slug", toolkit_slug.0.as_deref())?
+                .into_iter()
+                .map(|s| s.to_lowercase())
+                .collect(),
             show_disabled: show_disabled.0.unwrap_or(false),
-            search: search.0.filter(|s| !s.trim().is_empty()),
+            search: paging::search("search", search.0)?,
             managed: convert::managed_filter(is_composio_managed.0.as_deref())?,
             limit: page.limit,
             offset: page.offset(),

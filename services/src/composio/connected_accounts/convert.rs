@@ -4,6 +4,7 @@ use super::wire;
 use crate::composio::error::Failure;
 use crate::composio::iso;
 use crate::connected_account::{AccountRecord, ConnectionState, Initiated};
+use crate::http::problem::Location;
 use domain::auth_config::parse_scheme;
 use domain::connected_account::Status;
 use domain::instance::UserId;
@@ -41,6 +42,7 @@ pub fn user_of(field: &str, raw: &str) -> Result<UserId, Failure> {
 
 pub fn callback_of(field: &str, raw: Option<String>) -> Result<Option<String>, Failure> {
     let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(None) };
+    crate::http::input::line(Location::Body(vec![field.to_owned()]), raw.trim(), domain::limits::URL_CHARS)?;
     match url::Url::parse(raw.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
             Ok(Some(raw.trim().to_owned()))

@@ -125,11 +125,14 @@ impl ConnectedAccountsApi {
         let page = paging::by_cursor(cursor.0.as_deref(), limit.0.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let order = paging::order(order_by.0.as_deref(), order_direction.0.as_deref(), false)?;
         let filter = AccountFilter {
-            user_ids: paging::list(user_ids.0.as_deref()),
-            auth_config_ids: paging::list(auth_config_ids.0.as_deref()),
-            statuses: convert::statuses_of(paging::list(statuses.0.as_deref()))?,
-            toolkit_slugs: paging::list(toolkit_slugs.0.as_deref()).into_iter().map(|s| s.to_lowercase()).collect(),
-            connected_account_ids: paging::list(connected_account_ids.0.as_deref()),
+            user_ids: paging::list("user_ids", user_ids.0.as_deref())?,
+            auth_config_ids: paging::list("auth_config_ids", auth_config_ids.0.as_deref())?,
+            statuses: convert::statuses_of(paging::list("statuses", statuses.0.as_deref())?)?,
+            toolkit_slugs: paging::list("toolkit_slugs", toolkit_slugs.0.as_deref())?
+                .into_iter()
+                .map(|s| s.to_lowercase())
+                .collect(),
+            connected_account_ids: paging::list("connected_account_ids", connected_account_ids.0.as_deref())?,
             order_by_updated: order.by_updated,
             ascending: order.ascending,
             limit: page.limit,

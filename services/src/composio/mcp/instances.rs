@@ -70,7 +70,7 @@ impl McpInstancesApi {
         let page = paging::by_number(page_no.0.as_deref(), limit.0.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let order = paging::order(order_by.0.as_deref(), order_direction.0.as_deref(), true)?;
         let query = InstanceQuery {
-            search: search.0.filter(|s| !s.trim().is_empty()),
+            search: paging::search("search", search.0)?,
             order_by_updated: order.by_updated,
             ascending: order.ascending,
             limit: page.limit,

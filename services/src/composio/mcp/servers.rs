@@ -13,8 +13,12 @@ use crate::composio::{Answer, ComposioCaller, ComposioTags};
 use crate::connected_account::{AccountFilter, ConnectedAccounts};
 use crate::http::body::JsonBody;
 use crate::http::context::RequestContext;
+use crate::http::input;
+use crate::http::problem::Location;
 use crate::project::Caller;
 use crate::server::{ServerFilter, Servers};
+use domain::instance::UserId;
+use domain::limits;
 use domain::server::ComposioSettings;
 use events::ServerId;
 use poem::Request;
@@ -148,9 +152,9 @@ impl McpServersApi {
         let page = paging::by_number(page_no.0.as_deref(), limit.0.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let order = paging::order(order_by.0.as_deref(), order_direction.0.as_deref(), true)?;
         let filter = ServerFilter {
-            name: name.0.filter(|n| !n.trim().is_empty()),
-            toolkits: paging::list(toolkits.0.as_deref()).into_iter().map(|t| t.to_lowercase()).collect(),
-            auth_config_ids: paging::list(auth_config_ids.0.as_deref()),
+            name: paging::search("name", name.0)?,
+            toolkits: paging::list("toolkits", toolkits.0.as_deref())?.into_iter().map(|t| t.to_lowercase()).collect(),
+            auth_config_ids: paging::list("auth_config_ids", auth_config_ids.0.as_deref())?,
             order_by_updated: order.by_updated,
             ascending: order.ascending,
             limit: page.limit,
@@ -172,10 +176,14 @@ impl McpServersApi {
         let server_id = convert::server_id_of("mcp_server_id", &body.mcp_server_id)?;
         let server = self.servers.get(&caller.0, server_id).await?;
         let user_ids = body.user_ids.unwrap_or_default();
+        let ids = |name: &str| Location::Body(vec![name.to_owned()]);
+        input::list(ids("user_ids"), &user_ids, limits::LIST_ITEMS, UserId::MAX_CHARS).map_err(Failure::from)?;
         for (i, user) in user_ids.iter().enumerate() {
             convert::user_of(&format!("user_ids.{i}"), user)?;
         }
         let account_ids = body.connected_account_ids.unwrap_or_default();
+        input::list(ids("connected_account_ids"), &account_ids, limits::LIST_ITEMS, limits::ID_CHARS)
+            .map_err(Failure::from)?;
         let unknown = self.unknown_accounts(&caller.0, &account_ids).await?;
         if !unknown.is_empty() {
             let errors = unknown.iter().map(|id| format!("connected_account_ids: {id} not found")).collect();
