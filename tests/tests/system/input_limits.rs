@@ -180,6 +180,8 @@ async fn klavis_fields_over_their_limit_or_holding_nul_are_refused_and_change_no
 #[tokio::test]
 async fn composio_fields_over_their_limit_or_holding_nul_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
+    // Callback URLs at their limit must also pass the redirect allow-list.
+    app.allow_redirects_to(&["mcp.example.com"]).await;
     let github = api_key_auth_config(&app, "github").await;
     let server = json_of(
         app.composio(Method::POST, "/api/v3/mcp/servers", Some(json!({"name": "Limits", "auth_config_ids": [github]})))
