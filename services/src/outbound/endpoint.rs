@@ -18,7 +18,7 @@ pub fn check_endpoint(field: &'static str, raw: &str, allow_loopback: bool) -> R
     AddressPolicy { allow_loopback }
         .check(ip)
         .map(|()| checked)
-        .map_err(|refused| OAuthAppFieldError { field, reason: format!("must not point at {refused}") })
+        .map_err(|refused| OAuthAppFieldError { field, reason: format!("must not point at this host: {refused}") })
 }
 
 #[cfg(test)]
@@ -38,7 +38,7 @@ mod tests {
         ] {
             let refused = check_endpoint("token_url", raw, false).unwrap_err();
             assert_eq!(refused.field, "token_url");
-            assert!(refused.reason.starts_with("must not point at "), "{raw}: {}", refused.reason);
+            assert!(refused.reason.starts_with("must not point at this host: "), "{raw}: {}", refused.reason);
         }
         assert!(check_endpoint("token_url", "https://oauth2.googleapis.com/token", false).is_ok());
         assert!(check_endpoint("token_url", "https://8.8.8.8/token", false).is_ok());
