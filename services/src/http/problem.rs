@@ -28,6 +28,19 @@ impl Location {
     }
 }
 
+/// A path or query holds a control character (see `uri::refuse_control_characters`).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: must not contain NUL or other control characters", location.field_name())]
+pub struct ControlCharacterInUri {
+    pub location: Location,
+}
+
+impl poem::error::ResponseError for ControlCharacterInUri {
+    fn status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 /// The kind of problem; every surface maps each kind to its own codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -155,7 +168,7 @@ impl Problem {
                 AuthError::Unavailable => Self::new(Kind::Unavailable, "Cannot check the API key right now; try again"),
             };
         }
-        if let Some(e) = err.downcast_ref::<super::uri::ControlCharacterInUri>() {
+        if let Some(e) = err.downcast_ref::<ControlCharacterInUri>() {
             return Self::invalid(e.location.clone(), Issue::Rule, "must not contain NUL or other control characters");
         }
         if let Some(e) = err.downcast_ref::<ParseParamError>() {

@@ -3,21 +3,8 @@
 //! value would otherwise reach a query and answer 500. The error names the query parameter
 //! (or the path) and renders in the surface's own format.
 
-use super::problem::Location;
-use poem::http::StatusCode;
+use super::problem::{ControlCharacterInUri, Location};
 use poem::{Endpoint, IntoResponse, Request, Response};
-
-#[derive(Debug, thiserror::Error)]
-#[error("{}: must not contain NUL or other control characters", location.field_name())]
-pub struct ControlCharacterInUri {
-    pub location: Location,
-}
-
-impl poem::error::ResponseError for ControlCharacterInUri {
-    fn status(&self) -> StatusCode {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
-}
 
 /// Whether percent-decoding `raw` yields an ASCII control character (`%00`..`%1F`, `%7F`).
 fn encodes_control(raw: &str) -> bool {
