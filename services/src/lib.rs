@@ -14,6 +14,8 @@
 //! - [`auth_config`], [`connected_account`]: Composio's auth configs and users' connected
 //!   accounts (what an instance's precondition reads), with their expiry.
 //! - [`gaia`], [`klavis`], [`composio`]: the three HTTP surfaces. [`health`]: `/health`, `/ready`.
+//!   [`project_api`]: the calling project's own settings (its redirect allow-list).
+//!   [`router`]: all of them mounted as one HTTP application.
 //! - [`audit`]: who changed what and when, and any state as of a time (CLI and HTTP).
 //! - [`verify`]: every view and the NATS stream checked against the event store.
 //! - [`outbound`]: the HTTP client for calls to URLs projects name (token endpoints): public
@@ -39,8 +41,10 @@ pub mod klavis;
 pub mod oauth;
 pub mod outbound;
 pub mod project;
+pub mod project_api;
 pub mod projection;
 pub mod relay;
+pub mod router;
 pub mod secrets;
 pub mod server;
 pub mod startup;

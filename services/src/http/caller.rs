@@ -1,8 +1,8 @@
 //! Authentication: the API key of a request, wherever the surface expects it, resolved on
 //! every request to the caller's project.
 
-use super::AppState;
 use crate::project::Caller;
+use crate::project::Projects;
 use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -81,8 +81,8 @@ impl KeySource {
 /// Finds the first key among `sources` and resolves it to its caller.
 pub async fn authenticate(req: &Request, sources: &[KeySource]) -> Result<Caller, AuthError> {
     let presented = sources.iter().find_map(|s| s.read(req)).ok_or(AuthError::Missing)?;
-    let state = req.data::<std::sync::Arc<AppState>>().expect("the app state is attached to every request");
-    match state.projects.resolve_key(&presented).await {
+    let projects = req.data::<Projects>().expect("the projects are attached to every request");
+    match projects.resolve_key(&presented).await {
         Ok(Some(caller)) => Ok(caller),
         Ok(None) => Err(AuthError::Invalid),
         Err(e) => {

@@ -1,13 +1,11 @@
 //! Projects and their API keys: creating them (the CLI, for now) and resolving the key of
 //! every request to the caller's project; the hosts OAuth flows may redirect to.
 
-mod api;
 mod api_key;
 mod key_cache;
 mod redirects;
 mod view;
 
-pub use api::ProjectApi;
 pub use api_key::{ApiKey, KEY_PREFIX};
 pub use key_cache::{KeyCache, REVOCATION_CHANNEL};
 pub use redirects::{RedirectPolicy, RedirectRefusal};

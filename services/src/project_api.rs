@@ -2,13 +2,14 @@
 //! replaced (PUT) or edited (PATCH) with the project's own key. There is no project id in the
 //! path: a key only ever reaches its own project.
 
-use super::{Projects, RedirectHosts};
 use crate::caller_extractor;
 use crate::error::AppError;
 use crate::http::body::JsonBody;
 use crate::http::caller::KeySource;
 use crate::http::context::RequestContext;
 use crate::http::problem::{Issue, Kind, Location, Problem};
+use crate::project::{Caller, Projects};
+use domain::project::RedirectHosts;
 use domain::project::{InvalidRedirectHost, ProjectError, RedirectHostsChange};
 use poem::Request;
 use poem::http::StatusCode;
@@ -93,7 +94,7 @@ fn hosts_of(field: &str, entries: &[String]) -> Result<RedirectHosts, ProjectApi
     })
 }
 
-fn answer(caller: &super::Caller, hosts: &RedirectHosts) -> Json<RedirectHostsResponse> {
+fn answer(caller: &Caller, hosts: &RedirectHosts) -> Json<RedirectHostsResponse> {
     Json(RedirectHostsResponse { project_id: caller.project_id.to_string(), hosts: hosts.entries() })
 }
 
@@ -108,7 +109,7 @@ impl ProjectApi {
 
     async fn change(
         &self,
-        caller: &super::Caller,
+        caller: &Caller,
         req: &Request,
         change: RedirectHostsChange,
     ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
