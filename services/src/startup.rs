@@ -112,7 +112,10 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         public_url.clone(),
         settings.oauth_state_ttl,
     );
+    let gateway =
+        crate::gateway::Gateway::new(instances.clone(), &settings.gateway, &settings.master_key, public_url.clone());
     AppState {
+        gateway,
         projects: Projects::new(bus, pool.clone()).with_key_cache(keys),
         server_instances: ServerInstances::new(instances.clone(), servers.clone(), connected_accounts.clone()),
         servers,
