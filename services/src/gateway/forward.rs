@@ -95,12 +95,13 @@ pub fn kind(response: &reqwest::Response) -> Kind {
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    // A 202 (a notification accepted) may still carry a JSON content type, with no body.
+    if response.status() == 202 || response.status() == 204 || response.content_length() == Some(0) {
+        return Kind::Empty;
+    }
     match content_type.as_deref() {
         Some("text/event-stream") => Kind::Stream,
         Some("application/json") => Kind::Json,
-        _ if response.content_length() == Some(0) || response.status() == 202 || response.status() == 204 => {
-            Kind::Empty
-        }
         None => Kind::Empty,
         Some(_) => Kind::Other,
     }
