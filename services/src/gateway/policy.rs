@@ -50,8 +50,11 @@ impl Policy {
 /// without listing on every call. Entries are short-lived: an upstream's tools can change.
 #[derive(Clone, Default)]
 pub struct ToolCache {
-    entries: Arc<Mutex<HashMap<InstanceId, (Instant, Arc<HashSet<String>>)>>>,
+    entries: Arc<Mutex<HashMap<InstanceId, CachedTools>>>,
 }
+
+/// When the tools were listed, and the read-only ones.
+type CachedTools = (Instant, Arc<HashSet<String>>);
 
 const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Bounds the cache; past it, the oldest half is dropped.

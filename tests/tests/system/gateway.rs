@@ -266,3 +266,67 @@ async fn serve_refuses_to_start_with_a_bad_upstreams_entry_and_names_it() {
     assert!(!run.success, "{run:?}");
     assert!(run.stderr.contains("PROVISIONER_UPSTREAMS") && run.stderr.contains("[not_a_server]"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn the_access_token_of_the_oauth_flow_goes_upstream() {
+    use crate::support::oauth_provider::OAuthProvider;
+    let upstream = Upstream::start().await;
+    let app = app_with(&format!("[gmail]\nurl = \"{}\"\n", upstream.url), Duration::from_secs(30)).await;
+    let provider = OAuthProvider::start().await;
+    let white_label = json!({
+        "client_id": provider.client_id, "client_secret": provider.client_secret, "server_name": "Gmail",
+        "authorize_url": format!("{}/authorize", provider.base_url), "token_url": format!("{}/token", provider.base_url),
+    });
+    json_of(app.call(Method::POST, "/white-labeling/create", Some(white_label)).await, 200).await;
+    let created = create(&app, "Gmail", "oauth-user").await;
+    let instance = created["instanceId"].as_str().unwrap();
+
+    // The browser's round trip: authorize, the provider's consent, the callback.
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut url = format!("{}/oauth/gmail/authorize?instance_id={instance}", app.base_url);
+    for _ in 0..2 {
+        let response = browser.get(&url).send().await.unwrap();
+        assert!(response.status().is_redirection(), "{}", response.text().await.unwrap());
+        url = response.headers()["location"].to_str().unwrap().to_owned();
+    }
+    assert!(browser.get(&url).send().await.unwrap().status().as_u16() < 400, "the callback stores the tokens");
+    let auth = json_of(app.call(Method::GET, &format!("/mcp-server/instance/{instance}/auth"), None).await, 200).await;
+    let access_token = auth["authData"]["access_token"].as_str().unwrap();
+
+    let (mut session, _) = Session::open(url_of(&created)).await;
+    let seen = whoami(&session.call_tool("whoami", json!({})).await);
+    assert_eq!(seen["headers"]["authorization"], format!("Bearer {access_token}"));
+}
+
+#[tokio::test]
+async fn the_server_stream_and_a_custom_credential_header_and_an_oversized_body() {
+    let upstream = Upstream::start().await;
+    let bindings = format!(
+        "[github]\nurl = \"{}\"\ncredential_header = \"X-Upstream-Key\"\ncredential_format = \"key={{token}}\"\n",
+        upstream.url
+    );
+    let app = app_with(&bindings, Duration::from_secs(30)).await;
+    let created = authenticated(&app, "user-a", "token-of-a").await;
+    let (mut session, _) = Session::open(url_of(&created)).await;
+    let seen = whoami(&session.call_tool("whoami", json!({})).await);
+    assert_eq!(seen["headers"]["x-upstream-key"], "key=token-of-a");
+    assert_eq!(seen["headers"]["authorization"], Value::Null);
+
+    // GET opens the server's stream in the session: relayed as an event stream, left open.
+    let stream = session
+        .http
+        .get(&session.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session.session_id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(stream.headers()["cache-control"], "no-cache, no-transform");
+    drop(stream);
+
+    let huge = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(5 << 20)}});
+    let answer = session.post(&huge).await;
+    assert_eq!((answer.status, answer.error_code()), (413, Some(-32600)), "{answer:?}");
+}
