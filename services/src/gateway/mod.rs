@@ -324,11 +324,14 @@ impl Gateway {
                 ),
             ));
         }
-        let session = response
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(|upstream| self.inner.sessions.seal(route.instance_id, upstream));
+        // The session's id stays the one the client holds; a new upstream session gets a new one.
+        let session = match response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(upstream) if route.session.as_deref() == Some(upstream) => {
+                incoming.headers.get(SESSION_HEADER).cloned()
+            }
+            Some(upstream) => HeaderValue::from_str(&self.inner.sessions.seal(route.instance_id, upstream)).ok(),
+            None => None,
+        };
         let rewrite = (route.policy.restricts_tools() && message.and_then(Message::method) == Some("tools/list"))
             .then_some(route.policy);
         let is_post = incoming.method == Method::POST;
