@@ -125,7 +125,8 @@ impl Gateway {
         match self.serve(&incoming, &record, message.as_ref()).await {
             Ok(response) => response,
             Err(e) => {
-                tracing::info!(code = e.code(), reason = %e, "gateway refused or failed a message");
+                // The code only: some messages quote the instance's oauthUrl, and its id is a credential.
+                tracing::info!(code = e.code(), "gateway refused or failed a message");
                 e.respond(id.as_ref())
             }
         }
