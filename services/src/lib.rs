@@ -33,6 +33,7 @@ pub mod connected_account;
 pub mod error;
 pub mod feed;
 pub mod gaia;
+pub mod gateway;
 pub mod health;
 pub mod http;
 pub mod ids;

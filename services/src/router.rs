@@ -31,6 +31,7 @@ pub struct AppState {
     pub connected_accounts: ConnectedAccounts,
     pub health: Health,
     pub audit: Audit,
+    pub gateway: crate::gateway::Gateway,
     pub redirects: RedirectPolicy,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
@@ -66,6 +67,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
+        // The gateway answers in JSON-RPC, outside the surfaces' error formats.
+        .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

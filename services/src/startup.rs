@@ -118,7 +118,10 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         spent: SpentStates::new(pool.clone()),
         outbound: Outbound::new(policy, TOKEN_RESPONSE_LIMIT),
     });
+    let gateway =
+        crate::gateway::Gateway::new(instances.clone(), &settings.gateway, &settings.master_key, public_url.clone());
     AppState {
+        gateway,
         projects: Projects::new(bus, pool.clone()).with_key_cache(keys),
         server_instances: ServerInstances::new(instances.clone(), servers.clone(), connected_accounts.clone()),
         servers,
@@ -135,8 +138,32 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
     }
 }
 
+/// Accepts connections with `TCP_NODELAY` set. Without it, a streamed answer (the gateway's
+/// SSE relay: headers, then each event as its own write) waits for the client's delayed ACK
+/// (Nagle), about 40 ms per answer on Linux; measured: 48 ms p50 through the gateway against
+/// 1.8 ms direct.
+struct NoDelayAcceptor(TcpAcceptor);
+
+impl Acceptor for NoDelayAcceptor {
+    type Io = tokio::net::TcpStream;
+
+    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
+        let accepted = self.0.accept().await?;
+        if let Err(e) = accepted.0.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+        Ok(accepted)
+    }
+}
+
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: NoDelayAcceptor,
     local_addr: SocketAddr,
     state: AppState,
     projector: Projector,
@@ -168,6 +195,7 @@ impl Application {
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let projector = Projector::new(pool, Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
+        let acceptor = NoDelayAcceptor(acceptor);
         Ok(Self { acceptor, local_addr, state, projector, relay, expiry_check_every, cancel })
     }
 

@@ -242,6 +242,23 @@ impl Instances {
         }
     }
 
+    /// The credential of a live instance, opened: its method and JSON. Only the gateway calls
+    /// this, right before it forwards a request; the instance id was the caller's credential.
+    pub async fn open_credential(
+        &self,
+        record: &ConnectionRecord,
+    ) -> InstanceResult<Option<(AuthMethod, SecretString)>> {
+        let slot: Instance = self.bus.load(&record.slot_id).await?;
+        let Some((method, sealed)) = slot.credential_in(ProjectId::from_uuid(record.project_id)) else {
+            return Ok(None);
+        };
+        match self.vault.open(sealed).await {
+            Ok(plain) => Ok(Some((method, plain))),
+            Err(crate::secrets::OpenError::Shredded) => Ok(None),
+            Err(e) => Err(AppError::Failed(e.into())),
+        }
+    }
+
     /// Whether the slot of `target` holds a credential (no decryption).
     pub async fn user_connection(&self, caller: &Caller, slot: &SlotRef) -> InstanceResult<Option<ConnectionRecord>> {
         Ok(view::by_slot(&self.pool, &slot.id(caller.project_id)).await?)

@@ -10,6 +10,8 @@ mod wire;
 
 pub use error::{KlavisError, render};
 pub use oauth::KlavisOAuthApi;
+// The gateway answers an unauthenticated instance with the same link the API hands out.
+pub(crate) use convert::oauth_url;
 
 use crate::caller_extractor;
 use crate::catalog::Catalog;

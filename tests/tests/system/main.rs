@@ -13,6 +13,7 @@ mod composio_oauth;
 mod composio_resources;
 mod failures;
 mod feed;
+mod gateway;
 mod input_limits;
 mod klavis_errors;
 mod klavis_instances;

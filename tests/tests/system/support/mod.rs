@@ -3,6 +3,7 @@
 mod app;
 pub mod composio;
 mod database;
+pub mod mcp;
 pub mod nats;
 pub mod oauth_provider;
 pub mod process;

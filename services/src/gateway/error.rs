@@ -1,0 +1,138 @@
+//! Why the gateway did not forward (or could not relay) a message, and how that is answered:
+//! always a JSON-RPC error object in a JSON body, never an HTML page.
+//!
+//! A request (a message with an id) gets its error as the answer to that id, with HTTP 200 so
+//! that an MCP client surfaces the message to its user; what concerns the URL itself (an
+//! unknown instance or session) is a 404, as the transport requires. Anything else (a
+//! notification, GET, DELETE) gets the error with a status saying what went wrong.
+
+use poem::http::StatusCode;
+use poem::web::Json;
+use poem::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GatewayError {
+    /// Unknown, deleted or malformed instance id (whose project does not matter: the id is
+    /// the credential, so a foreign one is simply unknown).
+    #[error("no MCP server instance at this URL: it does not exist or was deleted")]
+    InstanceNotFound,
+    /// A session id this service did not issue for this instance, or one tampered with.
+    #[error("session not found: start a new session (initialize)")]
+    SessionNotFound,
+    #[error(
+        "no upstream MCP server is bound to `{server_name}`: the operator must add a [{binding}] table with its url \
+         to the upstreams file (PROVISIONER_UPSTREAMS)"
+    )]
+    Unbound { server_name: String, binding: String },
+    #[error("`{server_name}` is a registered server; the gateway does not serve registered servers yet")]
+    NotServed { server_name: String },
+    #[error("{}", not_authenticated(server_name, oauth_url.as_deref()))]
+    NotAuthenticated { server_name: String, oauth_url: Option<String> },
+    #[error("the credential stored for this instance has no token or api_key to send upstream")]
+    CredentialUnusable,
+    /// The same answer as for a tool that does not exist: a hidden tool is not there.
+    #[error("Unknown tool: {0}")]
+    HiddenTool(String),
+    #[error("parse error: the body is not JSON")]
+    ParseError,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("the request body exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("the upstream MCP server of `{server_name}` {problem}")]
+    Upstream { server_name: String, problem: String },
+    #[error("internal error")]
+    Internal,
+}
+
+fn not_authenticated(server_name: &str, oauth_url: Option<&str>) -> String {
+    match oauth_url {
+        Some(url) => format!("this `{server_name}` instance is not authenticated yet: authorize it at {url}"),
+        None => format!(
+            "this `{server_name}` instance is not authenticated yet: set its credential (POST /mcp-server/instance/set-auth)"
+        ),
+    }
+}
+
+impl GatewayError {
+    /// JSON-RPC codes: the spec's own where one fits, else in the server range.
+    pub fn code(&self) -> i64 {
+        match self {
+            Self::InstanceNotFound | Self::SessionNotFound => -32001,
+            Self::Unbound { .. } | Self::NotServed { .. } => -32002,
+            Self::NotAuthenticated { .. } | Self::CredentialUnusable => -32003,
+            Self::Upstream { .. } => -32004,
+            Self::HiddenTool(_) => -32602,
+            Self::ParseError => -32700,
+            Self::InvalidRequest(_) | Self::TooLarge(_) => -32600,
+            Self::Internal => -32603,
+        }
+    }
+
+    /// The HTTP status when the message is not a request (or could not be read).
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InstanceNotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::Unbound { .. } | Self::NotServed { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::NotAuthenticated { .. } | Self::CredentialUnusable => StatusCode::FORBIDDEN,
+            Self::HiddenTool(_) | Self::ParseError | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whether the error is about the URL, not the message: a 404 even for a request.
+    fn is_not_found(&self) -> bool {
+        matches!(self, Self::InstanceNotFound | Self::SessionNotFound)
+    }
+
+    fn data(&self) -> Option<Value> {
+        match self {
+            Self::NotAuthenticated { oauth_url: Some(url), .. } => Some(json!({ "oauthUrl": url })),
+            Self::Unbound { binding, .. } => Some(json!({ "missingBinding": binding })),
+            _ => None,
+        }
+    }
+
+    /// The error object (`{"code","message","data"}`).
+    pub fn object(&self) -> Value {
+        let mut object = json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(data) = self.data() {
+            object["data"] = data;
+        }
+        object
+    }
+
+    /// The JSON-RPC message answering `id` (null when there is none).
+    pub fn message(&self, id: Option<&Value>) -> Value {
+        json!({ "jsonrpc": "2.0", "id": id.cloned().unwrap_or(Value::Null), "error": self.object() })
+    }
+
+    /// The HTTP answer to a message with this `id` (none: not a request).
+    pub fn respond(&self, id: Option<&Value>) -> Response {
+        let status = if id.is_some() && !self.is_not_found() { StatusCode::OK } else { self.status() };
+        Json(self.message(id)).with_status(status).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_gets_its_error_with_200_except_for_a_missing_url() {
+        let id = json!(3);
+        assert_eq!(GatewayError::Internal.respond(Some(&id)).status(), 200);
+        assert_eq!(GatewayError::Internal.respond(None).status(), 500);
+        assert_eq!(GatewayError::InstanceNotFound.respond(Some(&id)).status(), 404);
+        assert_eq!(GatewayError::SessionNotFound.respond(None).status(), 404);
+        let message =
+            GatewayError::NotAuthenticated { server_name: "Gmail".into(), oauth_url: Some("http://o".into()) }
+                .message(Some(&id));
+        assert_eq!(message["id"], 3);
+        assert_eq!(message["error"]["data"]["oauthUrl"], "http://o");
+        assert!(message["error"]["message"].as_str().unwrap().contains("http://o"));
+    }
+}

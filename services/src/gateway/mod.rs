@@ -1,0 +1,400 @@
+//! The MCP gateway: the data plane behind the `serverUrl` of a Klavis instance
+//! (`{PUBLIC_URL}/mcp/?instance_id=…`, Streamable HTTP).
+//!
+//! A JSON-RPC-aware pass-through proxy: each POST is read as one JSON-RPC message, the instance
+//! (whose random id is the credential) is looked up, its upstream found in the operator's
+//! upstreams file, its policy checked, and the message forwarded with the instance's own
+//! credential in place of anything the client sent. The answer (one JSON message or an SSE
+//! stream) is relayed as the upstream gives it; only `tools/list` results are rewritten.
+//! Nothing is kept per session: the session id handed out seals the upstream's with the
+//! instance, so any replica can serve any request.
+
+mod credential;
+mod edge;
+mod error;
+mod forward;
+mod message;
+mod policy;
+mod session;
+mod sse;
+mod upstreams;
+
+pub use edge::endpoint;
+pub use error::GatewayError;
+pub use upstreams::{Upstream, Upstreams};
+
+use crate::catalog::{AuthKind, Catalog};
+use crate::instance::{ConnectionRecord, Instances};
+use crate::secrets::MasterKey;
+use bytes::Bytes;
+use domain::instance::InstanceError;
+use events::InstanceId;
+use forward::{Forwarder, Kind, Outbound, SESSION_HEADER};
+use message::Message;
+use poem::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use poem::{Body, Response};
+use policy::{Policy, ToolCache};
+use serde_json::{Value, json};
+use session::SessionSealer;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The gateway's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    pub upstreams: Upstreams,
+    /// How long an upstream may take to answer a message (or to start its stream).
+    pub timeout: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT }
+    }
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest message a client may send.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+/// Pages of `tools/list` read to learn an upstream's tools, at most.
+const MAX_TOOL_PAGES: usize = 20;
+
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    instances: Instances,
+    upstreams: Upstreams,
+    sessions: SessionSealer,
+    forwarder: Forwarder,
+    tools: ToolCache,
+    public_url: String,
+}
+
+/// A request at an instance's URL, as the edge read it.
+pub struct Incoming {
+    pub method: Method,
+    pub instance_id: Option<String>,
+    pub headers: HeaderMap,
+    /// A POST's body, read within [`MAX_REQUEST_BYTES`].
+    pub body: Result<Option<Bytes>, GatewayError>,
+}
+
+/// Everything a request needs once its instance, upstream and credential are known.
+struct Route<'a> {
+    instance_id: InstanceId,
+    upstream: &'a Upstream,
+    /// The upstream's own session id.
+    session: Option<String>,
+    credential: Option<(HeaderName, HeaderValue)>,
+    policy: Policy,
+}
+
+impl Gateway {
+    pub fn new(instances: Instances, settings: &GatewaySettings, master: &MasterKey, public_url: String) -> Self {
+        let inner = Inner {
+            instances,
+            upstreams: settings.upstreams.clone(),
+            sessions: SessionSealer::new(master),
+            forwarder: Forwarder::new(settings.timeout),
+            tools: ToolCache::default(),
+            public_url,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Answers one request at an instance's URL: always an MCP answer, never an HTML page.
+    pub async fn handle(&self, incoming: Incoming) -> Response {
+        let record = match self.instance(incoming.instance_id.as_deref()).await {
+            Ok(record) => record,
+            Err(e) => return e.respond(None),
+        };
+        let message = match &incoming.body {
+            Ok(Some(body)) => match Message::parse(body) {
+                Ok(message) => Some(message),
+                Err(e) => return e.respond(None),
+            },
+            Ok(None) => None,
+            Err(e) => return e.respond(None),
+        };
+        let id = message.as_ref().and_then(Message::request_id).cloned();
+        match self.serve(&incoming, &record, message.as_ref()).await {
+            Ok(response) => response,
+            Err(e) => {
+                // The code only: some messages quote the instance's oauthUrl, and its id is a credential.
+                tracing::info!(code = e.code(), "gateway refused or failed a message");
+                e.respond(id.as_ref())
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        incoming: &Incoming,
+        record: &ConnectionRecord,
+        message: Option<&Message>,
+    ) -> Result<Response, GatewayError> {
+        let route = self.route(incoming, record).await?;
+        if route.policy.restricts_tools()
+            && let Some(tool) = message.and_then(Message::tool_name)
+            && !self.read_only_tools(&route, &incoming.headers).await?.contains(tool)
+        {
+            return Err(GatewayError::HiddenTool(tool.to_owned()));
+        }
+        let out = Outbound {
+            method: incoming.method.clone(),
+            url: route.upstream.url.clone(),
+            client_headers: incoming.headers.clone(),
+            session: route.session.clone(),
+            credential: route.credential.clone(),
+            body: incoming.body.clone().ok().flatten(),
+        };
+        let deadline = Instant::now() + self.inner.forwarder.timeout;
+        let response = self.inner.forwarder.send(out).await.map_err(|problem| upstream_error(&route, problem))?;
+        self.relay(response, &route, incoming, message, deadline).await
+    }
+
+    /// The live instance an id names, whatever its project (the id is the credential).
+    async fn instance(&self, raw: Option<&str>) -> Result<ConnectionRecord, GatewayError> {
+        let id: InstanceId = raw.and_then(|raw| raw.parse().ok()).ok_or(GatewayError::InstanceNotFound)?;
+        match self.inner.instances.get_anywhere(id).await {
+            Ok(record) => Ok(record),
+            Err(crate::error::AppError::Rejected(InstanceError::NotFound)) => Err(GatewayError::InstanceNotFound),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read an instance for the gateway");
+                Err(GatewayError::Internal)
+            }
+        }
+    }
+
+    /// The session, upstream, credential and policy of a request, or why it goes no further.
+    async fn route<'a>(&'a self, incoming: &Incoming, record: &ConnectionRecord) -> Result<Route<'a>, GatewayError> {
+        let instance_id = record.instance_id().ok_or(GatewayError::InstanceNotFound)?;
+        let session = match incoming.headers.get(SESSION_HEADER) {
+            Some(token) => Some(
+                token
+                    .to_str()
+                    .ok()
+                    .and_then(|token| self.inner.sessions.open(instance_id, token))
+                    .ok_or(GatewayError::SessionNotFound)?,
+            ),
+            None => None,
+        };
+        let Some(slug) = record.server_key.strip_prefix("catalog:") else {
+            return Err(GatewayError::NotServed { server_name: record.server_name.clone() });
+        };
+        let upstream = self.inner.upstreams.for_slug(slug).ok_or_else(|| GatewayError::Unbound {
+            server_name: record.server_name.clone(),
+            binding: slug.to_owned(),
+        })?;
+        let credential = self.credential(record, instance_id, slug, upstream).await?;
+        let policy = Policy { read_only: record.read_only.unwrap_or(false) };
+        Ok(Route { instance_id, upstream, session, credential, policy })
+    }
+
+    /// The credential header for the upstream: none for a server that needs no auth and has
+    /// none; an error telling the user to authenticate when one is needed and missing.
+    async fn credential(
+        &self,
+        record: &ConnectionRecord,
+        instance_id: InstanceId,
+        slug: &str,
+        upstream: &Upstream,
+    ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
+        let entry = Catalog::get().by_slug(slug);
+        let not_authenticated = || GatewayError::NotAuthenticated {
+            server_name: record.server_name.clone(),
+            oauth_url: entry
+                .and_then(|e| crate::klavis::oauth_url(&self.inner.public_url, e, &instance_id.to_string())),
+        };
+        if !record.is_authenticated() {
+            return match entry.map(|e| e.auth) {
+                Some(AuthKind::None) => Ok(None),
+                _ => Err(not_authenticated()),
+            };
+        }
+        let opened = self.inner.instances.open_credential(record).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot open an instance's credential for the gateway");
+            GatewayError::Internal
+        })?;
+        let (method, plain) = opened.ok_or_else(not_authenticated)?;
+        let token = credential::token_of(method, &plain).ok_or(GatewayError::CredentialUnusable)?;
+        use secrecy::ExposeSecret;
+        let value = HeaderValue::from_str(&upstream.credential_value(token.expose_secret()))
+            .map_err(|_| GatewayError::CredentialUnusable)?;
+        Ok(Some((upstream.credential_header.clone(), value)))
+    }
+
+    /// The tools a read-only instance may call: from the cache, else listed from the upstream
+    /// in the client's session (every page).
+    async fn read_only_tools(
+        &self,
+        route: &Route<'_>,
+        headers: &HeaderMap,
+    ) -> Result<Arc<HashSet<String>>, GatewayError> {
+        if let Some(tools) = self.inner.tools.get(route.instance_id) {
+            return Ok(tools);
+        }
+        let mut names = HashSet::new();
+        let mut cursor: Option<String> = None;
+        for page in 0..MAX_TOOL_PAGES {
+            let id = format!("provisioner-gateway-tools-{page}");
+            let params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+            let answer = self
+                .ask(route, headers, &id, json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}))
+                .await?;
+            names.extend(Policy { read_only: true }.shown_names(&answer));
+            cursor = answer.pointer("/result/nextCursor").and_then(Value::as_str).map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(self.inner.tools.put(route.instance_id, names))
+    }
+
+    /// One request of the gateway's own to the upstream, and its answer.
+    async fn ask(
+        &self,
+        route: &Route<'_>,
+        headers: &HeaderMap,
+        id: &str,
+        request: Value,
+    ) -> Result<Value, GatewayError> {
+        let mut client_headers = HeaderMap::new();
+        if let Some(version) = headers.get("mcp-protocol-version") {
+            client_headers.insert("mcp-protocol-version", version.clone());
+        }
+        client_headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let out = Outbound {
+            method: Method::POST,
+            url: route.upstream.url.clone(),
+            client_headers,
+            session: route.session.clone(),
+            credential: route.credential.clone(),
+            body: Some(Bytes::from(request.to_string())),
+        };
+        let deadline = Instant::now() + self.inner.forwarder.timeout;
+        let failed = |problem: String| upstream_error(route, problem);
+        let response = self.inner.forwarder.send(out).await.map_err(failed)?;
+        if !response.status().is_success() {
+            return Err(failed(format!("answered HTTP {} to a tools/list", response.status().as_u16())));
+        }
+        let kind = forward::kind(&response);
+        let body = forward::read_all(response, deadline).await.map_err(failed)?;
+        let answer = match kind {
+            Kind::Json => forward::json_answer(&body).map_err(failed)?,
+            Kind::Stream => sse::messages(&String::from_utf8_lossy(&body))
+                .into_iter()
+                .find(|m| m.get("id").and_then(Value::as_str) == Some(id))
+                .ok_or_else(|| failed("ended its stream without answering a tools/list".into()))?,
+            Kind::Empty | Kind::Other => return Err(failed("answered a tools/list with no JSON".into())),
+        };
+        if answer.get("error").is_some() {
+            return Err(failed("answered a tools/list with an error".into()));
+        }
+        Ok(answer)
+    }
+
+    /// The upstream's answer, as the client gets it.
+    async fn relay(
+        &self,
+        response: reqwest::Response,
+        route: &Route<'_>,
+        incoming: &Incoming,
+        message: Option<&Message>,
+        deadline: Instant,
+    ) -> Result<Response, GatewayError> {
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && route.session.is_some() {
+            // The upstream no longer knows the session: the client must start a new one.
+            return Err(GatewayError::SessionNotFound);
+        }
+        if status.is_server_error() {
+            return Err(upstream_error(route, format!("answered HTTP {}", status.as_u16())));
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(upstream_error(
+                route,
+                format!(
+                    "refused the instance's credential (HTTP {}): authenticate the instance again",
+                    status.as_u16()
+                ),
+            ));
+        }
+        // The session's id stays the one the client holds; a new upstream session gets a new one.
+        let session = match response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(upstream) if route.session.as_deref() == Some(upstream) => {
+                incoming.headers.get(SESSION_HEADER).cloned()
+            }
+            Some(upstream) => HeaderValue::from_str(&self.inner.sessions.seal(route.instance_id, upstream)).ok(),
+            None => None,
+        };
+        let rewrite = (route.policy.restricts_tools() && message.and_then(Message::method) == Some("tools/list"))
+            .then_some(route.policy);
+        let is_post = incoming.method == Method::POST;
+        let request_id = message.and_then(Message::request_id).cloned();
+        let (content_type, body) = match forward::kind(&response) {
+            Kind::Stream if rewrite.is_some() => {
+                let body = forward::read_all(response, deadline).await.map_err(|p| upstream_error(route, p))?;
+                let policy = rewrite.expect("checked");
+                let text = sse::rewrite(&String::from_utf8_lossy(&body), |m| policy.filter_list(m));
+                (Some("text/event-stream"), Body::from_string(text))
+            }
+            Kind::Stream => {
+                let failure = GatewayFailure { server_name: route.upstream.server_name.clone(), request_id };
+                let stream = forward::relay_stream(response, is_post.then_some(deadline), move |p| failure.message(p));
+                (Some("text/event-stream"), Body::from_bytes_stream(stream))
+            }
+            Kind::Json => {
+                let body = forward::read_all(response, deadline).await.map_err(|p| upstream_error(route, p))?;
+                let mut answer = forward::json_answer(&body).map_err(|p| upstream_error(route, p))?;
+                if let Some(policy) = rewrite {
+                    policy.filter_list(&mut answer);
+                }
+                (Some("application/json"), Body::from_string(answer.to_string()))
+            }
+            Kind::Empty => (None, Body::empty()),
+            Kind::Other if status.is_success() => {
+                return Err(upstream_error(
+                    route,
+                    "answered something that is neither JSON nor an event stream".into(),
+                ));
+            }
+            Kind::Other => return Err(upstream_error(route, format!("answered HTTP {}", status.as_u16()))),
+        };
+        let mut answer = Response::builder().status(status);
+        if let Some(content_type) = content_type {
+            answer = answer.content_type(content_type);
+        }
+        if content_type == Some("text/event-stream") {
+            answer = answer.header("cache-control", "no-cache, no-transform").header("x-accel-buffering", "no");
+        }
+        if let Some(session) = session {
+            answer = answer.header(SESSION_HEADER, session);
+        }
+        Ok(answer.body(body))
+    }
+}
+
+/// What a stream that fails after it started ends with.
+struct GatewayFailure {
+    server_name: String,
+    request_id: Option<Value>,
+}
+
+impl GatewayFailure {
+    /// The error event for the request the stream answers; none for a notification's stream.
+    fn message(&self, problem: String) -> Option<Value> {
+        let id = self.request_id.as_ref()?;
+        Some(GatewayError::Upstream { server_name: self.server_name.clone(), problem }.message(Some(id)))
+    }
+}
+
+fn upstream_error(route: &Route<'_>, problem: String) -> GatewayError {
+    tracing::warn!(upstream = %route.upstream.url.host_str().unwrap_or_default(), %problem, "upstream MCP server failed");
+    GatewayError::Upstream { server_name: route.upstream.server_name.clone(), problem }
+}

@@ -1,0 +1,92 @@
+//! Gateway session ids: the upstream's `Mcp-Session-Id`, sealed with the instance it belongs
+//! to (AES-256-GCM under a key derived from the master key). Any replica opens it, no session
+//! is stored, and an id that was tampered with or is presented at another instance's URL does
+//! not open (the caller answers 404, and the client starts a new session).
+
+use crate::secrets::MasterKey;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use events::InstanceId;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// What a gateway session id carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claims {
+    #[serde(rename = "i")]
+    instance_id: InstanceId,
+    /// The upstream's own session id.
+    #[serde(rename = "u")]
+    upstream: String,
+}
+
+#[derive(Clone)]
+pub struct SessionSealer {
+    cipher: Aes256Gcm,
+}
+
+const AAD: &[u8] = b"provisioner gateway session v1";
+const NONCE_LEN: usize = 12;
+
+impl SessionSealer {
+    pub fn new(master: &MasterKey) -> Self {
+        let key = master.derive(b"gateway-session v1");
+        Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)) }
+    }
+
+    /// The id handed to the client for the upstream session `upstream` of `instance_id`.
+    pub fn seal(&self, instance_id: InstanceId, upstream: &str) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let claims = Claims { instance_id, upstream: upstream.to_owned() };
+        let plain = serde_json::to_vec(&claims).expect("claims serialise");
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: AAD })
+            .expect("AES-GCM encrypts a session id");
+        URL_SAFE_NO_PAD.encode([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// The upstream session id, if `token` is a session of `instance_id` sealed by this service.
+    pub fn open(&self, instance_id: InstanceId, token: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+        let (nonce, sealed) = bytes.split_at_checked(NONCE_LEN)?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: AAD }).ok()?;
+        let claims: Claims = serde_json::from_slice(&plain).ok()?;
+        (claims.instance_id == instance_id).then_some(claims.upstream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> SessionSealer {
+        SessionSealer::new(&MasterKey::from_base64(&MasterKey::generate_base64()).unwrap())
+    }
+
+    #[test]
+    fn a_session_opens_only_at_its_own_instance() {
+        let sealer = sealer();
+        let (mine, other) = (InstanceId::random(), InstanceId::random());
+        let token = sealer.seal(mine, "upstream-session-1");
+        assert!(!token.contains("upstream-session-1"));
+        assert_eq!(sealer.open(mine, &token).as_deref(), Some("upstream-session-1"));
+        assert_eq!(sealer.open(other, &token), None, "moved to another instance's URL");
+    }
+
+    #[test]
+    fn a_tampered_or_foreign_session_does_not_open() {
+        let sealer = sealer();
+        let id = InstanceId::random();
+        let token = sealer.seal(id, "s");
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(sealer.open(id, std::str::from_utf8(&tampered).unwrap()), None);
+        assert_eq!(self::sealer().open(id, &token), None, "another master key");
+        assert_eq!(sealer.open(id, "s"), None, "the upstream's raw id");
+    }
+}
