@@ -48,6 +48,12 @@ impl CatalogEntry {
     pub fn needs_oauth(&self) -> bool {
         self.auth == AuthKind::Oauth
     }
+
+    /// Where an instance of this server starts its OAuth flow (the service's
+    /// `/oauth/{provider}/authorize`), for servers that authenticate by OAuth.
+    pub fn oauth_url(&self, public_url: &str, instance_id: &str) -> Option<String> {
+        self.needs_oauth().then(|| format!("{public_url}/oauth/{}/authorize?instance_id={instance_id}", self.slug))
+    }
 }
 
 pub struct Catalog {

@@ -208,8 +208,7 @@ impl Gateway {
         let entry = Catalog::get().by_slug(slug);
         let not_authenticated = || GatewayError::NotAuthenticated {
             server_name: record.server_name.clone(),
-            oauth_url: entry
-                .and_then(|e| crate::klavis::oauth_url(&self.inner.public_url, e, &instance_id.to_string())),
+            oauth_url: entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string())),
         };
         if !record.is_authenticated() {
             return match entry.map(|e| e.auth) {

@@ -86,10 +86,6 @@ pub fn server_url(public_url: &str, connection: ConnectionType, instance_id: &st
 }
 
 /// Where a user authorizes an OAuth server; none for servers that need no OAuth.
-pub fn oauth_url(public_url: &str, entry: &CatalogEntry, instance_id: &str) -> Option<String> {
-    entry.needs_oauth().then(|| format!("{public_url}/oauth/{}/authorize?instance_id={instance_id}", entry.slug))
-}
-
 /// `authData` as a credential: `{token}` and/or `{api_key}`, or `{data: {...}}`.
 pub fn auth_input(auth: AuthDataInput) -> Checked<AuthInput> {
     let at = |field: &str| Location::Body(vec!["authData".into(), field.into()]);
@@ -123,7 +119,7 @@ pub fn instance(record: &ConnectionRecord, public_url: &str) -> GetInstanceRespo
     let entry = catalog_entry_of(record);
     let id = record.instance_id.map(|id| id.to_string());
     GetInstanceResponse {
-        oauth_url: entry.zip(id.as_deref()).and_then(|(e, id)| oauth_url(public_url, e, id)),
+        oauth_url: entry.zip(id.as_deref()).and_then(|(e, id)| e.oauth_url(public_url, id)),
         instance_id: id,
         auth_needed: entry.is_some_and(|e| e.auth != AuthKind::None),
         is_authenticated: record.is_authenticated(),

@@ -11,7 +11,6 @@ mod wire;
 pub use error::{KlavisError, render};
 pub use oauth::KlavisOAuthApi;
 // The gateway answers an unauthenticated instance with the same link the API hands out.
-pub(crate) use convert::oauth_url;
 
 use crate::caller_extractor;
 use crate::catalog::Catalog;
@@ -177,7 +176,7 @@ impl KlavisApi {
         let id = record.instance_id.to_string();
         Ok(Json(CreateServerResponse {
             server_url: convert::server_url(&self.public_url, connection, &id),
-            oauth_url: convert::oauth_url(&self.public_url, entry, &id),
+            oauth_url: entry.oauth_url(&self.public_url, &id),
             instance_id: id,
         }))
     }
@@ -199,10 +198,7 @@ impl KlavisApi {
         let (record, entry) =
             self.create_instance(&caller.0, req, &body.0.server_name, &body.0.user_id, settings).await?;
         let id = record.instance_id.to_string();
-        Ok(Json(CreateSelfHostedServerResponse {
-            oauth_url: convert::oauth_url(&self.public_url, entry, &id),
-            instance_id: id,
-        }))
+        Ok(Json(CreateSelfHostedServerResponse { oauth_url: entry.oauth_url(&self.public_url, &id), instance_id: id }))
     }
 
     /// An instance, with whether it is authenticated. With `as_of` (RFC 3339), the instance as

@@ -212,17 +212,17 @@ impl NatsCluster {
     pub async fn start(size: usize) -> Self {
         for attempt in 1..=START_ATTEMPTS {
             let cluster = Self::spawn(size);
-            match cluster.wait_listening().await {
-                Ok(mut cluster) => {
-                    cluster.wait_jetstream().await;
-                    return cluster;
-                }
-                Err((e, cluster)) if attempt < START_ATTEMPTS => {
-                    eprintln!("nats cluster did not start ({e}); retrying on other ports");
-                    drop(cluster);
-                }
-                Err((e, cluster)) => panic!("nats cluster did not start: {e}\n{}", cluster.logs()),
-            }
+            let (e, cluster) = match cluster.wait_listening().await {
+                Ok(mut cluster) => match cluster.wait_jetstream().await {
+                    Ok(()) => return cluster,
+                    Err(e) => (e, cluster),
+                },
+                Err(failed) => failed,
+            };
+            // A node whose route port was taken meanwhile never joins: start over on other ports.
+            assert!(attempt < START_ATTEMPTS, "nats cluster did not start: {e}\n{}", cluster.logs());
+            eprintln!("nats cluster did not start ({e}); retrying on other ports");
+            drop(cluster);
         }
         unreachable!()
     }
@@ -255,7 +255,7 @@ impl NatsCluster {
 
     /// Listening is not enough: JetStream needs a meta leader, and for a little while after the
     /// election R3 streams still fail with "insufficient resources" until all peers are known.
-    async fn wait_jetstream(&mut self) {
+    async fn wait_jetstream(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let urls: Vec<String> = self.nodes.iter().map(NatsServer::url).collect();
         let client = async_nats::connect(urls)
@@ -281,14 +281,14 @@ impl NatsCluster {
             };
             match jetstream.create_stream(probe).await {
                 Ok(_) => match jetstream.delete_stream("READY_PROBE").await {
-                    Ok(_) => return,
+                    Ok(_) => return Ok(()),
                     Err(e) => last_error = format!("delete probe stream: {e}"),
                 },
                 Err(e) => last_error = format!("create R3 probe stream: {e}"),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("nats cluster JetStream not ready within 30 s ({last_error})\n{}", self.logs());
+        Err(format!("JetStream not ready within 30 s ({last_error})"))
     }
 
     /// Comma-separated client URLs of all nodes, the form `NATS_URL` takes. (`async_nats::connect`
