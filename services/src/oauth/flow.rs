@@ -139,7 +139,14 @@ impl From<RedirectRefusal> for FlowError {
 
 impl<E: std::error::Error + Send + Sync + 'static> From<AppError<E>> for FlowError {
     fn from(e: AppError<E>) -> Self {
-        Self::Internal(anyhow::Error::new(e))
+        match e {
+            // The provider's tokens, sealed, do not fit in an event (the event limit follows
+            // NATS's max_payload and may be below what the 64 KiB answer cap lets through).
+            AppError::TooLarge(too_large) => {
+                Self::TokenExchange(format!("the token response is too large to store ({too_large})"))
+            }
+            e => Self::Internal(anyhow::Error::new(e)),
+        }
     }
 }
 
@@ -651,9 +658,15 @@ fn describe(e: &RequestTokenError<OutboundError, BasicErrorResponse>) -> String 
             let code = response.error().to_string();
             clip(response.error_description().map_or(code.clone(), |d| format!("{code}: {d}")))
         }
-        RequestTokenError::Request(
-            refused @ (OutboundError::RefusedAddress(_) | OutboundError::RefusedName(_) | OutboundError::Invalid(_)),
-        ) => format!("the token endpoint was not called: {refused}"),
+        RequestTokenError::Request(refused @ (OutboundError::RefusedAddress(_) | OutboundError::Invalid(_))) => {
+            format!("the token endpoint was not called: {refused}")
+        }
+        // What an internal name resolves to stays in the log: the tenant could map this
+        // network's DNS through its error pages otherwise.
+        RequestTokenError::Request(OutboundError::RefusedName(refused)) => {
+            tracing::warn!(reason = %refused, "token endpoint refused after resolution");
+            "the token endpoint was not called: its host does not resolve to a public address".into()
+        }
         RequestTokenError::Request(too_large @ OutboundError::TooLarge { .. }) => {
             format!("the token endpoint's answer was refused: {too_large}")
         }
@@ -663,9 +676,11 @@ fn describe(e: &RequestTokenError<OutboundError, BasicErrorResponse>) -> String 
     }
 }
 
-/// What a provider says is kept to a line: it is the provider's text, of any length.
+/// What a provider says is kept to a line: it is the provider's text, of any length, and may
+/// hold control characters (a NUL would make Postgres refuse the FAILED event).
 fn clip(mut text: String) -> String {
     const MAX_CHARS: usize = 300;
+    text.retain(|c| !c.is_control());
     if let Some((at, _)) = text.char_indices().nth(MAX_CHARS) {
         text.truncate(at);
         text.push('…');
@@ -816,6 +831,19 @@ mod tests {
         let long = clip("é".repeat(64 * 1024));
         assert_eq!(long.chars().count(), 301, "300 characters and an ellipsis");
         assert!(long.ends_with('…'));
+        assert_eq!(clip("bad\u{0}grant\n".into()), "badgrant", "no NUL reaches Postgres");
+    }
+
+    #[test]
+    fn a_name_resolving_to_a_private_address_is_refused_without_saying_what_it_resolves_to() {
+        let refused = crate::outbound::AddressPolicy::default().check("10.2.3.4".parse().unwrap()).unwrap_err();
+        let error = RequestTokenError::Request(OutboundError::RefusedName(crate::outbound::RefusedName {
+            host: "db.internal.corp".into(),
+            refused,
+        }));
+        let told = describe(&error);
+        assert!(!told.contains("10.2.3.4") && !told.contains("db.internal"), "{told}");
+        assert!(told.contains("does not resolve to a public address"), "{told}");
     }
 
     #[test]

@@ -52,6 +52,9 @@ fn v4_scope(ip: Ipv4Addr) -> Option<Scope> {
     let [a, b, c, _] = ip.octets();
     Some(match (a, b, c) {
         _ if ip.is_unspecified() => Scope::Unspecified,
+        // Azure's platform endpoint (WireServer), reachable from every VM like the metadata
+        // service although the address is public.
+        _ if ip == Ipv4Addr::new(168, 63, 129, 16) => Scope::LinkLocal,
         _ if ip.is_broadcast() => Scope::Broadcast,
         (127, ..) => Scope::Loopback,
         (10, ..) | (172, 16..=31, _) | (192, 168, _) => Scope::Private,
@@ -159,6 +162,7 @@ mod tests {
             ("100.64.0.1", Some(Scope::SharedAddressSpace)),
             ("100.127.255.255", Some(Scope::SharedAddressSpace)),
             ("169.254.169.254", Some(Scope::LinkLocal)),
+            ("168.63.129.16", Some(Scope::LinkLocal)),
             ("fe80::1", Some(Scope::LinkLocal)),
             ("224.0.0.1", Some(Scope::Multicast)),
             ("ff02::1", Some(Scope::Multicast)),
