@@ -14,6 +14,7 @@ mod composio_resources;
 mod failures;
 mod feed;
 mod gateway;
+mod gateway_composio;
 mod input_limits;
 mod klavis_errors;
 mod klavis_instances;
