@@ -100,7 +100,7 @@ pub enum Address {
 /// What a URL was found to name (before its credential is opened).
 enum Target {
     Instance(ConnectionRecord),
-    Composio(composio::ServerTarget),
+    Composio(Box<composio::ServerTarget>),
 }
 
 /// Everything a request needs once its target, upstream and credential are known.
@@ -195,7 +195,7 @@ impl Gateway {
             Address::Instance(id) => self.instance(id.as_deref()).await.map(Target::Instance),
             Address::Composio { server_id, query } => {
                 let target = self.inner.composio.target(server_id, query.as_deref(), &incoming.headers).await?;
-                Ok(Target::Composio(target))
+                Ok(Target::Composio(Box::new(target)))
             }
         }
     }
