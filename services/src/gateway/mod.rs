@@ -97,9 +97,9 @@ pub enum Address {
     Composio { server_id: String, query: Option<String> },
 }
 
-/// What a URL was found to name (before its credential is opened).
+/// What a URL was found to name (before its credential is opened). Boxed: both are large.
 enum Target {
-    Instance(ConnectionRecord),
+    Instance(Box<ConnectionRecord>),
     Composio(Box<composio::ServerTarget>),
 }
 
@@ -192,7 +192,7 @@ impl Gateway {
     /// What the URL names: checked on every request (a session is not authentication).
     async fn target(&self, incoming: &Incoming) -> Result<Target, GatewayError> {
         match &incoming.address {
-            Address::Instance(id) => self.instance(id.as_deref()).await.map(Target::Instance),
+            Address::Instance(id) => self.instance(id.as_deref()).await.map(|r| Target::Instance(Box::new(r))),
             Address::Composio { server_id, query } => {
                 let target = self.inner.composio.target(server_id, query.as_deref(), &incoming.headers).await?;
                 Ok(Target::Composio(Box::new(target)))
