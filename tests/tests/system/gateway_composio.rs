@@ -197,6 +197,11 @@ async fn without_an_active_account_the_user_is_told_to_connect_also_inside_an_op
     assert_eq!((inactive.status, inactive.error_code()), (200, Some(-32003)), "{inactive:?}");
     assert!(inactive.error_message().contains("ACTIVE") && inactive.error_message().contains("connect"));
     assert_eq!(inactive.message["error"]["data"]["authConfigId"], auth_config.as_str());
+    // Also when the URL names the account itself (no list of ACTIVE accounts in between).
+    let by_account = generate(&app, &server, &[], &[&alice_account]).await["connected_account_urls"][0].clone();
+    let (mut named, _) = open(by_account.as_str().unwrap(), &app.key).await;
+    let inactive = named.call_tool("whoami", json!({})).await;
+    assert_eq!((inactive.status, inactive.error_code()), (200, Some(-32003)), "{inactive:?}");
 
     // Enabled again, then revoked: refused from the revoke's commit on, view or not.
     json_of(app.composio(Method::PATCH, &format!("{path}/status"), Some(json!({"enabled": true}))).await, 200).await;
