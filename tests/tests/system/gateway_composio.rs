@@ -100,6 +100,12 @@ async fn a_generated_url_reaches_the_upstream_with_the_users_account_and_never_t
     moved.session_id = alice.session_id.clone();
     let answer = moved.list_tools().await;
     assert_eq!((answer.status, answer.error_code()), (404, Some(-32001)), "{answer:?}");
+
+    // The project's key revoked: its open session is refused from then on.
+    let (mut session, _) = open(alice_url, &app.key).await;
+    app.revoke(app.project_id, &app.key).await;
+    let revoked = session.call_tool("whoami", json!({})).await;
+    assert_eq!((revoked.status, revoked.error_code()), (401, Some(-32005)), "{revoked:?}");
 }
 
 #[tokio::test]
