@@ -69,6 +69,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))
+        .at("/v3/mcp/:server_id", crate::gateway::composio_endpoint(state.gateway.clone()))
+        .at("/v3/mcp/:server_id/mcp", crate::gateway::composio_endpoint(state.gateway.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

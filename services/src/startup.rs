@@ -5,6 +5,7 @@
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
 use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
+use crate::gateway::{ComposioTargets, Gateway};
 use crate::health::Health;
 use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer};
@@ -118,11 +119,13 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         spent: SpentStates::new(pool.clone()),
         outbound: Outbound::new(policy, TOKEN_RESPONSE_LIMIT),
     });
+    let projects = Projects::new(bus, pool.clone()).with_key_cache(keys);
+    let composio = ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone());
     let gateway =
-        crate::gateway::Gateway::new(instances.clone(), &settings.gateway, &settings.master_key, public_url.clone());
+        Gateway::new(instances.clone(), composio, &settings.gateway, &settings.master_key, public_url.clone());
     AppState {
         gateway,
-        projects: Projects::new(bus, pool.clone()).with_key_cache(keys),
+        projects,
         server_instances: ServerInstances::new(instances.clone(), servers.clone(), connected_accounts.clone()),
         servers,
         instances,

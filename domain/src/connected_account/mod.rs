@@ -130,6 +130,9 @@ struct Live {
     callback_url: Option<String>,
     expires_at: Option<i64>,
     used_state: Option<String>,
+    /// The credential of its last activation (opened only by the gateway, while ACTIVE).
+    #[serde(default)]
+    credential: Option<SealedSecret>,
     deleted: bool,
 }
 
@@ -164,6 +167,12 @@ impl ConnectedAccount {
 
     pub fn status_in(&self, project_id: ProjectId) -> Option<Status> {
         self.live_in(project_id).ok().map(|l| l.status)
+    }
+
+    /// The account and its sealed credential, while it is ACTIVE: what a call may use.
+    pub fn active_credential_in(&self, project_id: ProjectId) -> Option<(&AccountRef, &SealedSecret)> {
+        let live = self.live_in(project_id).ok().filter(|l| l.status == Status::Active)?;
+        Some((&live.account, live.credential.as_ref()?))
     }
 
     pub fn state_in(&self, project_id: ProjectId) -> Option<AccountState> {
@@ -308,6 +317,7 @@ impl Aggregate for ConnectedAccount {
             callback_url: None,
             expires_at: None,
             used_state: None,
+            credential: None,
             deleted: false,
         });
         live.status = status;
@@ -317,7 +327,12 @@ impl Aggregate for ConnectedAccount {
                 live.expires_at = Some(e.expires_at);
                 live.callback_url = e.callback_url;
             }
-            E::ConnectedAccountActivated(e) if e.oauth_state.is_some() => live.used_state = e.oauth_state,
+            E::ConnectedAccountActivated(e) => {
+                live.credential = Some(e.credential);
+                if e.oauth_state.is_some() {
+                    live.used_state = e.oauth_state;
+                }
+            }
             E::ConnectedAccountFailed(e) => live.status_reason = Some(e.reason),
             E::ConnectedAccountExpired(e) => live.status_reason = Some(e.reason),
             E::ConnectedAccountStatusChanged(e) => live.status_reason = Some(e.reason),

@@ -146,3 +146,22 @@ fn direct_connections_need_their_scheme_credential() {
     assert_eq!(missing_credential_fields("BASIC", &val(serde_json::json!({"password": "p"}))), ["username"]);
     assert!(missing_credential_fields("NO_AUTH", &val(serde_json::json!({}))).is_empty());
 }
+
+#[test]
+fn only_an_active_account_gives_its_credential_and_only_in_its_project() {
+    let project = ProjectId::random();
+    let fold = |events: Vec<Recorded<ConnectedAccountEvent>>| {
+        let mut account = ConnectedAccount::default();
+        events.into_iter().for_each(|e| account.apply(e));
+        account
+    };
+    let revoked = Recorded(ConnectedAccountEvent::ConnectedAccountRevoked(ConnectedAccountRevoked {
+        account: account(project),
+        reason: reason::REVOKED.into(),
+    }));
+    let active = fold(vec![activated(project, None)]);
+    assert_eq!(active.active_credential_in(project).map(|(_, sealed)| sealed.clone()), Some(sealed()));
+    assert!(active.active_credential_in(ProjectId::random()).is_none(), "another project's");
+    assert!(fold(vec![initiated(project, 1_000)]).active_credential_in(project).is_none(), "pending");
+    assert!(fold(vec![activated(project, None), revoked]).active_credential_in(project).is_none(), "revoked");
+}

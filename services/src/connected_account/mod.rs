@@ -353,6 +353,24 @@ impl ConnectedAccounts {
         account.status_in(project_id).ok_or_else(|| refused(ConnectedAccountError::NotFound))
     }
 
+    /// The credential of an ACTIVE account, opened, with the account it belongs to; none when
+    /// the account is not ACTIVE (or its credential was just destroyed). Read from its events,
+    /// not the view: a revoke or delete counts from its commit. Only the gateway calls this,
+    /// right before it forwards a request.
+    pub async fn open_active_credential(
+        &self,
+        project_id: ProjectId,
+        id: &str,
+    ) -> AccountResult<Option<(AccountRef, SecretString)>> {
+        let account: ConnectedAccount = widen(self.bus.load(id).await)?;
+        let Some((account_ref, sealed)) = account.active_credential_in(project_id) else { return Ok(None) };
+        match self.vault.open(sealed).await {
+            Ok(plain) => Ok(Some((account_ref.clone(), plain))),
+            Err(crate::secrets::OpenError::Shredded) => Ok(None),
+            Err(e) => Err(AppError::Failed(e.into())),
+        }
+    }
+
     /// The auth config of an account, for its OAuth flow.
     pub async fn auth_config_of(
         &self,

@@ -1,9 +1,11 @@
 //! The gateway's routes: `POST`, `GET` and `DELETE` on `/mcp` (and `/mcp/`, which the app
-//! folds into `/mcp`) with `?instance_id=`. Thin: reads the request, hands it to the gateway.
+//! folds into `/mcp`) with `?instance_id=`, and on `/v3/mcp/{server_id}` (and its `/mcp`) with
+//! Composio's selector. Thin: reads the request, hands it to the gateway.
 
-use super::{Gateway, GatewayError, Incoming, MAX_REQUEST_BYTES};
+use super::{Address, Gateway, GatewayError, Incoming, MAX_REQUEST_BYTES};
+use bytes::Bytes;
 use poem::http::Method;
-use poem::web::Data;
+use poem::web::{Data, Path};
 use poem::{Body, Endpoint, EndpointExt, Request, Response, handler};
 
 /// The gateway's endpoint, to mount at `/mcp`.
@@ -11,19 +13,45 @@ pub fn endpoint(gateway: Gateway) -> impl Endpoint {
     poem::get(serve).post(serve).delete(serve).data(gateway)
 }
 
+/// The gateway's endpoint for Composio URLs, to mount at `/v3/mcp/:server_id` (and
+/// `/v3/mcp/:server_id/mcp`).
+pub fn composio_endpoint(gateway: Gateway) -> impl Endpoint {
+    poem::get(serve_composio).post(serve_composio).delete(serve_composio).data(gateway)
+}
+
 #[handler]
 async fn serve(req: &Request, body: Body, gateway: Data<&Gateway>) -> Response {
     let instance_id = req.uri().query().and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "instance_id").map(|(_, v)| v.into_owned())
     });
-    let body = if req.method() == Method::POST {
-        body.into_bytes_limit(MAX_REQUEST_BYTES).await.map(Some).map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => GatewayError::TooLarge(MAX_REQUEST_BYTES),
-            _ => GatewayError::InvalidRequest("the request body could not be read".into()),
-        })
-    } else {
-        Ok(None)
+    let incoming = Incoming {
+        method: req.method().clone(),
+        address: Address::Instance(instance_id),
+        headers: req.headers().clone(),
+        body: read_body(req, body).await,
     };
-    let incoming = Incoming { method: req.method().clone(), instance_id, headers: req.headers().clone(), body };
     gateway.handle(incoming).await
+}
+
+#[handler]
+async fn serve_composio(req: &Request, server_id: Path<String>, body: Body, gateway: Data<&Gateway>) -> Response {
+    let address = Address::Composio { server_id: server_id.0, query: req.uri().query().map(str::to_owned) };
+    let incoming = Incoming {
+        method: req.method().clone(),
+        address,
+        headers: req.headers().clone(),
+        body: read_body(req, body).await,
+    };
+    gateway.handle(incoming).await
+}
+
+/// A POST's body, within [`MAX_REQUEST_BYTES`]; none for GET and DELETE.
+async fn read_body(req: &Request, body: Body) -> Result<Option<Bytes>, GatewayError> {
+    if req.method() != Method::POST {
+        return Ok(None);
+    }
+    body.into_bytes_limit(MAX_REQUEST_BYTES).await.map(Some).map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => GatewayError::TooLarge(MAX_REQUEST_BYTES),
+        _ => GatewayError::InvalidRequest("the request body could not be read".into()),
+    })
 }

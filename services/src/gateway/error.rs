@@ -17,6 +17,28 @@ pub enum GatewayError {
     /// the credential, so a foreign one is simply unknown).
     #[error("no MCP server instance at this URL: it does not exist or was deleted")]
     InstanceNotFound,
+    /// A Composio server that does not exist, was deleted, or is not of the key's project.
+    #[error("no MCP server at this URL: it does not exist, was deleted, or is not of this API key's project")]
+    ServerNotFound,
+    /// A `user_id` with no connected account for the server's auth config.
+    #[error("no user `{0}` on this MCP server: they have no connected account for its auth config")]
+    UserNotFound(String),
+    /// A `connected_account_id` that is not an account of the server's auth config.
+    #[error("no connected account `{0}` for this MCP server's auth config")]
+    AccountNotFound(String),
+    /// No key, or one that is not a live key of any project.
+    #[error("this MCP URL needs the project's API key in the x-api-key (or x-user-api-key) header")]
+    ApiKeyRequired,
+    #[error(
+        "`{user}` has no ACTIVE connected account for `{toolkit}` on this MCP server: connect one for auth config \
+         {auth_config_id} (POST /api/v3/connected_accounts or /api/v3/connected_accounts/link), then retry"
+    )]
+    NotConnected { user: String, toolkit: String, auth_config_id: String },
+    #[error(
+        "the MCP server `{server_name}` has {auth_configs} auth configs over {toolkits} toolkits; the gateway serves \
+         servers with exactly one auth config (and toolkit) so far"
+    )]
+    MultiToolkit { server_name: String, auth_configs: usize, toolkits: usize },
     /// A session id this service did not issue for this instance, or one tampered with.
     #[error("session not found: start a new session (initialize)")]
     SessionNotFound,
@@ -59,9 +81,14 @@ impl GatewayError {
     /// JSON-RPC codes: the spec's own where one fits, else in the server range.
     pub fn code(&self) -> i64 {
         match self {
-            Self::InstanceNotFound | Self::SessionNotFound => -32001,
-            Self::Unbound { .. } | Self::NotServed { .. } => -32002,
-            Self::NotAuthenticated { .. } | Self::CredentialUnusable => -32003,
+            Self::InstanceNotFound
+            | Self::SessionNotFound
+            | Self::ServerNotFound
+            | Self::UserNotFound(_)
+            | Self::AccountNotFound(_) => -32001,
+            Self::Unbound { .. } | Self::NotServed { .. } | Self::MultiToolkit { .. } => -32002,
+            Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => -32003,
+            Self::ApiKeyRequired => -32005,
             Self::Upstream { .. } => -32004,
             Self::HiddenTool(_) => -32602,
             Self::ParseError => -32700,
@@ -73,9 +100,16 @@ impl GatewayError {
     /// The HTTP status when the message is not a request (or could not be read).
     fn status(&self) -> StatusCode {
         match self {
-            Self::InstanceNotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
-            Self::Unbound { .. } | Self::NotServed { .. } => StatusCode::NOT_IMPLEMENTED,
-            Self::NotAuthenticated { .. } | Self::CredentialUnusable => StatusCode::FORBIDDEN,
+            Self::InstanceNotFound
+            | Self::SessionNotFound
+            | Self::ServerNotFound
+            | Self::UserNotFound(_)
+            | Self::AccountNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ApiKeyRequired => StatusCode::UNAUTHORIZED,
+            Self::Unbound { .. } | Self::NotServed { .. } | Self::MultiToolkit { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Self::HiddenTool(_) | Self::ParseError | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -83,15 +117,27 @@ impl GatewayError {
         }
     }
 
-    /// Whether the error is about the URL, not the message: a 404 even for a request.
+    /// Whether the error is about the URL or its key, not the message: a 404 (401) even for
+    /// a request.
     fn is_not_found(&self) -> bool {
-        matches!(self, Self::InstanceNotFound | Self::SessionNotFound)
+        matches!(
+            self,
+            Self::InstanceNotFound
+                | Self::SessionNotFound
+                | Self::ServerNotFound
+                | Self::UserNotFound(_)
+                | Self::AccountNotFound(_)
+                | Self::ApiKeyRequired
+        )
     }
 
     fn data(&self) -> Option<Value> {
         match self {
             Self::NotAuthenticated { oauth_url: Some(url), .. } => Some(json!({ "oauthUrl": url })),
             Self::Unbound { binding, .. } => Some(json!({ "missingBinding": binding })),
+            Self::NotConnected { toolkit, auth_config_id, .. } => {
+                Some(json!({ "toolkit": toolkit, "authConfigId": auth_config_id }))
+            }
             _ => None,
         }
     }

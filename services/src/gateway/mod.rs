@@ -1,14 +1,17 @@
 //! The MCP gateway: the data plane behind the `serverUrl` of a Klavis instance
-//! (`{PUBLIC_URL}/mcp/?instance_id=…`, Streamable HTTP).
+//! (`{PUBLIC_URL}/mcp/?instance_id=…`) and the per-user URLs of a Composio MCP server
+//! (`{PUBLIC_URL}/v3/mcp/{server_id}?user_id=…`, see [`composio`]), Streamable HTTP.
 //!
-//! A JSON-RPC-aware pass-through proxy: each POST is read as one JSON-RPC message, the instance
-//! (whose random id is the credential) is looked up, its upstream found in the operator's
-//! upstreams file, its policy checked, and the message forwarded with the instance's own
-//! credential in place of anything the client sent. The answer (one JSON message or an SSE
+//! A JSON-RPC-aware pass-through proxy: each POST is read as one JSON-RPC message, its target
+//! (the instance, whose random id is the credential; or the Composio server and user, with
+//! the project's key) is looked up, its upstream found in the operator's upstreams file, its
+//! policy checked, and the message forwarded with the target's own credential in place of
+//! anything the client sent. The answer (one JSON message or an SSE
 //! stream) is relayed as the upstream gives it; only `tools/list` results are rewritten.
 //! Nothing is kept per session: the session id handed out seals the upstream's with the
-//! instance, so any replica can serve any request.
+//! target, so any replica can serve any request.
 
+mod composio;
 mod credential;
 mod edge;
 mod error;
@@ -19,7 +22,8 @@ mod session;
 mod sse;
 mod upstreams;
 
-pub use edge::endpoint;
+pub use composio::ComposioTargets;
+pub use edge::{composio_endpoint, endpoint};
 pub use error::GatewayError;
 pub use upstreams::{Upstream, Upstreams};
 
@@ -35,7 +39,7 @@ use poem::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Body, Response};
 use policy::{Policy, ToolCache};
 use serde_json::{Value, json};
-use session::SessionSealer;
+use session::{Scope, SessionSealer};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +72,7 @@ pub struct Gateway {
 
 struct Inner {
     instances: Instances,
+    composio: ComposioTargets,
     upstreams: Upstreams,
     sessions: SessionSealer,
     forwarder: Forwarder,
@@ -75,18 +80,32 @@ struct Inner {
     public_url: String,
 }
 
-/// A request at an instance's URL, as the edge read it.
+/// A request at a gateway URL, as the edge read it.
 pub struct Incoming {
     pub method: Method,
-    pub instance_id: Option<String>,
+    pub address: Address,
     pub headers: HeaderMap,
     /// A POST's body, read within [`MAX_REQUEST_BYTES`].
     pub body: Result<Option<Bytes>, GatewayError>,
 }
 
-/// Everything a request needs once its instance, upstream and credential are known.
+/// What a gateway URL names, as written.
+pub enum Address {
+    /// `/mcp/?instance_id=…`.
+    Instance(Option<String>),
+    /// `/v3/mcp/{server_id}?…`, with the query holding the selector.
+    Composio { server_id: String, query: Option<String> },
+}
+
+/// What a URL was found to name (before its credential is opened). Boxed: both are large.
+enum Target {
+    Instance(Box<ConnectionRecord>),
+    Composio(Box<composio::ServerTarget>),
+}
+
+/// Everything a request needs once its target, upstream and credential are known.
 struct Route<'a> {
-    instance_id: InstanceId,
+    scope: Scope,
     upstream: &'a Upstream,
     /// The upstream's own session id.
     session: Option<String>,
@@ -95,9 +114,16 @@ struct Route<'a> {
 }
 
 impl Gateway {
-    pub fn new(instances: Instances, settings: &GatewaySettings, master: &MasterKey, public_url: String) -> Self {
+    pub fn new(
+        instances: Instances,
+        composio: ComposioTargets,
+        settings: &GatewaySettings,
+        master: &MasterKey,
+        public_url: String,
+    ) -> Self {
         let inner = Inner {
             instances,
+            composio,
             upstreams: settings.upstreams.clone(),
             sessions: SessionSealer::new(master),
             forwarder: Forwarder::new(settings.timeout),
@@ -107,10 +133,10 @@ impl Gateway {
         Self { inner: Arc::new(inner) }
     }
 
-    /// Answers one request at an instance's URL: always an MCP answer, never an HTML page.
+    /// Answers one request at a gateway URL: always an MCP answer, never an HTML page.
     pub async fn handle(&self, incoming: Incoming) -> Response {
-        let record = match self.instance(incoming.instance_id.as_deref()).await {
-            Ok(record) => record,
+        let target = match self.target(&incoming).await {
+            Ok(target) => target,
             Err(e) => return e.respond(None),
         };
         let message = match &incoming.body {
@@ -122,7 +148,7 @@ impl Gateway {
             Err(e) => return e.respond(None),
         };
         let id = message.as_ref().and_then(Message::request_id).cloned();
-        match self.serve(&incoming, &record, message.as_ref()).await {
+        match self.serve(&incoming, &target, message.as_ref()).await {
             Ok(response) => response,
             Err(e) => {
                 // The code only: some messages quote the instance's oauthUrl, and its id is a credential.
@@ -135,15 +161,12 @@ impl Gateway {
     async fn serve(
         &self,
         incoming: &Incoming,
-        record: &ConnectionRecord,
+        target: &Target,
         message: Option<&Message>,
     ) -> Result<Response, GatewayError> {
-        let route = self.route(incoming, record).await?;
-        if route.policy.restricts_tools()
-            && let Some(tool) = message.and_then(Message::tool_name)
-            && !self.read_only_tools(&route, &incoming.headers).await?.contains(tool)
-        {
-            return Err(GatewayError::HiddenTool(tool.to_owned()));
+        let route = self.route(incoming, target).await?;
+        if let Some(tool) = message.and_then(Message::tool_name) {
+            self.check_call(&route, &incoming.headers, tool).await?;
         }
         let out = Outbound {
             method: incoming.method.clone(),
@@ -156,6 +179,25 @@ impl Gateway {
         let deadline = Instant::now() + self.inner.forwarder.timeout;
         let response = self.inner.forwarder.send(out).await.map_err(|problem| upstream_error(&route, problem))?;
         self.relay(response, &route, incoming, message, deadline).await
+    }
+
+    /// A call of a hidden tool goes no further: the allow-list by name, read-only by the
+    /// annotations the upstream lists.
+    async fn check_call(&self, route: &Route<'_>, headers: &HeaderMap, tool: &str) -> Result<(), GatewayError> {
+        let hidden = !route.policy.allows_name(tool)
+            || (route.policy.read_only && !self.read_only_tools(route, headers).await?.contains(tool));
+        if hidden { Err(GatewayError::HiddenTool(tool.to_owned())) } else { Ok(()) }
+    }
+
+    /// What the URL names: checked on every request (a session is not authentication).
+    async fn target(&self, incoming: &Incoming) -> Result<Target, GatewayError> {
+        match &incoming.address {
+            Address::Instance(id) => self.instance(id.as_deref()).await.map(|r| Target::Instance(Box::new(r))),
+            Address::Composio { server_id, query } => {
+                let target = self.inner.composio.target(server_id, query.as_deref(), &incoming.headers).await?;
+                Ok(Target::Composio(Box::new(target)))
+            }
+        }
     }
 
     /// The live instance an id names, whatever its project (the id is the credential).
@@ -172,18 +214,37 @@ impl Gateway {
     }
 
     /// The session, upstream, credential and policy of a request, or why it goes no further.
-    async fn route<'a>(&'a self, incoming: &Incoming, record: &ConnectionRecord) -> Result<Route<'a>, GatewayError> {
-        let instance_id = record.instance_id().ok_or(GatewayError::InstanceNotFound)?;
+    async fn route<'a>(&'a self, incoming: &Incoming, target: &Target) -> Result<Route<'a>, GatewayError> {
+        let scope = match target {
+            Target::Instance(record) => Scope::Instance(record.instance_id().ok_or(GatewayError::InstanceNotFound)?),
+            Target::Composio(target) => target.scope(),
+        };
         let session = match incoming.headers.get(SESSION_HEADER) {
             Some(token) => Some(
                 token
                     .to_str()
                     .ok()
-                    .and_then(|token| self.inner.sessions.open(instance_id, token))
+                    .and_then(|token| self.inner.sessions.open(&scope, token))
                     .ok_or(GatewayError::SessionNotFound)?,
             ),
             None => None,
         };
+        let (upstream, credential, policy) = match target {
+            Target::Instance(record) => self.instance_route(record).await?,
+            Target::Composio(target) => {
+                let (upstream, policy) = target.upstream(&self.inner.upstreams)?;
+                (upstream, self.inner.composio.credential(target, upstream).await?, policy)
+            }
+        };
+        Ok(Route { scope, upstream, session, credential, policy })
+    }
+
+    /// A Klavis instance's upstream, credential and read-only policy.
+    async fn instance_route(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<(&Upstream, Option<(HeaderName, HeaderValue)>, Policy), GatewayError> {
+        let instance_id = record.instance_id().ok_or(GatewayError::InstanceNotFound)?;
         let Some(slug) = record.server_key.strip_prefix("catalog:") else {
             return Err(GatewayError::NotServed { server_name: record.server_name.clone() });
         };
@@ -192,8 +253,7 @@ impl Gateway {
             binding: slug.to_owned(),
         })?;
         let credential = self.credential(record, instance_id, slug, upstream).await?;
-        let policy = Policy { read_only: record.read_only.unwrap_or(false) };
-        Ok(Route { instance_id, upstream, session, credential, policy })
+        Ok((upstream, credential, Policy::read_only(record.read_only.unwrap_or(false))))
     }
 
     /// The credential header for the upstream: none for a server that needs no auth and has
@@ -235,7 +295,7 @@ impl Gateway {
         route: &Route<'_>,
         headers: &HeaderMap,
     ) -> Result<Arc<HashSet<String>>, GatewayError> {
-        if let Some(tools) = self.inner.tools.get(route.instance_id) {
+        if let Some(tools) = self.inner.tools.get(&route.scope) {
             return Ok(tools);
         }
         let mut names = HashSet::new();
@@ -246,13 +306,13 @@ impl Gateway {
             let answer = self
                 .ask(route, headers, &id, json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}))
                 .await?;
-            names.extend(Policy { read_only: true }.shown_names(&answer));
+            names.extend(Policy::read_only(true).shown_names(&answer));
             cursor = answer.pointer("/result/nextCursor").and_then(Value::as_str).map(str::to_owned);
             if cursor.is_none() {
                 break;
             }
         }
-        Ok(self.inner.tools.put(route.instance_id, names))
+        Ok(self.inner.tools.put(route.scope.clone(), names))
     }
 
     /// One request of the gateway's own to the upstream, and its answer.
@@ -329,11 +389,11 @@ impl Gateway {
             Some(upstream) if route.session.as_deref() == Some(upstream) => {
                 incoming.headers.get(SESSION_HEADER).cloned()
             }
-            Some(upstream) => HeaderValue::from_str(&self.inner.sessions.seal(route.instance_id, upstream)).ok(),
+            Some(upstream) => HeaderValue::from_str(&self.inner.sessions.seal(&route.scope, upstream)).ok(),
             None => None,
         };
         let rewrite = (route.policy.restricts_tools() && message.and_then(Message::method) == Some("tools/list"))
-            .then_some(route.policy);
+            .then(|| route.policy.clone());
         let is_post = incoming.method == Method::POST;
         let request_id = message.and_then(Message::request_id).cloned();
         let (content_type, body) = match forward::kind(&response) {

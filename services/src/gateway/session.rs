@@ -1,22 +1,33 @@
-//! Gateway session ids: the upstream's `Mcp-Session-Id`, sealed with the instance it belongs
-//! to (AES-256-GCM under a key derived from the master key). Any replica opens it, no session
-//! is stored, and an id that was tampered with or is presented at another instance's URL does
-//! not open (the caller answers 404, and the client starts a new session).
+//! Gateway session ids: the upstream's `Mcp-Session-Id`, sealed with the scope it belongs to
+//! (a Klavis instance, or a Composio server and user; AES-256-GCM under a key derived from the
+//! master key). Any replica opens it, no session is stored, and an id that was tampered with or
+//! is presented at another URL does not open (the caller answers 404, and the client starts a
+//! new session).
 
 use crate::secrets::MasterKey;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use events::InstanceId;
+use events::{InstanceId, ServerId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+/// What a gateway URL names: whose credential, policy and sessions a request uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "i")]
+    Instance(InstanceId),
+    /// A Composio server for one selector (`user_id=…` or `connected_account_id=…`).
+    #[serde(rename = "c")]
+    Composio { server: ServerId, selector: String },
+}
 
 /// What a gateway session id carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Claims {
-    #[serde(rename = "i")]
-    instance_id: InstanceId,
+    #[serde(rename = "s")]
+    scope: Scope,
     /// The upstream's own session id.
     #[serde(rename = "u")]
     upstream: String,
@@ -36,11 +47,11 @@ impl SessionSealer {
         Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)) }
     }
 
-    /// The id handed to the client for the upstream session `upstream` of `instance_id`.
-    pub fn seal(&self, instance_id: InstanceId, upstream: &str) -> String {
+    /// The id handed to the client for the upstream session `upstream` of `scope`.
+    pub fn seal(&self, scope: &Scope, upstream: &str) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let claims = Claims { instance_id, upstream: upstream.to_owned() };
+        let claims = Claims { scope: scope.clone(), upstream: upstream.to_owned() };
         let plain = serde_json::to_vec(&claims).expect("claims serialise");
         let sealed = self
             .cipher
@@ -49,13 +60,13 @@ impl SessionSealer {
         URL_SAFE_NO_PAD.encode([nonce.as_slice(), &sealed].concat())
     }
 
-    /// The upstream session id, if `token` is a session of `instance_id` sealed by this service.
-    pub fn open(&self, instance_id: InstanceId, token: &str) -> Option<String> {
+    /// The upstream session id, if `token` is a session of `scope` sealed by this service.
+    pub fn open(&self, scope: &Scope, token: &str) -> Option<String> {
         let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
         let (nonce, sealed) = bytes.split_at_checked(NONCE_LEN)?;
         let plain = self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: AAD }).ok()?;
         let claims: Claims = serde_json::from_slice(&plain).ok()?;
-        (claims.instance_id == instance_id).then_some(claims.upstream)
+        (&claims.scope == scope).then_some(claims.upstream)
     }
 }
 
@@ -70,23 +81,29 @@ mod tests {
     #[test]
     fn a_session_opens_only_at_its_own_instance() {
         let sealer = sealer();
-        let (mine, other) = (InstanceId::random(), InstanceId::random());
-        let token = sealer.seal(mine, "upstream-session-1");
+        let (mine, other) = (Scope::Instance(InstanceId::random()), Scope::Instance(InstanceId::random()));
+        let token = sealer.seal(&mine, "upstream-session-1");
         assert!(!token.contains("upstream-session-1"));
-        assert_eq!(sealer.open(mine, &token).as_deref(), Some("upstream-session-1"));
-        assert_eq!(sealer.open(other, &token), None, "moved to another instance's URL");
+        assert_eq!(sealer.open(&mine, &token).as_deref(), Some("upstream-session-1"));
+        assert_eq!(sealer.open(&other, &token), None, "moved to another instance's URL");
+        let server = ServerId::random();
+        let alice = Scope::Composio { server, selector: "user_id=alice".into() };
+        let token = sealer.seal(&alice, "s");
+        assert_eq!(sealer.open(&alice, &token).as_deref(), Some("s"));
+        let bob = Scope::Composio { server, selector: "user_id=bob".into() };
+        assert_eq!(sealer.open(&bob, &token), None, "moved to another user's URL");
     }
 
     #[test]
     fn a_tampered_or_foreign_session_does_not_open() {
         let sealer = sealer();
-        let id = InstanceId::random();
-        let token = sealer.seal(id, "s");
+        let id = Scope::Instance(InstanceId::random());
+        let token = sealer.seal(&id, "s");
         let mut tampered = token.clone().into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(sealer.open(id, std::str::from_utf8(&tampered).unwrap()), None);
-        assert_eq!(self::sealer().open(id, &token), None, "another master key");
-        assert_eq!(sealer.open(id, "s"), None, "the upstream's raw id");
+        assert_eq!(sealer.open(&id, std::str::from_utf8(&tampered).unwrap()), None);
+        assert_eq!(self::sealer().open(&id, &token), None, "another master key");
+        assert_eq!(sealer.open(&id, "s"), None, "the upstream's raw id");
     }
 }

@@ -14,6 +14,7 @@ mod composio_resources;
 mod failures;
 mod feed;
 mod gateway;
+mod gateway_composio;
 mod gateway_replicas;
 mod input_limits;
 mod klavis_errors;
