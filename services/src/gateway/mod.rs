@@ -10,6 +10,7 @@
 //! instance, so any replica can serve any request.
 
 mod credential;
+mod direct;
 mod edge;
 mod error;
 mod forward;
@@ -19,6 +20,7 @@ mod session;
 mod sse;
 mod upstreams;
 
+pub use direct::DirectError;
 pub use edge::endpoint;
 pub use error::GatewayError;
 pub use upstreams::{Upstream, Upstreams};
