@@ -36,7 +36,7 @@ impl Gateway {
     pub async fn list_tools(&self, record: &ConnectionRecord) -> Result<Vec<Value>, DirectError> {
         let mut session = DirectSession::open(self, record).await?;
         let listed = session.all_tools().await;
-        session.close().await;
+        session.close();
         listed
     }
 
@@ -49,23 +49,25 @@ impl Gateway {
     ) -> Result<Value, DirectError> {
         let mut session = DirectSession::open(self, record).await?;
         let called = session.request("tools/call", json!({ "name": name, "arguments": arguments })).await;
-        session.close().await;
+        session.close();
         called
     }
 }
 
-/// An open session: its sealed id (as a client holds it) and the negotiated version.
-struct DirectSession<'a> {
-    gateway: &'a Gateway,
-    record: &'a ConnectionRecord,
+/// An open session: its sealed id (as a client holds it) and the negotiated version. Owns
+/// what it needs, so that it can be ended after the answer has gone.
+struct DirectSession {
+    gateway: Gateway,
+    record: ConnectionRecord,
     session: Option<HeaderValue>,
     protocol_version: Option<HeaderValue>,
     next_id: u64,
 }
 
-impl<'a> DirectSession<'a> {
+impl DirectSession {
     /// `initialize`, then `notifications/initialized`.
-    async fn open(gateway: &'a Gateway, record: &'a ConnectionRecord) -> Result<Self, DirectError> {
+    async fn open(gateway: &Gateway, record: &ConnectionRecord) -> Result<Self, DirectError> {
+        let (gateway, record) = (gateway.clone(), record.clone());
         let mut session = Self { gateway, record, session: None, protocol_version: None, next_id: 1 };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
@@ -95,13 +97,17 @@ impl<'a> DirectSession<'a> {
         Ok(tools)
     }
 
-    /// Ends the session upstream (`DELETE`). Best effort: the answer has been had already.
-    async fn close(self) {
-        if self.session.is_some()
-            && let Err(e) = self.send(Method::DELETE, None).await
-        {
-            tracing::debug!(code = ?e, "ending a direct session failed");
+    /// Ends the session upstream (`DELETE`), in the background: the answer does not wait for
+    /// it (one round trip of four). Best effort: the upstream ends idle sessions itself too.
+    fn close(self) {
+        if self.session.is_none() {
+            return;
         }
+        tokio::spawn(async move {
+            if let Err(e) = self.send(Method::DELETE, None).await {
+                tracing::debug!(error = %e, "ending a direct session failed");
+            }
+        });
     }
 
     /// One request; its result, or the error that answered it.
@@ -137,7 +143,7 @@ impl<'a> DirectSession<'a> {
         let body = message.as_ref().map(|m| Bytes::from(m.to_string()));
         let parsed = body.as_deref().map(Message::parse).transpose()?;
         let incoming = Incoming { method, instance_id: None, headers, body: Ok(body) };
-        let response = self.gateway.serve(&incoming, self.record, parsed.as_ref()).await?;
+        let response = self.gateway.serve(&incoming, &self.record, parsed.as_ref()).await?;
         let headers = response.headers().clone();
         let body =
             response.into_body().into_bytes_limit(MAX_ANSWER_BYTES).await.map_err(|_| GatewayError::Upstream {
