@@ -225,3 +225,33 @@ async fn klavis_python_sdk_lists_and_calls_tools_by_changing_only_base_url() {
     assert_eq!(report["fail"]["is_error"], true);
     assert_eq!(report["fail"]["error"], "Error executing tool fail", "{report}");
 }
+
+#[tokio::test]
+async fn the_helpers_are_in_the_openapi_spec_with_klavis_field_names() {
+    let app = TestApp::spawn().await;
+    let spec = json_of(app.http.get(format!("{}/openapi.json", app.base_url)).send().await.unwrap(), 200).await;
+    let schema_of = |path: &str| {
+        let reference =
+            spec["paths"][path]["post"]["requestBody"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"]
+                .as_str()
+                .or_else(|| {
+                    spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+                })
+                .unwrap_or_else(|| panic!("{path} has no JSON body in the spec: {}", spec["paths"][path]));
+        let name = reference.rsplit('/').next().unwrap();
+        let mut fields: Vec<String> =
+            spec["components"]["schemas"][name]["properties"].as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        fields
+    };
+    assert_eq!(schema_of("/mcp-server/list-tools"), ["connectionType", "format", "headers", "serverUrl"]);
+    assert_eq!(schema_of("/mcp-server/call-tool"), ["connectionType", "headers", "serverUrl", "toolArgs", "toolName"]);
+    let mut formats: Vec<&str> = spec["components"]["schemas"]["ToolFormat"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    formats.sort();
+    assert_eq!(formats, ["anthropic", "gemini", "mcp_native", "openai"]);
+}
