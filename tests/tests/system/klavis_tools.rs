@@ -3,7 +3,7 @@
 //! policy, against a real upstream MCP server (tests/upstream/upstream.py), and Klavis's own
 //! Python SDK pointed at the service.
 
-use crate::support::mcp::{Upstream, python};
+use crate::support::mcp::{Upstream, dead_url, python};
 use crate::support::{TestApp, json_of};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -146,6 +146,26 @@ async fn urls_not_issued_here_and_instances_not_the_callers_answer_404_and_call_
     let not_yet = list(&app, c["serverUrl"].as_str().unwrap(), "mcp_native").await;
     assert_eq!((not_yet["success"].clone(), not_yet["tools"].clone()), (json!(false), Value::Null), "{not_yet}");
     assert!(not_yet["error"].as_str().unwrap().contains(c["oauthUrl"].as_str().unwrap()), "{not_yet}");
+    // A server with no upstream bound: 200, success false, naming the missing binding.
+    let body = json!({"serverName": "Gmail", "userId": "user-c"});
+    let gmail = json_of(app.call(Method::POST, "/mcp-server/instance/create", Some(body)).await, 200).await;
+    let unbound = call(&app, gmail["serverUrl"].as_str().unwrap(), "whoami", json!({})).await;
+    assert_eq!(unbound["success"], false, "{unbound}");
+    assert!(unbound["error"].as_str().unwrap().contains("[gmail]"), "{unbound}");
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_is_success_false_not_an_error_status() {
+    let upstreams = Upstreams::parse(&format!("[github]\nurl = \"{}\"\n", dead_url())).unwrap();
+    let app = TestApp::spawn_with(move |settings| settings.gateway.upstreams = upstreams).await;
+    let created = authenticated(&app, "user-a", "token-of-a", false).await;
+    let url = created["serverUrl"].as_str().unwrap();
+    let listed = list(&app, url, "openai").await;
+    assert_eq!((listed["success"].clone(), listed["format"].clone()), (json!(false), json!("openai")), "{listed}");
+    assert!(listed["error"].as_str().unwrap().contains("unreachable"), "{listed}");
+    let called = call(&app, url, "whoami", json!({})).await;
+    assert_eq!(called["success"], false, "{called}");
+    assert!(called["error"].as_str().unwrap().contains("unreachable"), "{called}");
 }
 
 #[tokio::test]
