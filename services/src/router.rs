@@ -9,7 +9,7 @@ use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
 use crate::http::{context, surface, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
-use crate::klavis::{KlavisApi, KlavisOAuthApi};
+use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
 use crate::project::{Projects, RedirectPolicy};
 use crate::project_api::ProjectApi;
@@ -50,6 +50,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         (
             GaiaApi::new(state.servers.clone()),
             klavis,
+            KlavisToolsApi::new(state.instances.clone(), state.gateway.clone(), state.public_url.clone()),
             KlavisOAuthApi::new(state.oauth_flow.clone()),
             composio_apis(&state),
             HealthApi::new(state.health.clone()),

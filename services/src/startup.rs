@@ -229,3 +229,20 @@ impl Application {
         served.context("the HTTP server failed")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gateway's SSE answers depend on it (see [`NoDelayAcceptor`]); checked on the socket
+    /// itself rather than by timing answers on a shared machine.
+    #[tokio::test]
+    async fn accepted_connections_have_tcp_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = NoDelayAcceptor(TcpAcceptor::from_tokio(listener).unwrap());
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, ..) = acceptor.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
+}

@@ -13,6 +13,7 @@
 
 mod composio;
 mod credential;
+mod direct;
 mod edge;
 mod error;
 mod forward;
@@ -23,6 +24,7 @@ mod sse;
 mod upstreams;
 
 pub use composio::ComposioTargets;
+pub use direct::DirectError;
 pub use edge::{composio_endpoint, endpoint};
 pub use error::GatewayError;
 pub use upstreams::{Upstream, Upstreams};

@@ -64,6 +64,7 @@ fn kind_and_msg(problem: &Problem, issue: Issue) -> (&'static str, String) {
             "a list" => ("list_type", "Input should be a valid list".into()),
             "an object" => ("dict_type", "Input should be a valid dictionary".into()),
             "a UUID" => ("uuid_parsing", "Input should be a valid UUID".into()),
+            "a URL" => ("url_parsing", "Input should be a valid URL".into()),
             "" => ("type_error", problem.message.clone()),
             other => ("type_error", format!("Input should be {other}")),
         },

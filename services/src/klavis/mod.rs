@@ -6,10 +6,12 @@
 mod convert;
 mod error;
 mod oauth;
+mod tools;
 mod wire;
 
 pub use error::{KlavisError, render};
 pub use oauth::KlavisOAuthApi;
+pub use tools::KlavisToolsApi;
 // The gateway answers an unauthenticated instance with the same link the API hands out.
 
 use crate::caller_extractor;

@@ -276,3 +276,72 @@ pub struct HttpValidationError {
 pub struct Detail {
     pub detail: String,
 }
+
+/// The shape `list-tools` returns tools in.
+#[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolFormat {
+    #[oai(rename = "openai")]
+    #[serde(rename = "openai")]
+    Openai,
+    #[oai(rename = "anthropic")]
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    #[oai(rename = "gemini")]
+    #[serde(rename = "gemini")]
+    Gemini,
+    #[default]
+    #[oai(rename = "mcp_native")]
+    #[serde(rename = "mcp_native")]
+    McpNative,
+}
+
+/// `POST /mcp-server/list-tools`.
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ListToolsRequest {
+    /// A `serverUrl` this service issued (`{PUBLIC_URL}/mcp/?instance_id=…` or `/sse?instance_id=…`).
+    pub server_url: String,
+    pub connection_type: Option<ConnectionType>,
+    pub format: Option<ToolFormat>,
+    /// Accepted for compatibility and not sent upstream: the gateway sends the instance's own
+    /// credential and nothing of the caller's.
+    pub headers: Option<std::collections::HashMap<String, Option<String>>>,
+}
+
+#[derive(Object, Debug)]
+pub struct ListToolsResponse {
+    pub success: bool,
+    pub tools: Option<Vec<serde_json::Value>>,
+    pub format: ToolFormat,
+    pub error: Option<String>,
+}
+
+/// `POST /mcp-server/call-tool`.
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct CallToolRequest {
+    /// A `serverUrl` this service issued.
+    pub server_url: String,
+    pub tool_name: String,
+    pub tool_args: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    pub connection_type: Option<ConnectionType>,
+    /// Accepted for compatibility and not sent upstream (see `ListToolsRequest::headers`).
+    pub headers: Option<std::collections::HashMap<String, Option<String>>>,
+}
+
+/// The upstream's `CallToolResult`.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CallToolResult {
+    pub content: Vec<serde_json::Value>,
+    pub is_error: bool,
+}
+
+#[derive(Object, Debug)]
+pub struct CallToolResponse {
+    pub success: bool,
+    pub result: Option<CallToolResult>,
+    pub error: Option<String>,
+}

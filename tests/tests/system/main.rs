@@ -20,6 +20,7 @@ mod input_limits;
 mod klavis_errors;
 mod klavis_instances;
 mod klavis_oauth;
+mod klavis_tools;
 mod klavis_users;
 mod oauth_outbound;
 mod oversized_events;
