@@ -8,13 +8,13 @@ use crate::http::body::JsonBody;
 use crate::http::caller::KeySource;
 use crate::http::context::RequestContext;
 use crate::http::problem::{Issue, Kind, Location, Problem};
+use crate::http::service_error::ServiceApiError;
 use crate::project::{Caller, Projects};
 use domain::project::RedirectHosts;
 use domain::project::{InvalidRedirectHost, ProjectError, RedirectHostsChange};
 use poem::Request;
-use poem::http::StatusCode;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
 
 caller_extractor!(
@@ -52,29 +52,7 @@ pub struct EditRedirectHosts {
     remove: Vec<String>,
 }
 
-#[derive(Object, Debug)]
-pub struct ProjectErrorBody {
-    error: String,
-}
-
-#[derive(ApiResponse, Debug)]
-pub enum ProjectApiError {
-    /// Bad input (422), a missing or invalid key (401).
-    #[oai(status_range = "4XX")]
-    Client(StatusCode, Json<ProjectErrorBody>),
-    #[oai(status_range = "5XX")]
-    Server(StatusCode, Json<ProjectErrorBody>),
-}
-
-impl From<Problem> for ProjectApiError {
-    fn from(problem: Problem) -> Self {
-        let status = problem.default_status();
-        let body = Json(ProjectErrorBody { error: problem.describe() });
-        if status.is_server_error() { Self::Server(status, body) } else { Self::Client(status, body) }
-    }
-}
-
-impl From<AppError<ProjectError>> for ProjectApiError {
+impl From<AppError<ProjectError>> for ServiceApiError {
     fn from(e: AppError<ProjectError>) -> Self {
         Problem::of_app_error(e, |refusal| match refusal {
             e @ ProjectError::TooManyRedirectHosts { .. } => {
@@ -88,7 +66,7 @@ impl From<AppError<ProjectError>> for ProjectApiError {
 }
 
 /// The entries of the body field `field`, parsed.
-fn hosts_of(field: &str, entries: &[String]) -> Result<RedirectHosts, ProjectApiError> {
+fn hosts_of(field: &str, entries: &[String]) -> Result<RedirectHosts, ServiceApiError> {
     RedirectHosts::parse(entries).map_err(|InvalidRedirectHost { index, reason }| {
         Problem::invalid(Location::Body(vec![field.into(), index.to_string()]), Issue::Rule, reason).into()
     })
@@ -112,7 +90,7 @@ impl ProjectApi {
         caller: &Caller,
         req: &Request,
         change: RedirectHostsChange,
-    ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+    ) -> Result<Json<RedirectHostsResponse>, ServiceApiError> {
         let meta = RequestContext::of(req).metadata(caller.actor());
         let hosts = self.projects.change_redirect_hosts(caller.project_id, change, &meta).await?;
         Ok(answer(caller, &hosts))
@@ -125,7 +103,7 @@ impl ProjectApi {
     /// authorize `redirect_url`, a connection link's `callback_url`). Empty: no redirect
     /// away from this service; the flow ends on a plain page.
     #[oai(path = "/project/redirect-hosts", method = "get")]
-    async fn redirect_hosts(&self, caller: ProjectCaller) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+    async fn redirect_hosts(&self, caller: ProjectCaller) -> Result<Json<RedirectHostsResponse>, ServiceApiError> {
         let hosts = self.projects.redirect_hosts(caller.0.project_id).await?;
         Ok(answer(&caller.0, &hosts))
     }
@@ -138,7 +116,7 @@ impl ProjectApi {
         caller: ProjectCaller,
         req: &Request,
         body: JsonBody<ReplaceRedirectHosts>,
-    ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+    ) -> Result<Json<RedirectHostsResponse>, ServiceApiError> {
         let hosts = hosts_of("hosts", &body.0.hosts)?;
         self.change(&caller.0, req, RedirectHostsChange::Replace(hosts)).await
     }
@@ -150,7 +128,7 @@ impl ProjectApi {
         caller: ProjectCaller,
         req: &Request,
         body: JsonBody<EditRedirectHosts>,
-    ) -> Result<Json<RedirectHostsResponse>, ProjectApiError> {
+    ) -> Result<Json<RedirectHostsResponse>, ServiceApiError> {
         let add = hosts_of("add", &body.0.add)?;
         let remove = hosts_of("remove", &body.0.remove)?;
         self.change(&caller.0, req, RedirectHostsChange::Edit { add, remove }).await

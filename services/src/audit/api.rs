@@ -7,12 +7,12 @@ use crate::error::AppError;
 use crate::http::caller::KeySource;
 use crate::http::input;
 use crate::http::problem::{Issue, Kind, Location, Problem};
+use crate::http::service_error::ServiceApiError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::limits;
-use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 use serde_json::Value;
 
 caller_extractor!(
@@ -64,29 +64,7 @@ pub struct AuditResponse {
     state: Option<Value>,
 }
 
-#[derive(Object, Debug)]
-pub struct AuditErrorBody {
-    error: String,
-}
-
-#[derive(ApiResponse, Debug)]
-pub enum AuditApiError {
-    /// Bad input (422), a missing or invalid key (401), an unknown or another project's id (404).
-    #[oai(status_range = "4XX")]
-    Client(StatusCode, Json<AuditErrorBody>),
-    #[oai(status_range = "5XX")]
-    Server(StatusCode, Json<AuditErrorBody>),
-}
-
-impl From<Problem> for AuditApiError {
-    fn from(problem: Problem) -> Self {
-        let status = problem.default_status();
-        let body = Json(AuditErrorBody { error: problem.describe() });
-        if status.is_server_error() { Self::Server(status, body) } else { Self::Client(status, body) }
-    }
-}
-
-impl From<AppError<AuditError>> for AuditApiError {
+impl From<AppError<AuditError>> for ServiceApiError {
     fn from(e: AppError<AuditError>) -> Self {
         Problem::of_app_error(e, |refusal| match refusal {
             e @ AuditError::UnknownAggregateType(_) => {
@@ -98,7 +76,7 @@ impl From<AppError<AuditError>> for AuditApiError {
     }
 }
 
-fn time_param(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, AuditApiError> {
+fn time_param(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ServiceApiError> {
     raw.map(|raw| {
         parse_time(raw)
             .map_err(|reason| Problem::invalid(Location::Query(name.into()), Issue::WrongType, reason).into())
@@ -162,7 +140,7 @@ impl AuditApi {
         event_types: Query<Vec<String>>,
         /// The state at this time (RFC 3339), and the history until then.
         as_of: Query<Option<String>>,
-    ) -> Result<Json<AuditResponse>, AuditApiError> {
+    ) -> Result<Json<AuditResponse>, ServiceApiError> {
         input::param(Location::Path("aggregateType".into()), &aggregate_type.0)?;
         input::param(Location::Path("id".into()), &id.0)?;
         let event_types: Vec<String> = event_types

@@ -8,6 +8,7 @@ pub mod context;
 pub mod input;
 pub mod problem;
 pub mod secret_input;
+pub mod service_error;
 pub mod surface;
 pub mod uri;
 

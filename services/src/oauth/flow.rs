@@ -581,16 +581,13 @@ struct FlowStart {
     expires_at: i64,
 }
 
-/// How much of a provider's `error` and `error_description` is kept.
-const DENIAL_CHARS: usize = domain::limits::ID_CHARS;
-
 /// The provider's refusal, or its code.
 fn code_of(query: CallbackQuery) -> Result<String, FlowError> {
     if let Some(error) = query.error {
         let detail = query.error_description.map_or(error.clone(), |d| format!("{error}: {d}"));
-        // The browser's query becomes the FAILED account's reason, in an event: bounded.
-        // (Control characters never get here: the URI is refused before routing.)
-        return Err(FlowError::Denied(detail.chars().take(DENIAL_CHARS).collect()));
+        // The browser's query becomes the FAILED account's reason, in an event: clipped like
+        // everything else a provider says.
+        return Err(FlowError::Denied(clip(detail)));
     }
     query.code.filter(|c| !c.is_empty()).ok_or(FlowError::MissingCode)
 }

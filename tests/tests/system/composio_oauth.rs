@@ -1,6 +1,7 @@
 //! Composio's connection links through the OAuth flow against a local provider: custom auth
 //! configs with their own client, and managed ones using the project's white-label app.
 
+use crate::support::browser::{browser, location};
 use crate::support::composio::{account_status, composio_error, create_instance, mcp_server};
 use crate::support::oauth_provider::{Behaviour, OAuthProvider};
 use crate::support::{TestApp, json_of};
@@ -8,16 +9,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 const CALLBACK: &str = "https://app.example.com/connected";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-async fn location(response: reqwest::Response) -> String {
-    let status = response.status();
-    assert!(status.is_redirection(), "not a redirect: {status} {}", response.text().await.unwrap());
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
 
 /// A custom OAUTH2 auth config whose client is the local provider's.
 pub async fn custom_oauth_config(app: &TestApp, provider: &OAuthProvider) -> String {

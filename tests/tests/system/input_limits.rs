@@ -3,7 +3,7 @@
 //! that is not JSON-typed gets 415. Each refusal is in the surface's own format, names the
 //! field, and appends no event; a value exactly at its limit is still accepted.
 
-use crate::support::composio::{api_key_auth_config, api_key_connection, composio_error};
+use crate::support::composio::{api_key_auth_config, api_key_connection, composio_error, mcp_server};
 use crate::support::{TestApp, json_of};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -183,15 +183,7 @@ async fn composio_fields_over_their_limit_or_holding_nul_are_refused_and_change_
     // Callback URLs at their limit must also pass the redirect allow-list.
     app.allow_redirects_to(&["mcp.example.com"]).await;
     let github = api_key_auth_config(&app, "github").await;
-    let server = json_of(
-        app.composio(Method::POST, "/api/v3/mcp/servers", Some(json!({"name": "Limits", "auth_config_ids": [github]})))
-            .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let server = mcp_server(&app, "Limits", &[&github]).await;
     let before = app.event_count().await;
     let post = |path: &'static str, body: Value| app.composio(Method::POST, path, Some(body));
     let custom = |extra: Value| {
@@ -462,19 +454,7 @@ async fn nul_in_any_string_of_any_body_is_a_4xx_naming_the_field() {
         .as_str()
         .unwrap()
         .to_owned();
-    let composio_server = json_of(
-        app.composio(
-            Method::POST,
-            "/api/v3/mcp/servers",
-            Some(json!({"name": "Swept two", "auth_config_ids": [github]})),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let composio_server = mcp_server(&app, "Swept two", &[&github]).await;
     let gaia = json!({
         "projectId": app.project_id.to_string(), "name": "N", "transportType": "http", "description": "d",
         "url": "https://mcp.example.com/mcp", "connectionType": "proxy", "args": "a", "env": {"K": "v"},

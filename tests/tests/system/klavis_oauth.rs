@@ -2,6 +2,7 @@
 //! anything.
 
 use crate::klavis_instances::create;
+use crate::support::browser::{browser, location};
 use crate::support::oauth_provider::{Behaviour, OAuthProvider};
 use crate::support::{TestApp, json_of};
 use reqwest::Method;
@@ -22,20 +23,6 @@ pub async fn setup(app: &TestApp) -> (OAuthProvider, String) {
     json_of(app.call(Method::POST, "/white-labeling/create", Some(body)).await, 200).await;
     let instance = create(app, "Gmail", "oauth-user").await["instanceId"].as_str().unwrap().to_owned();
     (provider, instance)
-}
-
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-pub async fn location(response: reqwest::Response) -> String {
-    assert!(
-        response.status().is_redirection(),
-        "not a redirect: {} {}",
-        response.status(),
-        response.text().await.unwrap()
-    );
-    response.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// Authorize, then the provider's consent: the callback URL the browser is sent to.

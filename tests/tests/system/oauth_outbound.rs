@@ -3,6 +3,7 @@
 //! once per OAuth state, and never reading more than a small answer.
 
 use crate::klavis_instances::create;
+use crate::support::browser::{browser, location};
 use crate::support::oauth_provider::{Behaviour, OAuthProvider};
 use crate::support::{ServeProcess, TestApp, json_of};
 use reqwest::Method;
@@ -14,16 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const CLIENT_ID: &str = "outbound-client";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-async fn location(response: reqwest::Response) -> String {
-    let status = response.status();
-    assert!(status.is_redirection(), "not a redirect: {status} {}", response.text().await.unwrap());
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
 
 /// Saves (or replaces) the project's white-label app for Gmail with this token endpoint.
 async fn save_app(app: &TestApp, authorize_url: &str, token_url: &str) {

@@ -3,7 +3,8 @@
 //! `/api/v1/project/redirect-hosts` or `provisioner project redirect-hosts`.
 
 use crate::composio_oauth::custom_oauth_config;
-use crate::klavis_oauth::{browser, credentials, location, setup};
+use crate::klavis_oauth::{credentials, setup};
+use crate::support::browser::{browser, location};
 use crate::support::composio::composio_error;
 use crate::support::oauth_provider::{Behaviour, OAuthProvider};
 use crate::support::{TestApp, json_of, run_cli};

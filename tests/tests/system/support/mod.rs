@@ -1,6 +1,7 @@
 //! Test support: a fresh database per test, the app on a random port, a client for it.
 
 mod app;
+pub mod browser;
 pub mod composio;
 mod database;
 pub mod mcp;
