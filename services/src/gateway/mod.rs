@@ -18,6 +18,7 @@ mod edge;
 mod error;
 mod forward;
 mod message;
+mod origin;
 mod policy;
 mod session;
 mod sse;
@@ -27,6 +28,7 @@ pub use composio::ComposioTargets;
 pub use direct::DirectError;
 pub use edge::{composio_endpoint, endpoint};
 pub use error::GatewayError;
+pub use origin::AllowedOrigins;
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
@@ -53,11 +55,13 @@ pub struct GatewaySettings {
     pub upstreams: Upstreams,
     /// How long an upstream may take to answer a message (or to start its stream).
     pub timeout: Duration,
+    /// Browser origins besides the public URL's that may call the gateway.
+    pub allowed_origins: AllowedOrigins,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT }
+        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT, allowed_origins: AllowedOrigins::default() }
     }
 }
 
@@ -79,6 +83,7 @@ struct Inner {
     sessions: SessionSealer,
     forwarder: Forwarder,
     tools: ToolCache,
+    origins: AllowedOrigins,
     public_url: String,
 }
 
@@ -130,6 +135,7 @@ impl Gateway {
             sessions: SessionSealer::new(master),
             forwarder: Forwarder::new(settings.timeout),
             tools: ToolCache::default(),
+            origins: settings.allowed_origins.clone().with_public_url(&public_url),
             public_url,
         };
         Self { inner: Arc::new(inner) }
@@ -137,13 +143,20 @@ impl Gateway {
 
     /// Answers one request at a gateway URL: always an MCP answer, never an HTML page.
     pub async fn handle(&self, incoming: Incoming) -> Response {
+        if !self.inner.origins.admits(&incoming.headers) {
+            let origin = incoming.headers.get("origin").and_then(|o| o.to_str().ok()).unwrap_or("?");
+            return GatewayError::OriginNotAllowed(origin.to_owned()).respond(None);
+        }
         let target = match self.target(&incoming).await {
             Ok(target) => target,
             Err(e) => return e.respond(None),
         };
         let message = match &incoming.body {
             Ok(Some(body)) => match Message::parse(body) {
-                Ok(message) => Some(message),
+                Ok(message) => match message.check_headers(&incoming.headers) {
+                    Ok(()) => Some(message),
+                    Err(e) => return e.respond(message.request_id()),
+                },
                 Err(e) => return e.respond(None),
             },
             Ok(None) => None,
@@ -167,8 +180,8 @@ impl Gateway {
         message: Option<&Message>,
     ) -> Result<Response, GatewayError> {
         let route = self.route(incoming, target).await?;
-        if let Some(tool) = message.and_then(Message::tool_name) {
-            self.check_call(&route, &incoming.headers, tool).await?;
+        if let Some(message) = message {
+            self.check_call(&route, &incoming.headers, message).await?;
         }
         let out = Outbound {
             method: incoming.method.clone(),
@@ -185,9 +198,10 @@ impl Gateway {
 
     /// A call of a hidden tool goes no further: the allow-list by name, read-only by the
     /// annotations the upstream lists.
-    async fn check_call(&self, route: &Route<'_>, headers: &HeaderMap, tool: &str) -> Result<(), GatewayError> {
+    async fn check_call(&self, route: &Route<'_>, headers: &HeaderMap, message: &Message) -> Result<(), GatewayError> {
+        let Some(tool) = message.tool_name() else { return Ok(()) };
         let hidden = !route.policy.allows_name(tool)
-            || (route.policy.read_only && !self.read_only_tools(route, headers).await?.contains(tool));
+            || (route.policy.read_only && !self.read_only_tools(route, headers, message.meta()).await?.contains(tool));
         if hidden { Err(GatewayError::HiddenTool(tool.to_owned())) } else { Ok(()) }
     }
 
@@ -291,11 +305,12 @@ impl Gateway {
     }
 
     /// The tools a read-only instance may call: from the cache, else listed from the upstream
-    /// in the client's session (every page).
+    /// in the client's session (every page), with the client's `_meta` (2026-07-28).
     async fn read_only_tools(
         &self,
         route: &Route<'_>,
         headers: &HeaderMap,
+        meta: Option<&Value>,
     ) -> Result<Arc<HashSet<String>>, GatewayError> {
         if let Some(tools) = self.inner.tools.get(&route.scope) {
             return Ok(tools);
@@ -304,7 +319,10 @@ impl Gateway {
         let mut cursor: Option<String> = None;
         for page in 0..MAX_TOOL_PAGES {
             let id = format!("provisioner-gateway-tools-{page}");
-            let params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+            let mut params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+            if let Some(meta) = meta {
+                params["_meta"] = meta.clone();
+            }
             let answer = self
                 .ask(route, headers, &id, json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}))
                 .await?;
@@ -330,6 +348,10 @@ impl Gateway {
             client_headers.insert("mcp-protocol-version", version.clone());
         }
         client_headers.insert("content-type", HeaderValue::from_static("application/json"));
+        if let Some(method) = request.get("method").and_then(Value::as_str).and_then(|m| HeaderValue::from_str(m).ok())
+        {
+            client_headers.insert(message::METHOD_HEADER, method);
+        }
         let out = Outbound {
             method: Method::POST,
             url: route.upstream.url.clone(),
