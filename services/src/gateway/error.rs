@@ -131,6 +131,11 @@ impl GatewayError {
     /// Whether the error is about the URL, its key or the transport, not the message: its
     /// own status (404, 401, 403, 400) even for a request, as the transport requires.
     fn keeps_status(&self) -> bool {
+        self.is_about_the_url() || matches!(self, Self::HeaderMismatch(_) | Self::OriginNotAllowed(_))
+    }
+
+    /// Whether the URL (or its key) no longer names anything: an open stream of it ends.
+    pub fn is_about_the_url(&self) -> bool {
         matches!(
             self,
             Self::InstanceNotFound
@@ -139,8 +144,6 @@ impl GatewayError {
                 | Self::UserNotFound(_)
                 | Self::AccountNotFound(_)
                 | Self::ApiKeyRequired
-                | Self::HeaderMismatch(_)
-                | Self::OriginNotAllowed(_)
         )
     }
 

@@ -70,6 +70,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Pages of `tools/list` read to learn an upstream's tools, at most.
 const MAX_TOOL_PAGES: usize = 20;
+/// How often an open server stream (a GET) checks that its URL still names something: a
+/// deleted instance, server or account ends its streams within this, on every replica. (A
+/// POST's stream is bounded by the timeout, and every request looks its target up anew.)
+const LIVENESS_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -97,6 +101,7 @@ pub struct Incoming {
 }
 
 /// What a gateway URL names, as written.
+#[derive(Clone)]
 pub enum Address {
     /// `/mcp/?instance_id=…`.
     Instance(Option<String>),
@@ -207,11 +212,28 @@ impl Gateway {
 
     /// What the URL names: checked on every request (a session is not authentication).
     async fn target(&self, incoming: &Incoming) -> Result<Target, GatewayError> {
-        match &incoming.address {
+        self.target_of(&incoming.address, &incoming.headers).await
+    }
+
+    async fn target_of(&self, address: &Address, headers: &HeaderMap) -> Result<Target, GatewayError> {
+        match address {
             Address::Instance(id) => self.instance(id.as_deref()).await.map(|r| Target::Instance(Box::new(r))),
             Address::Composio { server_id, query } => {
-                let target = self.inner.composio.target(server_id, query.as_deref(), &incoming.headers).await?;
+                let target = self.inner.composio.target(server_id, query.as_deref(), headers).await?;
                 Ok(Target::Composio(Box::new(target)))
+            }
+        }
+    }
+
+    /// Resolves once the URL no longer names anything (deleted, or its key revoked); a
+    /// database that fails meanwhile does not end the stream.
+    async fn gone(self, address: Address, headers: HeaderMap) {
+        loop {
+            tokio::time::sleep(LIVENESS_INTERVAL).await;
+            if let Err(e) = self.target_of(&address, &headers).await
+                && e.is_about_the_url()
+            {
+                return;
             }
         }
     }
@@ -430,7 +452,12 @@ impl Gateway {
             Kind::Stream => {
                 let failure = GatewayFailure { server_name: route.upstream.server_name.clone(), request_id };
                 let stream = forward::relay_stream(response, is_post.then_some(deadline), move |p| failure.message(p));
-                (Some("text/event-stream"), Body::from_bytes_stream(stream))
+                if is_post {
+                    (Some("text/event-stream"), Body::from_bytes_stream(stream))
+                } else {
+                    let gone = self.clone().gone(incoming.address.clone(), incoming.headers.clone());
+                    (Some("text/event-stream"), Body::from_bytes_stream(futures::StreamExt::take_until(stream, gone)))
+                }
             }
             Kind::Json => {
                 let body = forward::read_all(response, deadline).await.map_err(|p| upstream_error(route, p))?;

@@ -112,9 +112,22 @@ async fn a_deleted_instance_answers_404_inside_its_open_session() {
     let created = authenticated(&app, "user-a", "token-of-a").await;
     let (mut session, _) = Session::open(url_of(&created)).await;
     assert_eq!(session.list_tools().await.status, 200);
+    // The server's stream, which the upstream keeps open for as long as the session lives.
+    let stream = session
+        .http
+        .get(&session.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session.session_id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
 
     let path = format!("/mcp-server/instance/{}", created["instanceId"].as_str().unwrap());
     json_of(app.call(Method::DELETE, &path, None).await, 200).await;
+    // The open stream ends (the gateway checks every 500 ms); the bound only guards a hang.
+    let ended = tokio::time::timeout(Duration::from_secs(20), stream.bytes()).await;
+    assert!(ended.is_ok(), "the server stream of a deleted instance stayed open");
     let gone = session.call_tool("whoami", json!({})).await;
     assert_eq!((gone.status, gone.error_code()), (404, Some(-32001)), "{gone:?}");
     let reconnect = Session::new(url_of(&created)).initialize().await;
