@@ -151,6 +151,13 @@ pub struct ServeArgs {
     /// How long the gateway waits for an upstream MCP server's answer to one message.
     #[arg(long = "gateway-timeout-secs", env = "PROVISIONER_GATEWAY_TIMEOUT_SECS", default_value_t = 30)]
     pub gateway_timeout_secs: u64,
+
+    /// Let the gateway forward to registered servers (GAIA) on loopback, private, link-local
+    /// and other non-public addresses. Off by default: a project could otherwise make this
+    /// service call its own host, its network or the cloud metadata service. The operator's
+    /// upstreams file is trusted either way.
+    #[arg(long = "gateway-allow-private", env = "PROVISIONER_GATEWAY_ALLOW_PRIVATE", default_value_t = false)]
+    pub gateway_allow_private: bool,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -216,7 +223,11 @@ impl ServeArgs {
         if !(1..=3600).contains(&self.gateway_timeout_secs) {
             return Err(ConfigError::new("PROVISIONER_GATEWAY_TIMEOUT_SECS", "must be between 1 and 3600 seconds"));
         }
-        Ok(crate::gateway::GatewaySettings { upstreams, timeout: Duration::from_secs(self.gateway_timeout_secs) })
+        Ok(crate::gateway::GatewaySettings {
+            upstreams,
+            timeout: Duration::from_secs(self.gateway_timeout_secs),
+            allow_private: self.gateway_allow_private,
+        })
     }
 }
 
@@ -282,7 +293,17 @@ mod tests {
             max_event_bytes: crate::store::DEFAULT_MAX_EVENT_BYTES,
             upstreams: None,
             gateway_timeout_secs: 30,
+            gateway_allow_private: false,
         }
+    }
+
+    #[test]
+    fn registered_upstreams_on_private_addresses_are_refused_unless_the_operator_allows_them() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        assert!(!serve.settings().unwrap().gateway.allow_private, "off by default");
+        serve.gateway_allow_private = true;
+        assert!(serve.settings().unwrap().gateway.allow_private);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The MCP gateway: the data plane behind the `serverUrl` of a Klavis instance
 //! (`{PUBLIC_URL}/mcp/?instance_id=…`) and the per-user URLs of a Composio MCP server
-//! (`{PUBLIC_URL}/v3/mcp/{server_id}?user_id=…`, see [`composio`]), Streamable HTTP.
+//! (`{PUBLIC_URL}/v3/mcp/{server_id}?user_id=…`, see [`composio`]) and the `gatewayUrl` of a
+//! server registered through the GAIA surface (`{PUBLIC_URL}/api/mcp/servers/{id}/mcp`, see
+//! [`registered`]), Streamable HTTP.
 //!
 //! A JSON-RPC-aware pass-through proxy: each POST is read as one JSON-RPC message, its target
-//! (the instance, whose random id is the credential; or the Composio server and user, with
-//! the project's key) is looked up, its upstream found in the operator's upstreams file, its
-//! policy checked, and the message forwarded with the target's own credential in place of
-//! anything the client sent. The answer (one JSON message or an SSE
+//! (the instance, whose random id is the credential; the Composio server and user, or the
+//! registered server, with the project's key) is looked up, its upstream found (in the
+//! operator's upstreams file, or the registered server itself), its policy checked, and the
+//! message forwarded with the target's own credential in place of anything the client sent. The answer (one JSON message or an SSE
 //! stream) is relayed as the upstream gives it; only `tools/list` results are rewritten.
 //! Nothing is kept per session: the session id handed out seals the upstream's with the
 //! target, so any replica can serve any request.
@@ -19,33 +21,36 @@ mod error;
 mod forward;
 mod message;
 mod policy;
+mod registered;
 mod session;
 mod sse;
 mod upstreams;
 
 pub use composio::ComposioTargets;
 pub use direct::DirectError;
-pub use edge::{composio_endpoint, endpoint};
+pub use edge::{composio_endpoint, endpoint, registered_endpoint};
 pub use error::GatewayError;
+pub use registered::RegisteredTargets;
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
 use crate::instance::{ConnectionRecord, Instances};
+use crate::project::Caller;
 use crate::secrets::MasterKey;
 use bytes::Bytes;
 use domain::instance::InstanceError;
 use events::InstanceId;
-use forward::{Forwarder, Kind, Outbound, SESSION_HEADER};
+use forward::{Deadline, Forwarder, Kind, Outbound, SESSION_HEADER, SendFailure, Timeouts, Trust};
 use message::Message;
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Body, Response};
 use policy::{Policy, ToolCache};
 use serde_json::{Value, json};
 use session::{Scope, SessionSealer};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// The gateway's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +58,14 @@ pub struct GatewaySettings {
     pub upstreams: Upstreams,
     /// How long an upstream may take to answer a message (or to start its stream).
     pub timeout: Duration,
+    /// Forward to registered URLs on loopback, private and link-local addresses too
+    /// (`PROVISIONER_GATEWAY_ALLOW_PRIVATE`; development and tests).
+    pub allow_private: bool,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT }
+        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT, allow_private: false }
     }
 }
 
@@ -75,9 +83,12 @@ pub struct Gateway {
 struct Inner {
     instances: Instances,
     composio: ComposioTargets,
+    registered: RegisteredTargets,
     upstreams: Upstreams,
     sessions: SessionSealer,
     forwarder: Forwarder,
+    /// The gateway's own timeout (of upstreams without their own).
+    timeout: Duration,
     tools: ToolCache,
     public_url: String,
 }
@@ -97,28 +108,56 @@ pub enum Address {
     Instance(Option<String>),
     /// `/v3/mcp/{server_id}?…`, with the query holding the selector.
     Composio { server_id: String, query: Option<String> },
+    /// `/api/mcp/servers/{id}/mcp`, with the caller of the request's GAIA key (resolved by the
+    /// edge, as the GAIA API resolves it).
+    Registered { server_id: String, caller: Result<Caller, GatewayError> },
 }
 
-/// What a URL was found to name (before its credential is opened). Boxed: both are large.
+/// What a URL was found to name (before its credential is opened). Boxed: they are large.
 enum Target {
     Instance(Box<ConnectionRecord>),
     Composio(Box<composio::ServerTarget>),
+    Registered(Box<registered::RegisteredTarget>),
 }
 
 /// Everything a request needs once its target, upstream and credential are known.
 struct Route<'a> {
     scope: Scope,
-    upstream: &'a Upstream,
+    /// From the upstreams file (borrowed), or a registered server itself (owned).
+    upstream: Cow<'a, Upstream>,
+    /// Who chose the upstream's URL: a registered one goes through the address policy.
+    trust: Trust,
+    timeouts: Timeouts,
     /// The upstream's own session id.
     session: Option<String>,
     credential: Option<(HeaderName, HeaderValue)>,
+    /// A registered server's own headers (custom headers, proxy token).
+    server_headers: Vec<(HeaderName, HeaderValue)>,
     policy: Policy,
+}
+
+impl Route<'_> {
+    /// A request of this route as it goes upstream.
+    fn outbound(&self, method: Method, client_headers: HeaderMap, body: Option<Bytes>) -> Outbound {
+        Outbound {
+            method,
+            url: self.upstream.url.clone(),
+            trust: self.trust,
+            timeouts: self.timeouts,
+            client_headers,
+            session: self.session.clone(),
+            credential: self.credential.clone(),
+            server_headers: self.server_headers.clone(),
+            body,
+        }
+    }
 }
 
 impl Gateway {
     pub fn new(
         instances: Instances,
         composio: ComposioTargets,
+        registered: RegisteredTargets,
         settings: &GatewaySettings,
         master: &MasterKey,
         public_url: String,
@@ -126,9 +165,11 @@ impl Gateway {
         let inner = Inner {
             instances,
             composio,
+            registered,
             upstreams: settings.upstreams.clone(),
             sessions: SessionSealer::new(master),
-            forwarder: Forwarder::new(settings.timeout),
+            forwarder: Forwarder::new(settings.timeout, settings.allow_private),
+            timeout: settings.timeout,
             tools: ToolCache::default(),
             public_url,
         };
@@ -170,16 +211,10 @@ impl Gateway {
         if let Some(tool) = message.and_then(Message::tool_name) {
             self.check_call(&route, &incoming.headers, tool).await?;
         }
-        let out = Outbound {
-            method: incoming.method.clone(),
-            url: route.upstream.url.clone(),
-            client_headers: incoming.headers.clone(),
-            session: route.session.clone(),
-            credential: route.credential.clone(),
-            body: incoming.body.clone().ok().flatten(),
-        };
-        let deadline = Instant::now() + self.inner.forwarder.timeout;
-        let response = self.inner.forwarder.send(out).await.map_err(|problem| upstream_error(&route, problem))?;
+        let out =
+            route.outbound(incoming.method.clone(), incoming.headers.clone(), incoming.body.clone().ok().flatten());
+        let deadline = Deadline::start(route.timeouts);
+        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(&route, failure))?;
         self.relay(response, &route, incoming, message, deadline).await
     }
 
@@ -198,6 +233,11 @@ impl Gateway {
             Address::Composio { server_id, query } => {
                 let target = self.inner.composio.target(server_id, query.as_deref(), &incoming.headers).await?;
                 Ok(Target::Composio(Box::new(target)))
+            }
+            Address::Registered { server_id, caller } => {
+                let caller = caller.as_ref().map_err(Clone::clone)?;
+                let target = self.inner.registered.target(caller, server_id).await?;
+                Ok(Target::Registered(Box::new(target)))
             }
         }
     }
@@ -220,6 +260,7 @@ impl Gateway {
         let scope = match target {
             Target::Instance(record) => Scope::Instance(record.instance_id().ok_or(GatewayError::InstanceNotFound)?),
             Target::Composio(target) => target.scope(),
+            Target::Registered(target) => target.scope(),
         };
         let session = match incoming.headers.get(SESSION_HEADER) {
             Some(token) => Some(
@@ -231,14 +272,40 @@ impl Gateway {
             ),
             None => None,
         };
-        let (upstream, credential, policy) = match target {
-            Target::Instance(record) => self.instance_route(record).await?,
+        let operator = |upstream: &'a Upstream, credential, policy| Route {
+            scope: scope.clone(),
+            upstream: Cow::Borrowed(upstream),
+            trust: Trust::Operator,
+            timeouts: Timeouts::gateway(self.inner.timeout),
+            session: session.clone(),
+            credential,
+            server_headers: Vec::new(),
+            policy,
+        };
+        match target {
+            Target::Instance(record) => {
+                let (upstream, credential, policy) = self.instance_route(record).await?;
+                Ok(operator(upstream, credential, policy))
+            }
             Target::Composio(target) => {
                 let (upstream, policy) = target.upstream(&self.inner.upstreams)?;
-                (upstream, self.inner.composio.credential(target, upstream).await?, policy)
+                let credential = self.inner.composio.credential(target, upstream).await?;
+                Ok(operator(upstream, credential, policy))
             }
-        };
-        Ok(Route { scope, upstream, session, credential, policy })
+            Target::Registered(target) => {
+                let registered = target.upstream()?;
+                Ok(Route {
+                    scope,
+                    upstream: Cow::Owned(registered.upstream),
+                    trust: Trust::Registered,
+                    timeouts: registered.timeouts,
+                    session,
+                    credential: None,
+                    server_headers: registered.headers,
+                    policy: Policy::default(),
+                })
+            }
+        }
     }
 
     /// A Klavis instance's upstream, credential and read-only policy.
@@ -330,17 +397,10 @@ impl Gateway {
             client_headers.insert("mcp-protocol-version", version.clone());
         }
         client_headers.insert("content-type", HeaderValue::from_static("application/json"));
-        let out = Outbound {
-            method: Method::POST,
-            url: route.upstream.url.clone(),
-            client_headers,
-            session: route.session.clone(),
-            credential: route.credential.clone(),
-            body: Some(Bytes::from(request.to_string())),
-        };
-        let deadline = Instant::now() + self.inner.forwarder.timeout;
+        let out = route.outbound(Method::POST, client_headers, Some(Bytes::from(request.to_string())));
+        let deadline = Deadline::start(route.timeouts);
         let failed = |problem: String| upstream_error(route, problem);
-        let response = self.inner.forwarder.send(out).await.map_err(failed)?;
+        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
         if !response.status().is_success() {
             return Err(failed(format!("answered HTTP {} to a tools/list", response.status().as_u16())));
         }
@@ -367,7 +427,7 @@ impl Gateway {
         route: &Route<'_>,
         incoming: &Incoming,
         message: Option<&Message>,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<Response, GatewayError> {
         let status = response.status();
         if status == StatusCode::NOT_FOUND && route.session.is_some() {
@@ -452,6 +512,17 @@ impl GatewayFailure {
     fn message(&self, problem: String) -> Option<Value> {
         let id = self.request_id.as_ref()?;
         Some(GatewayError::Upstream { server_name: self.server_name.clone(), problem }.message(Some(id)))
+    }
+}
+
+/// A request that got no answer: refused by the address policy, or failed.
+fn send_error(route: &Route<'_>, failure: SendFailure) -> GatewayError {
+    match failure {
+        SendFailure::Refused(reason) => {
+            tracing::warn!(%reason, "the gateway refused a registered upstream's address");
+            GatewayError::UpstreamRefused { server_name: route.upstream.server_name.clone(), reason }
+        }
+        SendFailure::Failed(problem) => upstream_error(route, problem),
     }
 }
 

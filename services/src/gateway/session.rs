@@ -1,5 +1,5 @@
 //! Gateway session ids: the upstream's `Mcp-Session-Id`, sealed with the scope it belongs to
-//! (a Klavis instance, or a Composio server and user; AES-256-GCM under a key derived from the
+//! (a Klavis instance, a Composio server and user, or a registered server; AES-256-GCM under a key derived from the
 //! master key). Any replica opens it, no session is stored, and an id that was tampered with or
 //! is presented at another URL does not open (the caller answers 404, and the client starts a
 //! new session).
@@ -21,6 +21,9 @@ pub enum Scope {
     /// A Composio server for one selector (`user_id=…` or `connected_account_id=…`).
     #[serde(rename = "c")]
     Composio { server: ServerId, selector: String },
+    /// A server registered through the GAIA surface, at its `gatewayUrl`.
+    #[serde(rename = "r")]
+    Registered(ServerId),
 }
 
 /// What a gateway session id carries.
