@@ -37,7 +37,7 @@ pub enum GatewayError {
     NotConnected { user: String, toolkit: String, auth_config_id: String },
     #[error(
         "the MCP server `{server_name}` has {auth_configs} auth configs over {toolkits} toolkits; the gateway serves \
-         servers with exactly one auth config (and toolkit) so far"
+         servers whose every toolkit has an auth config (no-auth apps are not served yet)"
     )]
     MultiToolkit { server_name: String, auth_configs: usize, toolkits: usize },
     /// A GAIA URL without a live key of any project where the GAIA API reads it.

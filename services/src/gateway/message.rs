@@ -30,6 +30,20 @@ impl Message {
         self.method().and(self.value.get("id")).filter(|id| !id.is_null())
     }
 
+    /// The message as JSON.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// This `tools/call` naming `name` instead, as a body to forward.
+    pub fn calling(&self, name: &str) -> bytes::Bytes {
+        let mut value = self.value.clone();
+        if let Some(params) = value.get_mut("params").and_then(Value::as_object_mut) {
+            params.insert("name".into(), Value::String(name.to_owned()));
+        }
+        bytes::Bytes::from(value.to_string())
+    }
+
     /// The tool a `tools/call` names.
     pub fn tool_name(&self) -> Option<&str> {
         (self.method() == Some("tools/call")).then(|| self.value.pointer("/params/name")?.as_str()).flatten()
@@ -48,6 +62,8 @@ mod tests {
         let note = Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!(note.request_id(), None);
         assert_eq!(note.tool_name(), None);
+        let renamed = Message::parse(&call.calling("search")).unwrap();
+        assert_eq!((renamed.tool_name(), renamed.request_id()), (Some("search"), Some(&serde_json::json!(7))));
         assert!(matches!(Message::parse(b"{nope"), Err(GatewayError::ParseError)));
         assert!(matches!(Message::parse(b"[]"), Err(GatewayError::InvalidRequest(_))));
         assert!(matches!(Message::parse(br#"{"id":1}"#), Err(GatewayError::InvalidRequest(_))));

@@ -18,6 +18,7 @@ mod credential;
 mod direct;
 mod edge;
 mod error;
+mod fanout;
 mod forward;
 mod message;
 mod policy;
@@ -207,15 +208,31 @@ impl Gateway {
         target: &Target,
         message: Option<&Message>,
     ) -> Result<Response, GatewayError> {
+        if let Target::Composio(composio) = target
+            && composio.fans_out()
+        {
+            return self.fan_out(incoming, composio, message).await;
+        }
         let route = self.route(incoming, target).await?;
         if let Some(tool) = message.and_then(Message::tool_name) {
             self.check_call(&route, &incoming.headers, tool).await?;
         }
-        let out =
-            route.outbound(incoming.method.clone(), incoming.headers.clone(), incoming.body.clone().ok().flatten());
+        self.forward(&route, incoming, incoming.body.clone().ok().flatten(), message).await
+    }
+
+    /// Sends a message of `incoming` (`body`, as it goes upstream) on `route`, and relays the
+    /// answer.
+    async fn forward(
+        &self,
+        route: &Route<'_>,
+        incoming: &Incoming,
+        body: Option<Bytes>,
+        message: Option<&Message>,
+    ) -> Result<Response, GatewayError> {
+        let out = route.outbound(incoming.method.clone(), incoming.headers.clone(), body);
         let deadline = Deadline::start(route.timeouts);
-        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(&route, failure))?;
-        self.relay(response, &route, incoming, message, deadline).await
+        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
+        self.relay(response, route, incoming, message, deadline).await
     }
 
     /// A call of a hidden tool goes no further: the allow-list by name, read-only by the
@@ -384,7 +401,8 @@ impl Gateway {
         Ok(self.inner.tools.put(route.scope.clone(), names))
     }
 
-    /// One request of the gateway's own to the upstream, and its answer.
+    /// One request of the gateway's own to the upstream, and its answer (an error answer is
+    /// an error).
     async fn ask(
         &self,
         route: &Route<'_>,
@@ -392,6 +410,23 @@ impl Gateway {
         id: &str,
         request: Value,
     ) -> Result<Value, GatewayError> {
+        let (answer, _) = self.exchange(route, headers, &Value::from(id), request).await?;
+        if answer.get("error").is_some() {
+            return Err(upstream_error(route, "answered a tools/list with an error".into()));
+        }
+        Ok(answer)
+    }
+
+    /// One request of the gateway's own to the upstream: its answer, and the upstream
+    /// session id it gave (if any).
+    async fn exchange(
+        &self,
+        route: &Route<'_>,
+        headers: &HeaderMap,
+        id: &Value,
+        request: Value,
+    ) -> Result<(Value, Option<String>), GatewayError> {
+        let method = request.get("method").and_then(Value::as_str).unwrap_or("request").to_owned();
         let mut client_headers = HeaderMap::new();
         if let Some(version) = headers.get("mcp-protocol-version") {
             client_headers.insert("mcp-protocol-version", version.clone());
@@ -401,23 +436,24 @@ impl Gateway {
         let deadline = Deadline::start(route.timeouts);
         let failed = |problem: String| upstream_error(route, problem);
         let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
-        if !response.status().is_success() {
-            return Err(failed(format!("answered HTTP {} to a tools/list", response.status().as_u16())));
+        if response.status() == StatusCode::NOT_FOUND && route.session.is_some() {
+            return Err(GatewayError::SessionNotFound);
         }
+        if !response.status().is_success() {
+            return Err(failed(format!("answered HTTP {} to a {method}", response.status().as_u16())));
+        }
+        let session = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let kind = forward::kind(&response);
         let body = forward::read_all(response, deadline).await.map_err(failed)?;
         let answer = match kind {
             Kind::Json => forward::json_answer(&body).map_err(failed)?,
             Kind::Stream => sse::messages(&String::from_utf8_lossy(&body))
                 .into_iter()
-                .find(|m| m.get("id").and_then(Value::as_str) == Some(id))
-                .ok_or_else(|| failed("ended its stream without answering a tools/list".into()))?,
-            Kind::Empty | Kind::Other => return Err(failed("answered a tools/list with no JSON".into())),
+                .find(|m| m.get("id") == Some(id))
+                .ok_or_else(|| failed(format!("ended its stream without answering a {method}")))?,
+            Kind::Empty | Kind::Other => return Err(failed(format!("answered a {method} with no JSON"))),
         };
-        if answer.get("error").is_some() {
-            return Err(failed("answered a tools/list with an error".into()));
-        }
-        Ok(answer)
+        Ok((answer, session))
     }
 
     /// The upstream's answer, as the client gets it.
