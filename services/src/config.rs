@@ -157,6 +157,12 @@ pub struct ServeArgs {
     /// (programs, not pages) always pass.
     #[arg(long = "gateway-allowed-origins", env = "PROVISIONER_GATEWAY_ALLOWED_ORIGINS", default_value = "")]
     pub gateway_allowed_origins: String,
+    /// Let the gateway forward to registered servers (GAIA) on loopback, private, link-local
+    /// and other non-public addresses. Off by default: a project could otherwise make this
+    /// service call its own host, its network or the cloud metadata service. The operator's
+    /// upstreams file is trusted either way.
+    #[arg(long = "gateway-allow-private", env = "PROVISIONER_GATEWAY_ALLOW_PRIVATE", default_value_t = false)]
+    pub gateway_allow_private: bool,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -228,6 +234,7 @@ impl ServeArgs {
             upstreams,
             timeout: Duration::from_secs(self.gateway_timeout_secs),
             allowed_origins,
+            allow_private: self.gateway_allow_private,
         })
     }
 }
@@ -295,7 +302,17 @@ mod tests {
             upstreams: None,
             gateway_timeout_secs: 30,
             gateway_allowed_origins: String::new(),
+            gateway_allow_private: false,
         }
+    }
+
+    #[test]
+    fn registered_upstreams_on_private_addresses_are_refused_unless_the_operator_allows_them() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        assert!(!serve.settings().unwrap().gateway.allow_private, "off by default");
+        serve.gateway_allow_private = true;
+        assert!(serve.settings().unwrap().gateway.allow_private);
     }
 
     #[test]

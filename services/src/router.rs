@@ -48,7 +48,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     );
     let api = OpenApiService::new(
         (
-            GaiaApi::new(state.servers.clone()),
+            GaiaApi::new(state.servers.clone(), state.public_url.clone()),
             klavis,
             KlavisToolsApi::new(state.instances.clone(), state.gateway.clone(), state.public_url.clone()),
             KlavisOAuthApi::new(state.oauth_flow.clone()),
@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))
         .at("/v3/mcp/:server_id", crate::gateway::composio_endpoint(state.gateway.clone()))
         .at("/v3/mcp/:server_id/mcp", crate::gateway::composio_endpoint(state.gateway.clone()))
+        .at("/api/mcp/servers/:server_id/mcp", crate::gateway::registered_endpoint(state.gateway.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

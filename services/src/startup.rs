@@ -5,7 +5,7 @@
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
 use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
-use crate::gateway::{ComposioTargets, Gateway};
+use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets};
 use crate::health::Health;
 use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer};
@@ -121,8 +121,15 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
     });
     let projects = Projects::new(bus, pool.clone()).with_key_cache(keys);
     let composio = ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone());
-    let gateway =
-        Gateway::new(instances.clone(), composio, &settings.gateway, &settings.master_key, public_url.clone());
+    let registered = RegisteredTargets::new(servers.clone());
+    let gateway = Gateway::new(
+        instances.clone(),
+        composio,
+        registered,
+        &settings.gateway,
+        &settings.master_key,
+        public_url.clone(),
+    );
     AppState {
         gateway,
         projects,

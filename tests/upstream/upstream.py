@@ -20,7 +20,17 @@ server = MCPServer("gateway-test-upstream")
 deletions = 0
 
 # The headers whoami reports: what a gateway may or may not pass on.
-REPORTED = ("authorization", "x-api-key", "x-user-api-key", "cookie", "x-upstream-key", "mcp-protocol-version")
+REPORTED = (
+    "authorization",
+    "x-api-key",
+    "x-user-api-key",
+    "cookie",
+    "x-upstream-key",
+    "x-proxy-token",
+    "x-disabled-header",
+    "gaia-api-key",
+    "mcp-protocol-version",
+)
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))

@@ -191,9 +191,16 @@ fn masked(is_set: bool) -> Option<String> {
     is_set.then(|| MASK.to_owned())
 }
 
+/// Where the gateway serves a registered server: `http` and `sse` servers only (the gateway
+/// runs no `stdio` server).
+pub fn gateway_url(public_url: &str, r: &ServerRecord) -> Option<String> {
+    (r.transport != Transport::Stdio.as_str()).then(|| format!("{public_url}/api/mcp/servers/{}/mcp", r.server_id))
+}
+
 /// A stored server in GAIA's shape, secrets masked.
-pub fn server_of(r: ServerRecord) -> GaiaServer {
+pub fn server_of(r: ServerRecord, public_url: &str) -> GaiaServer {
     GaiaServer {
+        gateway_url: gateway_url(public_url, &r),
         id: r.server_id.to_string(),
         project_id: r.project_id.to_string(),
         name: r.name,

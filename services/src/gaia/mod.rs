@@ -26,11 +26,15 @@ use wire::{
     CreateServerRequest, ServerCreated, ServerDeleted, ServerFound, ServerList, ServerUpdated, UpdateServerRequest,
 };
 
+/// Where a GAIA request carries its key: `Authorization: Bearer <key>` as GAIA documents it,
+/// or the `gaia-api-key` header its product reads. The gateway reads a `gatewayUrl`'s key
+/// from the same places.
+pub const KEY_SOURCES: [KeySource; 2] = [KeySource::Bearer, KeySource::Header("gaia-api-key")];
+
 caller_extractor!(
-    /// The caller of a GAIA request: `Authorization: Bearer <key>` as GAIA documents it, or
-    /// the `gaia-api-key` header its product reads.
+    /// The caller of a GAIA request (see [`KEY_SOURCES`]).
     GaiaCaller,
-    [("GaiaBearer", KeySource::Bearer), ("GaiaApiKey", KeySource::Header("gaia-api-key"))]
+    [("GaiaBearer", KEY_SOURCES[0]), ("GaiaApiKey", KEY_SOURCES[1])]
 );
 
 #[derive(Tags)]
@@ -48,11 +52,13 @@ enum CreateResponse {
 
 pub struct GaiaApi {
     servers: Servers,
+    /// The base of the `gatewayUrl`s handed out.
+    public_url: String,
 }
 
 impl GaiaApi {
-    pub fn new(servers: Servers) -> Self {
-        Self { servers }
+    pub fn new(servers: Servers, public_url: String) -> Self {
+        Self { servers, public_url }
     }
 }
 
@@ -96,7 +102,7 @@ impl GaiaApi {
             success: true,
             message: "MCP server created successfully".into(),
             server_id: server.server_id.to_string(),
-            server: convert::server_of(server),
+            server: convert::server_of(server, &self.public_url),
         })))
     }
 
@@ -112,14 +118,17 @@ impl GaiaApi {
             check_project(&caller, Location::Query("projectId".into()), raw)?;
         }
         let (servers, _) = self.servers.list(&caller, &ServerFilter::default()).await?;
-        Ok(Json(ServerList { success: true, servers: servers.into_iter().map(convert::server_of).collect() }))
+        Ok(Json(ServerList {
+            success: true,
+            servers: servers.into_iter().map(|s| convert::server_of(s, &self.public_url)).collect(),
+        }))
     }
 
     /// One MCP server of the caller's project.
     #[oai(path = "/api/mcp/servers/:id", method = "get", operation_id = "gaiaGetServer")]
     async fn get(&self, caller: GaiaCaller, id: Path<String>) -> Answer<Json<ServerFound>> {
         let server = self.servers.get(&caller.0, server_id(&id.0)?).await?;
-        Ok(Json(ServerFound { success: true, server: convert::server_of(server) }))
+        Ok(Json(ServerFound { success: true, server: convert::server_of(server, &self.public_url) }))
     }
 
     /// Change some fields of an MCP server; absent fields stay as they are.
@@ -139,7 +148,7 @@ impl GaiaApi {
         Ok(Json(ServerUpdated {
             success: true,
             message: "MCP server updated successfully".into(),
-            server: convert::server_of(server),
+            server: convert::server_of(server, &self.public_url),
         }))
     }
 

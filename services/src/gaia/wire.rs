@@ -126,6 +126,10 @@ pub struct GaiaServer {
     pub description: Option<String>,
     pub transport_type: String,
     pub url: Option<String>,
+    /// Where MCP clients connect to the server through this service (Streamable HTTP, the
+    /// project's key as for this API): `{PUBLIC_URL}/api/mcp/servers/{id}/mcp`. None for
+    /// `stdio` servers, which the gateway does not run.
+    pub gateway_url: Option<String>,
     pub connection_type: String,
     pub command: Option<String>,
     pub args: Option<String>,

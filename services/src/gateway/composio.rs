@@ -99,7 +99,23 @@ impl ServerTarget {
         Scope::Composio { server: ServerId::from_uuid(self.server.server_id), selector: self.selector.scope_key() }
     }
 
-    /// The server's one auth config and toolkit; several (or none) are not served yet.
+    /// Whether the server's auth configs fan out to one upstream each (see [`super::fanout`]).
+    pub fn fans_out(&self) -> bool {
+        self.server.auth_config_ids.len() > 1
+    }
+
+    /// The server's `allowed_tools`.
+    pub fn allowed_tools(&self) -> &[String] {
+        &self.server.allowed_tools
+    }
+
+    /// Whose accounts the URL selects.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// The server's one auth config and toolkit; none, or one beside other toolkits, is not
+    /// served (several fan out instead).
     fn auth_config(&self) -> Result<(&str, &str), GatewayError> {
         match (self.server.auth_config_ids.as_slice(), self.server.toolkits.as_slice()) {
             ([auth_config_id], [toolkit]) => Ok((auth_config_id, toolkit)),
@@ -114,12 +130,14 @@ impl ServerTarget {
     /// The upstream bound to the server's toolkit, and the server's tool policy.
     pub fn upstream<'u>(&self, upstreams: &'u Upstreams) -> Result<(&'u Upstream, Policy), GatewayError> {
         let (_, toolkit) = self.auth_config()?;
+        Ok((self.upstream_of(toolkit, upstreams)?, Policy::allowing(&self.server.allowed_tools, toolkit)))
+    }
+
+    /// The upstream bound to one toolkit of the server.
+    pub fn upstream_of<'u>(&self, toolkit: &str, upstreams: &'u Upstreams) -> Result<&'u Upstream, GatewayError> {
         let upstream = Catalog::get().find(toolkit).and_then(|entry| upstreams.for_slug(&entry.slug));
-        let upstream = upstream.ok_or_else(|| GatewayError::Unbound {
-            server_name: self.server.name.clone(),
-            binding: toolkit.to_owned(),
-        })?;
-        Ok((upstream, Policy::allowing(&self.server.allowed_tools, toolkit)))
+        upstream
+            .ok_or_else(|| GatewayError::Unbound { server_name: self.server.name.clone(), binding: toolkit.to_owned() })
     }
 }
 
@@ -157,6 +175,21 @@ impl ComposioTargets {
         }
     }
 
+    /// Each auth config of a fanned-out server with its toolkit, in the server's order.
+    pub async fn members(&self, target: &ServerTarget) -> Result<Vec<(String, String)>, GatewayError> {
+        let mut members = Vec::new();
+        for id in &target.server.auth_config_ids {
+            let config = self
+                .accounts
+                .auth_configs()
+                .get(&target.caller, id)
+                .await
+                .map_err(|e| internal("cannot read an auth config for the gateway", &e))?;
+            members.push((id.clone(), config.toolkit.to_lowercase()));
+        }
+        Ok(members)
+    }
+
     /// The credential header of the selected ACTIVE account; none for a no-auth account.
     pub async fn credential(
         &self,
@@ -164,6 +197,17 @@ impl ComposioTargets {
         upstream: &Upstream,
     ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
         let (auth_config_id, toolkit) = target.auth_config()?;
+        self.credential_of(target, auth_config_id, toolkit, upstream).await
+    }
+
+    /// The credential header of the selected ACTIVE account of one auth config (of `toolkit`).
+    pub async fn credential_of(
+        &self,
+        target: &ServerTarget,
+        auth_config_id: &str,
+        toolkit: &str,
+        upstream: &Upstream,
+    ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
         let candidates = self.candidates(target, auth_config_id).await?;
         for candidate in &candidates {
             let opened = self

@@ -1,8 +1,10 @@
 //! The gateway's routes: `POST`, `GET` and `DELETE` on `/mcp` (and `/mcp/`, which the app
 //! folds into `/mcp`) with `?instance_id=`, and on `/v3/mcp/{server_id}` (and its `/mcp`) with
-//! Composio's selector. Thin: reads the request, hands it to the gateway.
+//! Composio's selector, and on `/api/mcp/servers/{id}/mcp` (GAIA) with the GAIA key. Thin: reads
+//! the request, hands it to the gateway.
 
 use super::{Address, Gateway, GatewayError, Incoming, MAX_REQUEST_BYTES};
+use crate::http::caller::{AuthError, authenticate};
 use bytes::Bytes;
 use poem::http::Method;
 use poem::web::{Data, Path};
@@ -17,6 +19,12 @@ pub fn endpoint(gateway: Gateway) -> impl Endpoint {
 /// `/v3/mcp/:server_id/mcp`).
 pub fn composio_endpoint(gateway: Gateway) -> impl Endpoint {
     poem::get(serve_composio).post(serve_composio).delete(serve_composio).data(gateway)
+}
+
+/// The gateway's endpoint for registered servers' `gatewayUrl`s, to mount at
+/// `/api/mcp/servers/:server_id/mcp`.
+pub fn registered_endpoint(gateway: Gateway) -> impl Endpoint {
+    poem::get(serve_registered).post(serve_registered).delete(serve_registered).data(gateway)
 }
 
 #[handler]
@@ -39,6 +47,22 @@ async fn serve_composio(req: &Request, server_id: Path<String>, body: Body, gate
     let incoming = Incoming {
         method: req.method().clone(),
         address,
+        headers: req.headers().clone(),
+        body: read_body(req, body).await,
+    };
+    gateway.handle(incoming).await
+}
+
+#[handler]
+async fn serve_registered(req: &Request, server_id: Path<String>, body: Body, gateway: Data<&Gateway>) -> Response {
+    // The GAIA API's own key sources and resolution, so a key works here exactly as there.
+    let caller = authenticate(req, &crate::gaia::KEY_SOURCES).await.map_err(|e| match e {
+        AuthError::Missing | AuthError::Invalid => GatewayError::GaiaKeyRequired,
+        AuthError::Unavailable => GatewayError::Internal,
+    });
+    let incoming = Incoming {
+        method: req.method().clone(),
+        address: Address::Registered { server_id: server_id.0, caller },
         headers: req.headers().clone(),
         body: read_body(req, body).await,
     };

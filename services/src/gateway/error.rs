@@ -17,7 +17,8 @@ pub enum GatewayError {
     /// the credential, so a foreign one is simply unknown).
     #[error("no MCP server instance at this URL: it does not exist or was deleted")]
     InstanceNotFound,
-    /// A Composio server that does not exist, was deleted, or is not of the key's project.
+    /// A Composio (or registered) server that does not exist, was deleted, or is not of the
+    /// key's project.
     #[error("no MCP server at this URL: it does not exist, was deleted, or is not of this API key's project")]
     ServerNotFound,
     /// A `user_id` with no connected account for the server's auth config.
@@ -36,9 +37,29 @@ pub enum GatewayError {
     NotConnected { user: String, toolkit: String, auth_config_id: String },
     #[error(
         "the MCP server `{server_name}` has {auth_configs} auth configs over {toolkits} toolkits; the gateway serves \
-         servers with exactly one auth config (and toolkit) so far"
+         servers whose every toolkit has an auth config (no-auth apps are not served yet)"
     )]
     MultiToolkit { server_name: String, auth_configs: usize, toolkits: usize },
+    /// A GAIA URL without a live key of any project where the GAIA API reads it.
+    #[error("this MCP URL needs the project's API key, as `Authorization: Bearer <key>` or in the gaia-api-key header")]
+    GaiaKeyRequired,
+    #[error("`{server_name}` is a stdio server: the gateway does not run stdio servers, so it has no gateway URL")]
+    StdioNotRun { server_name: String },
+    #[error(
+        "`{server_name}` is an {transport} server: the gateway cannot reach upstreams over the legacy {transport} \
+         transport yet (register its Streamable HTTP URL as an `http` server)"
+    )]
+    TransportMissing { server_name: String, transport: &'static str },
+    #[error(
+        "`{server_name}` is a Composio MCP server: connect to it at its Composio URL (/v3/mcp/{server_id}?user_id=…)"
+    )]
+    NotGaiaServer { server_name: String, server_id: String },
+    /// A registered URL outside the address policy (SSRF): the reason names the address class.
+    #[error(
+        "the gateway does not connect to the URL of `{server_name}`: {reason} (the operator can allow private \
+         upstreams with PROVISIONER_GATEWAY_ALLOW_PRIVATE=true)"
+    )]
+    UpstreamRefused { server_name: String, reason: String },
     /// A session id this service did not issue for this instance, or one tampered with.
     #[error("session not found: start a new session (initialize)")]
     SessionNotFound,
@@ -93,9 +114,15 @@ impl GatewayError {
             | Self::ServerNotFound
             | Self::UserNotFound(_)
             | Self::AccountNotFound(_) => -32001,
-            Self::Unbound { .. } | Self::NotServed { .. } | Self::MultiToolkit { .. } => -32002,
+            Self::Unbound { .. }
+            | Self::NotServed { .. }
+            | Self::MultiToolkit { .. }
+            | Self::StdioNotRun { .. }
+            | Self::TransportMissing { .. }
+            | Self::NotGaiaServer { .. }
+            | Self::UpstreamRefused { .. } => -32002,
             Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => -32003,
-            Self::ApiKeyRequired => -32005,
+            Self::ApiKeyRequired | Self::GaiaKeyRequired => -32005,
             Self::Upstream { .. } => -32004,
             Self::HiddenTool(_) => -32602,
             Self::ParseError => -32700,
@@ -113,8 +140,14 @@ impl GatewayError {
             | Self::ServerNotFound
             | Self::UserNotFound(_)
             | Self::AccountNotFound(_) => StatusCode::NOT_FOUND,
-            Self::ApiKeyRequired => StatusCode::UNAUTHORIZED,
-            Self::Unbound { .. } | Self::NotServed { .. } | Self::MultiToolkit { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::ApiKeyRequired | Self::GaiaKeyRequired => StatusCode::UNAUTHORIZED,
+            Self::Unbound { .. }
+            | Self::NotServed { .. }
+            | Self::MultiToolkit { .. }
+            | Self::StdioNotRun { .. }
+            | Self::TransportMissing { .. }
+            | Self::NotGaiaServer { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::UpstreamRefused { .. } => StatusCode::FORBIDDEN,
             Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => {
                 StatusCode::FORBIDDEN
             }
@@ -144,6 +177,7 @@ impl GatewayError {
                 | Self::UserNotFound(_)
                 | Self::AccountNotFound(_)
                 | Self::ApiKeyRequired
+                | Self::GaiaKeyRequired
         )
     }
 

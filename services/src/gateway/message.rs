@@ -31,6 +31,20 @@ impl Message {
         self.method().and(self.value.get("id")).filter(|id| !id.is_null())
     }
 
+    /// The message as JSON.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// This `tools/call` naming `name` instead, as a body to forward.
+    pub fn calling(&self, name: &str) -> bytes::Bytes {
+        let mut value = self.value.clone();
+        if let Some(params) = value.get_mut("params").and_then(Value::as_object_mut) {
+            params.insert("name".into(), Value::String(name.to_owned()));
+        }
+        bytes::Bytes::from(value.to_string())
+    }
+
     /// The tool a `tools/call` names.
     pub fn tool_name(&self) -> Option<&str> {
         (self.method() == Some("tools/call")).then(|| self.value.pointer("/params/name")?.as_str()).flatten()
@@ -75,6 +89,20 @@ pub const NAME_HEADER: &str = "mcp-name";
 /// The methods whose named parameter `Mcp-Name` mirrors (2026-07-28 transports).
 const NAME_BEARING: [(&str, &str); 3] = [("tools/call", "name"), ("prompts/get", "name"), ("resources/read", "uri")];
 
+/// A value as a header carries it: verbatim when it is printable ASCII without edge spaces,
+/// else `=?base64?…?=` (as the official SDKs encode `Mcp-Name`).
+pub fn encode_header_value(value: &str) -> String {
+    use base64::Engine;
+    let plain = value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && value == value.trim()
+        && !(value.starts_with("=?base64?") && value.ends_with("?="));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
+}
+
 /// A header value as sent: verbatim, or `=?base64?…?=` for one that is not printable ASCII.
 fn decode_header_value(value: Option<&str>) -> Option<String> {
     use base64::Engine;
@@ -98,6 +126,8 @@ mod tests {
         let note = Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!(note.request_id(), None);
         assert_eq!(note.tool_name(), None);
+        let renamed = Message::parse(&call.calling("search")).unwrap();
+        assert_eq!((renamed.tool_name(), renamed.request_id()), (Some("search"), Some(&serde_json::json!(7))));
         assert!(matches!(Message::parse(b"{nope"), Err(GatewayError::ParseError)));
         assert!(matches!(Message::parse(b"[]"), Err(GatewayError::InvalidRequest(_))));
         assert!(matches!(Message::parse(br#"{"id":1}"#), Err(GatewayError::InvalidRequest(_))));
@@ -120,6 +150,8 @@ mod tests {
         assert!(matches!(wrong_method, Err(GatewayError::HeaderMismatch(_))));
         // "whoami" in the base64 form a client uses for names that are not plain ASCII.
         assert!(call.check_headers(&headers(&[("mcp-name", "=?base64?d2hvYW1p?=")])).is_ok());
+        assert_eq!(encode_header_value("whoami"), "whoami");
+        assert_eq!(decode_header_value(Some(&encode_header_value("café "))).as_deref(), Some("café "));
         let read =
             Message::parse(br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a"}}"#)
                 .unwrap();

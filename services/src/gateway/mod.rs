@@ -1,12 +1,14 @@
 //! The MCP gateway: the data plane behind the `serverUrl` of a Klavis instance
 //! (`{PUBLIC_URL}/mcp/?instance_id=…`) and the per-user URLs of a Composio MCP server
-//! (`{PUBLIC_URL}/v3/mcp/{server_id}?user_id=…`, see [`composio`]), Streamable HTTP.
+//! (`{PUBLIC_URL}/v3/mcp/{server_id}?user_id=…`, see [`composio`]) and the `gatewayUrl` of a
+//! server registered through the GAIA surface (`{PUBLIC_URL}/api/mcp/servers/{id}/mcp`, see
+//! [`registered`]), Streamable HTTP.
 //!
 //! A JSON-RPC-aware pass-through proxy: each POST is read as one JSON-RPC message, its target
-//! (the instance, whose random id is the credential; or the Composio server and user, with
-//! the project's key) is looked up, its upstream found in the operator's upstreams file, its
-//! policy checked, and the message forwarded with the target's own credential in place of
-//! anything the client sent. The answer (one JSON message or an SSE
+//! (the instance, whose random id is the credential; the Composio server and user, or the
+//! registered server, with the project's key) is looked up, its upstream found (in the
+//! operator's upstreams file, or the registered server itself), its policy checked, and the
+//! message forwarded with the target's own credential in place of anything the client sent. The answer (one JSON message or an SSE
 //! stream) is relayed as the upstream gives it; only `tools/list` results are rewritten.
 //! Nothing is kept per session: the session id handed out seals the upstream's with the
 //! target, so any replica can serve any request.
@@ -16,38 +18,42 @@ mod credential;
 mod direct;
 mod edge;
 mod error;
+mod fanout;
 mod forward;
 mod message;
 mod origin;
 mod policy;
+mod registered;
 mod session;
 mod sse;
 mod upstreams;
 
 pub use composio::ComposioTargets;
 pub use direct::DirectError;
-pub use edge::{composio_endpoint, endpoint};
+pub use edge::{composio_endpoint, endpoint, registered_endpoint};
 pub use error::GatewayError;
 pub use origin::AllowedOrigins;
+pub use registered::RegisteredTargets;
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
 use crate::instance::{ConnectionRecord, Instances};
+use crate::project::Caller;
 use crate::secrets::MasterKey;
 use bytes::Bytes;
 use domain::instance::InstanceError;
 use events::InstanceId;
-use forward::{Forwarder, Kind, Outbound, SESSION_HEADER};
+use forward::{Deadline, Forwarder, Kind, Outbound, SESSION_HEADER, SendFailure, Timeouts, Trust};
 use message::Message;
 use poem::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use poem::{Body, Response};
 use policy::{Policy, ToolCache};
 use serde_json::{Value, json};
 use session::{Scope, SessionSealer};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// The gateway's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +63,19 @@ pub struct GatewaySettings {
     pub timeout: Duration,
     /// Browser origins besides the public URL's that may call the gateway.
     pub allowed_origins: AllowedOrigins,
+    /// Forward to registered URLs on loopback, private and link-local addresses too
+    /// (`PROVISIONER_GATEWAY_ALLOW_PRIVATE`; development and tests).
+    pub allow_private: bool,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT, allowed_origins: AllowedOrigins::default() }
+        Self {
+            upstreams: Upstreams::default(),
+            timeout: DEFAULT_TIMEOUT,
+            allowed_origins: AllowedOrigins::default(),
+            allow_private: false,
+        }
     }
 }
 
@@ -83,9 +97,12 @@ pub struct Gateway {
 struct Inner {
     instances: Instances,
     composio: ComposioTargets,
+    registered: RegisteredTargets,
     upstreams: Upstreams,
     sessions: SessionSealer,
     forwarder: Forwarder,
+    /// The gateway's own timeout (of upstreams without their own).
+    timeout: Duration,
     tools: ToolCache,
     origins: AllowedOrigins,
     public_url: String,
@@ -107,28 +124,56 @@ pub enum Address {
     Instance(Option<String>),
     /// `/v3/mcp/{server_id}?…`, with the query holding the selector.
     Composio { server_id: String, query: Option<String> },
+    /// `/api/mcp/servers/{id}/mcp`, with the caller of the request's GAIA key (resolved by the
+    /// edge, as the GAIA API resolves it).
+    Registered { server_id: String, caller: Result<Caller, GatewayError> },
 }
 
-/// What a URL was found to name (before its credential is opened). Boxed: both are large.
+/// What a URL was found to name (before its credential is opened). Boxed: they are large.
 enum Target {
     Instance(Box<ConnectionRecord>),
     Composio(Box<composio::ServerTarget>),
+    Registered(Box<registered::RegisteredTarget>),
 }
 
 /// Everything a request needs once its target, upstream and credential are known.
 struct Route<'a> {
     scope: Scope,
-    upstream: &'a Upstream,
+    /// From the upstreams file (borrowed), or a registered server itself (owned).
+    upstream: Cow<'a, Upstream>,
+    /// Who chose the upstream's URL: a registered one goes through the address policy.
+    trust: Trust,
+    timeouts: Timeouts,
     /// The upstream's own session id.
     session: Option<String>,
     credential: Option<(HeaderName, HeaderValue)>,
+    /// A registered server's own headers (custom headers, proxy token).
+    server_headers: Vec<(HeaderName, HeaderValue)>,
     policy: Policy,
+}
+
+impl Route<'_> {
+    /// A request of this route as it goes upstream.
+    fn outbound(&self, method: Method, client_headers: HeaderMap, body: Option<Bytes>) -> Outbound {
+        Outbound {
+            method,
+            url: self.upstream.url.clone(),
+            trust: self.trust,
+            timeouts: self.timeouts,
+            client_headers,
+            session: self.session.clone(),
+            credential: self.credential.clone(),
+            server_headers: self.server_headers.clone(),
+            body,
+        }
+    }
 }
 
 impl Gateway {
     pub fn new(
         instances: Instances,
         composio: ComposioTargets,
+        registered: RegisteredTargets,
         settings: &GatewaySettings,
         master: &MasterKey,
         public_url: String,
@@ -136,9 +181,11 @@ impl Gateway {
         let inner = Inner {
             instances,
             composio,
+            registered,
             upstreams: settings.upstreams.clone(),
             sessions: SessionSealer::new(master),
-            forwarder: Forwarder::new(settings.timeout),
+            forwarder: Forwarder::new(settings.timeout, settings.allow_private),
+            timeout: settings.timeout,
             tools: ToolCache::default(),
             origins: settings.allowed_origins.clone().with_public_url(&public_url),
             public_url,
@@ -184,21 +231,31 @@ impl Gateway {
         target: &Target,
         message: Option<&Message>,
     ) -> Result<Response, GatewayError> {
+        if let Target::Composio(composio) = target
+            && composio.fans_out()
+        {
+            return self.fan_out(incoming, composio, message).await;
+        }
         let route = self.route(incoming, target).await?;
         if let Some(message) = message {
             self.check_call(&route, &incoming.headers, message).await?;
         }
-        let out = Outbound {
-            method: incoming.method.clone(),
-            url: route.upstream.url.clone(),
-            client_headers: incoming.headers.clone(),
-            session: route.session.clone(),
-            credential: route.credential.clone(),
-            body: incoming.body.clone().ok().flatten(),
-        };
-        let deadline = Instant::now() + self.inner.forwarder.timeout;
-        let response = self.inner.forwarder.send(out).await.map_err(|problem| upstream_error(&route, problem))?;
-        self.relay(response, &route, incoming, message, deadline).await
+        self.forward(&route, incoming, incoming.body.clone().ok().flatten(), message).await
+    }
+
+    /// Sends a message of `incoming` (`body`, as it goes upstream) on `route`, and relays the
+    /// answer.
+    async fn forward(
+        &self,
+        route: &Route<'_>,
+        incoming: &Incoming,
+        body: Option<Bytes>,
+        message: Option<&Message>,
+    ) -> Result<Response, GatewayError> {
+        let out = route.outbound(incoming.method.clone(), incoming.headers.clone(), body);
+        let deadline = Deadline::start(route.timeouts);
+        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
+        self.relay(response, route, incoming, message, deadline).await
     }
 
     /// A call of a hidden tool goes no further: the allow-list by name, read-only by the
@@ -221,6 +278,11 @@ impl Gateway {
             Address::Composio { server_id, query } => {
                 let target = self.inner.composio.target(server_id, query.as_deref(), headers).await?;
                 Ok(Target::Composio(Box::new(target)))
+            }
+            Address::Registered { server_id, caller } => {
+                let caller = caller.as_ref().map_err(Clone::clone)?;
+                let target = self.inner.registered.target(caller, server_id).await?;
+                Ok(Target::Registered(Box::new(target)))
             }
         }
     }
@@ -256,6 +318,7 @@ impl Gateway {
         let scope = match target {
             Target::Instance(record) => Scope::Instance(record.instance_id().ok_or(GatewayError::InstanceNotFound)?),
             Target::Composio(target) => target.scope(),
+            Target::Registered(target) => target.scope(),
         };
         let session = match incoming.headers.get(SESSION_HEADER) {
             Some(token) => Some(
@@ -267,14 +330,40 @@ impl Gateway {
             ),
             None => None,
         };
-        let (upstream, credential, policy) = match target {
-            Target::Instance(record) => self.instance_route(record).await?,
+        let operator = |upstream: &'a Upstream, credential, policy| Route {
+            scope: scope.clone(),
+            upstream: Cow::Borrowed(upstream),
+            trust: Trust::Operator,
+            timeouts: Timeouts::gateway(self.inner.timeout),
+            session: session.clone(),
+            credential,
+            server_headers: Vec::new(),
+            policy,
+        };
+        match target {
+            Target::Instance(record) => {
+                let (upstream, credential, policy) = self.instance_route(record).await?;
+                Ok(operator(upstream, credential, policy))
+            }
             Target::Composio(target) => {
                 let (upstream, policy) = target.upstream(&self.inner.upstreams)?;
-                (upstream, self.inner.composio.credential(target, upstream).await?, policy)
+                let credential = self.inner.composio.credential(target, upstream).await?;
+                Ok(operator(upstream, credential, policy))
             }
-        };
-        Ok(Route { scope, upstream, session, credential, policy })
+            Target::Registered(target) => {
+                let registered = target.upstream()?;
+                Ok(Route {
+                    scope,
+                    upstream: Cow::Owned(registered.upstream),
+                    trust: Trust::Registered,
+                    timeouts: registered.timeouts,
+                    session,
+                    credential: None,
+                    server_headers: registered.headers,
+                    policy: Policy::default(),
+                })
+            }
+        }
     }
 
     /// A Klavis instance's upstream, credential and read-only policy.
@@ -357,7 +446,8 @@ impl Gateway {
         Ok(self.inner.tools.put(route.scope.clone(), names))
     }
 
-    /// One request of the gateway's own to the upstream, and its answer.
+    /// One request of the gateway's own to the upstream, and its answer (an error answer is
+    /// an error).
     async fn ask(
         &self,
         route: &Route<'_>,
@@ -365,43 +455,53 @@ impl Gateway {
         id: &str,
         request: Value,
     ) -> Result<Value, GatewayError> {
+        let (answer, _) = self.exchange(route, headers, &Value::from(id), request).await?;
+        if answer.get("error").is_some() {
+            return Err(upstream_error(route, "answered a tools/list with an error".into()));
+        }
+        Ok(answer)
+    }
+
+    /// One request of the gateway's own to the upstream: its answer, and the upstream
+    /// session id it gave (if any).
+    async fn exchange(
+        &self,
+        route: &Route<'_>,
+        headers: &HeaderMap,
+        id: &Value,
+        request: Value,
+    ) -> Result<(Value, Option<String>), GatewayError> {
+        let method = request.get("method").and_then(Value::as_str).unwrap_or("request").to_owned();
         let mut client_headers = HeaderMap::new();
         if let Some(version) = headers.get("mcp-protocol-version") {
             client_headers.insert("mcp-protocol-version", version.clone());
         }
         client_headers.insert("content-type", HeaderValue::from_static("application/json"));
-        if let Some(method) = request.get("method").and_then(Value::as_str).and_then(|m| HeaderValue::from_str(m).ok())
-        {
+        if let Some(method) = HeaderValue::from_str(&method).ok() {
             client_headers.insert(message::METHOD_HEADER, method);
         }
-        let out = Outbound {
-            method: Method::POST,
-            url: route.upstream.url.clone(),
-            client_headers,
-            session: route.session.clone(),
-            credential: route.credential.clone(),
-            body: Some(Bytes::from(request.to_string())),
-        };
-        let deadline = Instant::now() + self.inner.forwarder.timeout;
+        let out = route.outbound(Method::POST, client_headers, Some(Bytes::from(request.to_string())));
+        let deadline = Deadline::start(route.timeouts);
         let failed = |problem: String| upstream_error(route, problem);
-        let response = self.inner.forwarder.send(out).await.map_err(failed)?;
-        if !response.status().is_success() {
-            return Err(failed(format!("answered HTTP {} to a tools/list", response.status().as_u16())));
+        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
+        if response.status() == StatusCode::NOT_FOUND && route.session.is_some() {
+            return Err(GatewayError::SessionNotFound);
         }
+        if !response.status().is_success() {
+            return Err(failed(format!("answered HTTP {} to a {method}", response.status().as_u16())));
+        }
+        let session = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let kind = forward::kind(&response);
         let body = forward::read_all(response, deadline).await.map_err(failed)?;
         let answer = match kind {
             Kind::Json => forward::json_answer(&body).map_err(failed)?,
             Kind::Stream => sse::messages(&String::from_utf8_lossy(&body))
                 .into_iter()
-                .find(|m| m.get("id").and_then(Value::as_str) == Some(id))
-                .ok_or_else(|| failed("ended its stream without answering a tools/list".into()))?,
-            Kind::Empty | Kind::Other => return Err(failed("answered a tools/list with no JSON".into())),
+                .find(|m| m.get("id") == Some(id))
+                .ok_or_else(|| failed(format!("ended its stream without answering a {method}")))?,
+            Kind::Empty | Kind::Other => return Err(failed(format!("answered a {method} with no JSON"))),
         };
-        if answer.get("error").is_some() {
-            return Err(failed("answered a tools/list with an error".into()));
-        }
-        Ok(answer)
+        Ok((answer, session))
     }
 
     /// The upstream's answer, as the client gets it.
@@ -411,7 +511,7 @@ impl Gateway {
         route: &Route<'_>,
         incoming: &Incoming,
         message: Option<&Message>,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<Response, GatewayError> {
         let status = response.status();
         if status == StatusCode::NOT_FOUND && route.session.is_some() {
@@ -501,6 +601,17 @@ impl GatewayFailure {
     fn message(&self, problem: String) -> Option<Value> {
         let id = self.request_id.as_ref()?;
         Some(GatewayError::Upstream { server_name: self.server_name.clone(), problem }.message(Some(id)))
+    }
+}
+
+/// A request that got no answer: refused by the address policy, or failed.
+fn send_error(route: &Route<'_>, failure: SendFailure) -> GatewayError {
+    match failure {
+        SendFailure::Refused(reason) => {
+            tracing::warn!(%reason, "the gateway refused a registered upstream's address");
+            GatewayError::UpstreamRefused { server_name: route.upstream.server_name.clone(), reason }
+        }
+        SendFailure::Failed(problem) => upstream_error(route, problem),
     }
 }
 

@@ -33,6 +33,17 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// A registered server as its own upstream: it takes no user credential (its own headers
+    /// travel beside, see [`super::registered`]).
+    pub fn registered(server_name: String, url: url::Url) -> Self {
+        Self {
+            server_name,
+            url,
+            credential_header: HeaderName::from_static("authorization"),
+            credential_format: TOKEN_PLACEHOLDER.to_owned(),
+        }
+    }
+
     /// The credential header's value for `token`.
     pub fn credential_value(&self, token: &str) -> String {
         self.credential_format.replace(TOKEN_PLACEHOLDER, token)

@@ -1,5 +1,6 @@
 //! The outbound HTTP client: every request this service makes to a URL a project chose (the
-//! OAuth token exchange now; revocation and the MCP gateway are to use it too).
+//! OAuth token exchange; the MCP gateway's forwarding to registered servers builds its
+//! streaming client on the same policy with [`guarded_client`] and [`check_literal_host`]).
 //!
 //! The URLs come from API callers, so the client is where server-side request forgery is
 //! stopped (issue 18):
@@ -54,15 +55,46 @@ impl From<reqwest::Error> for OutboundError {
     /// A refusal by the resolver comes back wrapped in the connector's error: it is dug out
     /// so that the caller hears why.
     fn from(e: reqwest::Error) -> Self {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(current) = cause {
-            if let Some(refused) = current.downcast_ref::<RefusedName>() {
-                return Self::RefusedName(RefusedName { host: refused.host.clone(), refused: refused.refused });
-            }
-            cause = current.source();
+        match refusal_of(&e) {
+            Some(refused) => Self::RefusedName(refused),
+            None => Self::Transport(e),
         }
-        Self::Transport(e)
     }
+}
+
+/// The resolver's refusal inside a failed request's chain of causes, if that is why it failed.
+pub fn refusal_of(e: &reqwest::Error) -> Option<RefusedName> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<RefusedName>() {
+            return Some(RefusedName { host: refused.host.clone(), refused: refused.refused });
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// A client builder that connects only where `policy` allows (names judged on the addresses
+/// they resolve to, and connected to those only), follows no redirect and ignores proxies from
+/// the environment. IP literals never reach the resolver: check them with
+/// [`check_literal_host`] before each request.
+pub fn guarded_client(policy: AddressPolicy) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(resolver::GuardedResolver { policy }))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+}
+
+/// The resolver is not asked about an IP literal (`https://169.254.169.254`, or
+/// `https://2130706433`, which the URL parser reads as 127.0.0.1), so it is checked here.
+pub fn check_literal_host(policy: AddressPolicy, url: &url::Url) -> Result<(), OutboundError> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.into(),
+        Some(url::Host::Ipv6(ip)) => ip.into(),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err(OutboundError::Invalid("the URL has no host".into())),
+    };
+    Ok(policy.check(ip)?)
 }
 
 /// An answer, read whole (within the limit).
@@ -77,20 +109,14 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(policy: AddressPolicy, body_limit: usize) -> Self {
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(resolver::GuardedResolver { policy }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .expect("a reqwest client");
+        let client =
+            guarded_client(policy).timeout(TIMEOUT).connect_timeout(CONNECT_TIMEOUT).build().expect("a reqwest client");
         Self { client, policy, body_limit }
     }
 
     /// Sends `request` and reads its answer, within the policy and the body limit.
     pub async fn send(&self, request: reqwest::Request) -> Result<Answer, OutboundError> {
-        self.check_literal_host(request.url())?;
+        check_literal_host(self.policy, request.url())?;
         let mut response = self.client.execute(request).await?;
         if response.content_length().is_some_and(|announced| announced > self.body_limit as u64) {
             return Err(OutboundError::TooLarge { limit: self.body_limit });
@@ -101,18 +127,6 @@ impl Outbound {
         }
         let body = self.read_body(&mut response).await?;
         answer.body(body).map_err(|e| OutboundError::Invalid(e.to_string()))
-    }
-
-    /// The resolver is not asked about an IP literal (`https://169.254.169.254`, or
-    /// `https://2130706433`, which the URL parser reads as 127.0.0.1), so it is checked here.
-    fn check_literal_host(&self, url: &url::Url) -> Result<(), OutboundError> {
-        let ip = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.into(),
-            Some(url::Host::Ipv6(ip)) => ip.into(),
-            Some(url::Host::Domain(_)) => return Ok(()),
-            None => return Err(OutboundError::Invalid("the URL has no host".into())),
-        };
-        Ok(self.policy.check(ip)?)
     }
 
     /// Reads chunk by chunk and stops at the limit, so a longer body is never held.

@@ -15,7 +15,8 @@ use cqrs_es::Aggregate;
 use domain::server::{
     Server, ServerCommand, ServerDirectory, ServerError, ServerPatch, ServerSpec, validate_patch, validate_spec,
 };
-use events::{SealedSecret, ServerId};
+use events::server::ServerConfig;
+use events::{ProjectId, SealedSecret, ServerId};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -132,12 +133,56 @@ impl Servers {
         Ok(view::list(&self.pool, caller.project_id, filter).await?)
     }
 
+    /// A live server of `project_id` as its events say (a delete counts from its commit), with
+    /// its enabled custom headers and proxy token opened; none when there is no such server.
+    /// Only the gateway calls this, right before it forwards a request to the server.
+    pub async fn open_upstream(
+        &self,
+        project_id: ProjectId,
+        server_id: ServerId,
+    ) -> ServerResult<Option<OpenedServer>> {
+        let server: Server = self.bus.load(&server_id.to_string()).await?;
+        let Some(config) = server.config_in(project_id) else { return Ok(None) };
+        let mut headers = Vec::new();
+        for header in config.custom_headers.iter().filter(|h| h.enabled) {
+            let Some(value) = self.open_secret(&header.value).await? else { return Ok(None) };
+            headers.push((header.name.clone(), value));
+        }
+        let proxy_auth_token = match &config.proxy_auth_token {
+            Some(sealed) => match self.open_secret(sealed).await? {
+                Some(token) => Some(token),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        Ok(Some(OpenedServer { config: config.clone(), headers, proxy_auth_token }))
+    }
+
+    /// A secret of a server, opened; none when its key was destroyed (the server was deleted
+    /// after its events were read).
+    async fn open_secret(&self, sealed: &SealedSecret) -> ServerResult<Option<SecretString>> {
+        match self.vault.open(sealed).await {
+            Ok(plain) => Ok(Some(plain)),
+            Err(crate::secrets::OpenError::Shredded) => Ok(None),
+            Err(e) => Err(AppError::Failed(e.into())),
+        }
+    }
+
     async fn key_if(&self, needed: bool, server_id: ServerId) -> ServerResult<Option<DataKey>> {
         if !needed {
             return Ok(None);
         }
         Ok(Some(self.vault.data_key(&Credential::Server(server_id).owner()).await?))
     }
+}
+
+/// A live server's configuration with its upstream secrets opened (see [`Servers::open_upstream`]).
+pub struct OpenedServer {
+    /// As stored: its secrets still sealed.
+    pub config: ServerConfig,
+    /// The enabled custom headers, in order, values opened.
+    pub headers: Vec<(String, SecretString)>,
+    pub proxy_auth_token: Option<SecretString>,
 }
 
 fn seal(key: Option<&DataKey>, secret: &SecretString) -> ServerResult<SealedSecret> {

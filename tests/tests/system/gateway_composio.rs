@@ -166,11 +166,12 @@ async fn the_projects_key_a_known_server_and_user_and_one_singular_selector_are_
     let slack_account = connect_with(&app, &slack, "alice", "slack-key").await;
     refused(&open(&format!("{base}?connected_account_id={slack_account}"), &app.key).await.1, 404, -32001);
 
-    // A server of two auth configs is not served yet, and says so.
+    // A server of two auth configs is reached by user_id only (an account is of one of them).
     let both = mcp_server(&app, "GitHub and Slack", &[&server_auth_config(&app, &server).await, &slack]).await;
-    let multi = open(&user_url(&app, &both, "alice").await, &app.key).await.1;
-    refused(&multi, 200, -32002);
-    assert!(multi.error_message().contains("2 auth configs"), "{}", multi.error_message());
+    let by_account = format!("{}/v3/mcp/{both}?connected_account_id={slack_account}", app.base_url);
+    let multi = open(&by_account, &app.key).await.1;
+    refused(&multi, 200, -32600);
+    assert!(multi.error_message().contains("by user_id"), "{}", multi.error_message());
 
     // A deleted server is gone.
     json_of(app.composio(Method::DELETE, &format!("/api/v3/mcp/{server}"), None).await, 200).await;
@@ -239,4 +240,78 @@ async fn list_accounts(app: &TestApp, user: &str) -> Vec<String> {
     let path = format!("/api/v3/connected_accounts?user_ids={user}");
     let page = json_of(app.composio(Method::GET, &path, None).await, 200).await;
     page["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// A server over a GitHub and a Slack auth config (both toolkits bound to the one upstream, so
+/// every tool name is shared); alice is connected to both, bob to GitHub only. (server, the
+/// Slack auth config).
+async fn two_toolkit_server(app: &TestApp, allowed_tools: &[&str]) -> (String, String) {
+    let github = api_key_auth_config(app, "github").await;
+    let slack = api_key_auth_config(app, "slack").await;
+    let body = json!({"name": "GitHub and Slack", "auth_config_ids": [github, slack], "allowed_tools": allowed_tools});
+    let server = json_of(app.composio(Method::POST, "/api/v3/mcp/servers", Some(body)).await, 201).await;
+    connect_with(app, &github, "alice", "github-key-of-alice").await;
+    connect_with(app, &slack, "alice", "slack-key-of-alice").await;
+    connect_with(app, &github, "bob", "github-key-of-bob").await;
+    (server["id"].as_str().unwrap().to_owned(), slack)
+}
+
+#[tokio::test]
+async fn a_server_of_several_auth_configs_fans_out_to_one_upstream_per_toolkit_in_one_session() {
+    let (app, _upstream) = app_and_upstream().await;
+    let (server, _) = two_toolkit_server(&app, &[]).await;
+    let (mut session, init) = open(&user_url(&app, &server, "alice").await, &app.key).await;
+    assert_eq!(init.status, 200, "{init:?}");
+    assert_eq!(init.message["result"]["serverInfo"]["name"], "gateway-test-upstream", "{init:?}");
+    assert!(session.session_id.is_some(), "one session id for both upstream sessions");
+
+    // Both toolkits' tools, a shared name prefixed with its toolkit.
+    let names = session.list_tools().await.tool_names();
+    let expected: Vec<String> = ["github", "slack"]
+        .iter()
+        .flat_map(|toolkit| ["delete_everything", "fail", "slow", "whoami"].map(|t| format!("{toolkit}_{t}")))
+        .collect();
+    assert_eq!(names, expected);
+
+    // A call goes to its toolkit's upstream, under the upstream's own name, with that
+    // toolkit's account; each upstream session goes on.
+    for (tool, key) in [("github_whoami", "github-key-of-alice"), ("slack_whoami", "slack-key-of-alice")] {
+        let answer = session.call_tool(tool, json!({})).await;
+        assert_eq!(whoami(&answer)["headers"]["authorization"], format!("Bearer {key}"), "{tool}");
+    }
+    let unprefixed = session.call_tool("whoami", json!({})).await;
+    assert_eq!((unprefixed.status, unprefixed.error_code()), (200, Some(-32602)), "{unprefixed:?}");
+    assert_eq!(session.call_tool("slack_slow", json!({"seconds": 0.1})).await.text(), "slept 0.1s");
+
+    // A session id of one upstream alone does not open here.
+    let mut forged = Session::new(&session.url);
+    forged.extra = session.extra.clone();
+    forged.session_id = Some("not-a-sealed-id".into());
+    assert_eq!(forged.list_tools().await.status, 404);
+    assert_eq!(session.delete().await.status, 200, "every upstream session ended");
+}
+
+#[tokio::test]
+async fn allowed_tools_apply_to_the_merged_names_and_a_missing_account_names_its_toolkit() {
+    let (app, _upstream) = app_and_upstream().await;
+    let (server, slack) = two_toolkit_server(&app, &["GITHUB_WHOAMI", "slack_slow"]).await;
+    let (mut session, init) = open(&user_url(&app, &server, "alice").await, &app.key).await;
+    assert_eq!(init.status, 200, "{init:?}");
+    assert_eq!(session.list_tools().await.tool_names(), ["github_whoami", "slack_slow"]);
+    let hidden = session.call_tool("slack_whoami", json!({})).await;
+    assert_eq!((hidden.status, hidden.error_code()), (200, Some(-32602)), "{hidden:?}");
+    assert!(hidden.error_message().contains("slack_whoami"), "{}", hidden.error_message());
+    let seen = whoami(&session.call_tool("github_whoami", json!({})).await);
+    assert_eq!(seen["headers"]["authorization"], "Bearer github-key-of-alice");
+
+    // bob has no Slack account: told to connect one, naming the toolkit; nothing goes upstream.
+    let bob = open(&user_url(&app, &server, "bob").await, &app.key).await.1;
+    assert_eq!((bob.status, bob.error_code()), (200, Some(-32003)), "{bob:?}");
+    assert_eq!(bob.message["error"]["data"]["toolkit"], "slack", "{bob:?}");
+    assert_eq!(bob.message["error"]["data"]["authConfigId"], slack.as_str());
+    assert!(bob.error_message().contains("`slack`"), "{}", bob.error_message());
+    // carol has no account at all: not a user of the server.
+    let carol_url = user_url(&app, &server, "alice").await.replace("user_id=alice", "user_id=carol");
+    let carol = open(&carol_url, &app.key).await.1;
+    assert_eq!((carol.status, carol.error_code()), (404, Some(-32001)), "{carol:?}");
 }

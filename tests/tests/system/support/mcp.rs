@@ -194,6 +194,9 @@ impl Session {
         if let Some(id) = &self.session_id {
             request = request.header("mcp-session-id", id);
         }
+        for (name, value) in &self.extra {
+            request = request.header(name, value);
+        }
         answer_of(request.send().await.expect("the gateway answers"), None).await
     }
 }
