@@ -171,6 +171,8 @@ pub struct Application {
     state: AppState,
     projector: Projector,
     relay: Option<Relay>,
+    /// How the gateway reaches other replicas for legacy sessions; none without NATS.
+    gateway_link: Option<crate::gateway::LegacyLink>,
     expiry_check_every: Duration,
     cancel: CancellationToken,
 }
@@ -195,11 +197,15 @@ impl Application {
         let keys = KeyCache::default();
         keys.follow_revocations(pool.clone(), cancel.clone()).await?;
         let state = app_state(&pool, settings, bus, public_url, keys);
+        let gateway_link = match settings.relay.clone() {
+            Some(relay) => Some(state.gateway.legacy_link(relay).await),
+            None => None,
+        };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let projector = Projector::new(pool, Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
-        Ok(Self { acceptor, local_addr, state, projector, relay, expiry_check_every, cancel })
+        Ok(Self { acceptor, local_addr, state, projector, relay, gateway_link, expiry_check_every, cancel })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -211,6 +217,9 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let projector = tokio::spawn(self.projector.run(self.cancel.clone()));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.cancel.clone())));
+        let gateway_link = self
+            .gateway_link
+            .map(|link| tokio::spawn(self.state.gateway.clone().run_legacy_link(link, self.cancel.clone())));
         let expirer = tokio::spawn(run_expirer(
             self.state.connected_accounts.clone(),
             self.expiry_check_every,
@@ -225,6 +234,9 @@ impl Application {
         expirer.await?;
         if let Some(relay) = relay {
             relay.await?;
+        }
+        if let Some(link) = gateway_link {
+            link.await?;
         }
         served.context("the HTTP server failed")
     }

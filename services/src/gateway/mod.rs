@@ -17,6 +17,7 @@ mod direct;
 mod edge;
 mod error;
 mod forward;
+mod legacy;
 mod message;
 mod policy;
 mod session;
@@ -27,6 +28,7 @@ pub use composio::ComposioTargets;
 pub use direct::DirectError;
 pub use edge::{composio_endpoint, endpoint};
 pub use error::GatewayError;
+pub use legacy::{LegacyLink, messages_endpoint, sse_endpoint};
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
@@ -80,6 +82,8 @@ struct Inner {
     forwarder: Forwarder,
     tools: ToolCache,
     public_url: String,
+    /// The legacy HTTP+SSE sessions this replica owns.
+    legacy: legacy::Hub,
 }
 
 /// A request at a gateway URL, as the edge read it.
@@ -131,6 +135,7 @@ impl Gateway {
             forwarder: Forwarder::new(settings.timeout),
             tools: ToolCache::default(),
             public_url,
+            legacy: legacy::Hub::new(master),
         };
         Self { inner: Arc::new(inner) }
     }

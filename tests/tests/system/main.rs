@@ -16,6 +16,7 @@ mod feed;
 mod gateway;
 mod gateway_composio;
 mod gateway_replicas;
+mod gateway_sse;
 mod input_limits;
 mod klavis_errors;
 mod klavis_instances;

@@ -56,9 +56,19 @@ pub fn dead_url() -> String {
 
 /// Runs tests/upstream/client.py (the official client) against `url`; its JSON report.
 pub async fn python_client(url: &str, caller_key: &str) -> Value {
+    python_client_over(url, caller_key, "streamable-http").await
+}
+
+/// Like [`python_client`], over `transport` (`streamable-http` or `sse`, the legacy one).
+pub async fn python_client_over(url: &str, caller_key: &str, transport: &str) -> Value {
     let output = tokio::time::timeout(
         Duration::from_secs(60),
-        tokio::process::Command::new(python()).arg(script("client.py")).arg(url).arg(caller_key).output(),
+        tokio::process::Command::new(python())
+            .arg(script("client.py"))
+            .arg(url)
+            .arg(caller_key)
+            .arg(transport)
+            .output(),
     )
     .await
     .expect("the Python client finishes within 60 s")
