@@ -65,7 +65,7 @@ async fn next_event(mut state: State) -> Option<(Chunk, State)> {
                 if !state.closing.instance_exists().await {
                     return None;
                 }
-                if state.ticks % KEEP_ALIVE_TICKS == 0 {
+                if state.ticks.is_multiple_of(KEEP_ALIVE_TICKS) {
                     return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), state));
                 }
             }
