@@ -226,8 +226,13 @@ impl Application {
             self.cancel.clone(),
         ));
         tracing::info!("listening on http://{}", self.local_addr);
+        let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(self.state), shutdown, Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(
+                app(self.state),
+                gateway.ending_legacy_sessions(shutdown),
+                Some(Duration::from_secs(10)),
+            )
             .await;
         self.cancel.cancel();
         projector.await?;

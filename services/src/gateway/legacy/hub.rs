@@ -95,6 +95,14 @@ impl Hub {
         LegacyToken::open(&self.inner.sealer, scope, token)
     }
 
+    /// Ends every session of this replica (it is shutting down): their streams end, and
+    /// their clients reconnect, to another replica.
+    pub fn end_all(&self) {
+        for session in self.sessions().values() {
+            session.ended.cancel();
+        }
+    }
+
     pub fn link(&self) -> Option<&async_nats::Client> {
         self.inner.link.get()
     }
@@ -172,5 +180,27 @@ impl LocalSession {
 
     fn upstream(&self) -> std::sync::MutexGuard<'_, UpstreamState> {
         self.upstream.lock().expect("a legacy session's lock is not poisoned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events::InstanceId;
+
+    #[test]
+    fn a_session_is_found_by_its_key_and_scope_and_ending_all_ends_each() {
+        let hub = Hub::new(&MasterKey::from_base64(&MasterKey::generate_base64()).unwrap());
+        let scope = Scope::Instance(InstanceId::random());
+        let (session, token, _outbox) = hub.open(scope.clone());
+        let address = hub.address(&scope, &token).expect("its own id opens");
+        assert_eq!((address.owner.as_str(), address.key), (hub.replica(), session.key));
+        assert!(hub.get(session.key, &scope).is_some());
+        assert!(hub.get(session.key, &Scope::Instance(InstanceId::random())).is_none(), "another instance's");
+        let (other, _, _other_outbox) = hub.open(scope.clone());
+        hub.end_all();
+        assert!(session.ended.is_cancelled() && other.ended.is_cancelled());
+        hub.remove(session.key);
+        assert!(hub.get(session.key, &scope).is_none());
     }
 }

@@ -101,6 +101,13 @@ impl Gateway {
         Ok(())
     }
 
+    /// `shutdown`, then the end of this replica's legacy sessions: an open event stream would
+    /// otherwise hold a graceful shutdown for its whole grace period.
+    pub async fn ending_legacy_sessions(&self, shutdown: impl Future<Output = ()>) {
+        shutdown.await;
+        self.inner.legacy.end_all();
+    }
+
     /// What a legacy session's scope names now (read on every message: a PATCH of
     /// `isReadOnly` applies to the next one, a delete refuses it).
     async fn legacy_target(&self, scope: &Scope) -> Result<Target, GatewayError> {
