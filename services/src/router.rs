@@ -73,6 +73,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/v3/mcp/:server_id", crate::gateway::composio_endpoint(state.gateway.clone()))
         .at("/v3/mcp/:server_id/mcp", crate::gateway::composio_endpoint(state.gateway.clone()))
         .at("/api/mcp/servers/:server_id/mcp", crate::gateway::registered_endpoint(state.gateway.clone()))
+        .at("/sse", crate::gateway::sse_endpoint(state.gateway.clone()))
+        .at("/messages", crate::gateway::messages_endpoint(state.gateway.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)

@@ -178,6 +178,8 @@ pub struct Application {
     state: AppState,
     projector: Projector,
     relay: Option<Relay>,
+    /// How the gateway reaches other replicas for legacy sessions; none without NATS.
+    gateway_link: Option<crate::gateway::LegacyLink>,
     expiry_check_every: Duration,
     cancel: CancellationToken,
 }
@@ -202,11 +204,15 @@ impl Application {
         let keys = KeyCache::default();
         keys.follow_revocations(pool.clone(), cancel.clone()).await?;
         let state = app_state(&pool, settings, bus, public_url, keys);
+        let gateway_link = match settings.relay.clone() {
+            Some(relay) => Some(state.gateway.legacy_link(relay).await),
+            None => None,
+        };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let projector = Projector::new(pool, Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
-        Ok(Self { acceptor, local_addr, state, projector, relay, expiry_check_every, cancel })
+        Ok(Self { acceptor, local_addr, state, projector, relay, gateway_link, expiry_check_every, cancel })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -218,20 +224,31 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let projector = tokio::spawn(self.projector.run(self.cancel.clone()));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.cancel.clone())));
+        let gateway_link = self
+            .gateway_link
+            .map(|link| tokio::spawn(self.state.gateway.clone().run_legacy_link(link, self.cancel.clone())));
         let expirer = tokio::spawn(run_expirer(
             self.state.connected_accounts.clone(),
             self.expiry_check_every,
             self.cancel.clone(),
         ));
         tracing::info!("listening on http://{}", self.local_addr);
+        let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(self.state), shutdown, Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(
+                app(self.state),
+                gateway.ending_legacy_sessions(shutdown),
+                Some(Duration::from_secs(10)),
+            )
             .await;
         self.cancel.cancel();
         projector.await?;
         expirer.await?;
         if let Some(relay) = relay {
             relay.await?;
+        }
+        if let Some(link) = gateway_link {
+            link.await?;
         }
         served.context("the HTTP server failed")
     }

@@ -29,12 +29,9 @@ pub fn registered_endpoint(gateway: Gateway) -> impl Endpoint {
 
 #[handler]
 async fn serve(req: &Request, body: Body, gateway: Data<&Gateway>) -> Response {
-    let instance_id = req.uri().query().and_then(|query| {
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "instance_id").map(|(_, v)| v.into_owned())
-    });
     let incoming = Incoming {
         method: req.method().clone(),
-        address: Address::Instance(instance_id),
+        address: Address::Instance(query_param(req, "instance_id")),
         headers: req.headers().clone(),
         body: read_body(req, body).await,
     };
@@ -69,8 +66,14 @@ async fn serve_registered(req: &Request, server_id: Path<String>, body: Body, ga
     gateway.handle(incoming).await
 }
 
+/// The first value of `name` in the query.
+pub(super) fn query_param(req: &Request, name: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
 /// A POST's body, within [`MAX_REQUEST_BYTES`]; none for GET and DELETE.
-async fn read_body(req: &Request, body: Body) -> Result<Option<Bytes>, GatewayError> {
+pub(super) async fn read_body(req: &Request, body: Body) -> Result<Option<Bytes>, GatewayError> {
     if req.method() != Method::POST {
         return Ok(None);
     }

@@ -133,7 +133,7 @@ impl GatewayError {
     }
 
     /// The HTTP status when the message is not a request (or could not be read).
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             Self::InstanceNotFound
             | Self::SessionNotFound

@@ -20,6 +20,7 @@ mod edge;
 mod error;
 mod fanout;
 mod forward;
+mod legacy;
 mod message;
 mod origin;
 mod policy;
@@ -32,6 +33,7 @@ pub use composio::ComposioTargets;
 pub use direct::DirectError;
 pub use edge::{composio_endpoint, endpoint, registered_endpoint};
 pub use error::GatewayError;
+pub use legacy::{LegacyLink, messages_endpoint, sse_endpoint};
 pub use origin::AllowedOrigins;
 pub use registered::RegisteredTargets;
 pub use upstreams::{Upstream, Upstreams};
@@ -106,6 +108,8 @@ struct Inner {
     tools: ToolCache,
     origins: AllowedOrigins,
     public_url: String,
+    /// The legacy HTTP+SSE sessions this replica owns.
+    legacy: legacy::Hub,
 }
 
 /// A request at a gateway URL, as the edge read it.
@@ -189,15 +193,15 @@ impl Gateway {
             tools: ToolCache::default(),
             origins: settings.allowed_origins.clone().with_public_url(&public_url),
             public_url,
+            legacy: legacy::Hub::new(master),
         };
         Self { inner: Arc::new(inner) }
     }
 
     /// Answers one request at a gateway URL: always an MCP answer, never an HTML page.
     pub async fn handle(&self, incoming: Incoming) -> Response {
-        if !self.inner.origins.admits(&incoming.headers) {
-            let origin = incoming.headers.get("origin").and_then(|o| o.to_str().ok()).unwrap_or("?");
-            return GatewayError::OriginNotAllowed(origin.to_owned()).respond(None);
+        if let Some(refused) = self.refuse_origin(&incoming.headers) {
+            return refused;
         }
         let target = match self.target(&incoming).await {
             Ok(target) => target,
@@ -265,6 +269,15 @@ impl Gateway {
         let hidden = !route.policy.allows_name(tool)
             || (route.policy.read_only && !self.read_only_tools(route, headers, message.meta()).await?.contains(tool));
         if hidden { Err(GatewayError::HiddenTool(tool.to_owned())) } else { Ok(()) }
+    }
+
+    /// The 403 for a page of an origin the gateway does not serve (every transport).
+    fn refuse_origin(&self, headers: &HeaderMap) -> Option<Response> {
+        if self.inner.origins.admits(headers) {
+            return None;
+        }
+        let origin = headers.get("origin").and_then(|o| o.to_str().ok()).unwrap_or("?");
+        Some(GatewayError::OriginNotAllowed(origin.to_owned()).respond(None))
     }
 
     /// What the URL names: checked on every request (a session is not authentication).

@@ -51,7 +51,13 @@ const NONCE_LEN: usize = 12;
 
 impl SessionSealer {
     pub fn new(master: &MasterKey) -> Self {
-        let key = master.derive(b"gateway-session v1");
+        Self::for_purpose(master, b"gateway-session v1")
+    }
+
+    /// A sealer whose ids open only with a sealer of the same `purpose` (the legacy
+    /// transport's session ids are not Streamable HTTP session ids, and the reverse).
+    pub fn for_purpose(master: &MasterKey, purpose: &[u8]) -> Self {
+        let key = master.derive(purpose);
         Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)) }
     }
 

@@ -66,6 +66,16 @@ async fn a_page_of_another_origin_is_refused_and_the_services_own_origin_and_pro
     assert_eq!(refused.message["id"], Value::Null, "the transport's 403 carries no id");
     assert!(refused.error_message().contains("https://evil.example"), "{refused:?}");
 
+    // The legacy transport's stream too.
+    let instance_id = created["instanceId"].as_str().unwrap();
+    let sse = reqwest::Client::new()
+        .get(format!("{}/sse?instance_id={instance_id}", app.base_url))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 403);
+
     let mut own = Session::new(url_of(&created));
     own.extra = vec![("origin".into(), app.base_url.trim_end_matches('/').to_owned())];
     let admitted = own.initialize().await;

@@ -18,6 +18,7 @@ mod gateway_composio;
 mod gateway_gaia;
 mod gateway_protocol;
 mod gateway_replicas;
+mod gateway_sse;
 mod input_limits;
 mod klavis_errors;
 mod klavis_instances;

@@ -59,6 +59,11 @@ pub async fn python_client(url: &str, caller_key: &str) -> Value {
     run_python_client(&[url, caller_key]).await
 }
 
+/// Like [`python_client`], over `transport` (`streamable-http` or `sse`, the legacy one).
+pub async fn python_client_over(url: &str, caller_key: &str, transport: &str) -> Value {
+    run_python_client(&[url, caller_key, transport]).await
+}
+
 /// The official client's high-level `Client` in `mode` (`legacy`, `auto`, `2026-07-28`).
 pub async fn python_client_in_mode(url: &str, caller_key: &str, mode: &str) -> Value {
     run_python_client(&[url, caller_key, mode]).await

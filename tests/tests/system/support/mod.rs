@@ -4,6 +4,7 @@ mod app;
 pub mod browser;
 pub mod composio;
 mod database;
+pub mod legacy;
 pub mod mcp;
 pub mod nats;
 pub mod oauth_provider;
