@@ -33,6 +33,7 @@ pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
 use crate::instance::{ConnectionRecord, Instances};
+use crate::oauth::{RefreshFailure, TokenRefresher};
 use crate::secrets::MasterKey;
 use bytes::Bytes;
 use domain::instance::InstanceError;
@@ -78,6 +79,8 @@ pub struct Gateway {
 
 struct Inner {
     instances: Instances,
+    /// OAuth tokens due to expire are refreshed before they are sent.
+    refresher: TokenRefresher,
     composio: ComposioTargets,
     upstreams: Upstreams,
     sessions: SessionSealer,
@@ -123,6 +126,7 @@ struct Route<'a> {
 impl Gateway {
     pub fn new(
         instances: Instances,
+        refresher: TokenRefresher,
         composio: ComposioTargets,
         settings: &GatewaySettings,
         master: &MasterKey,
@@ -130,6 +134,7 @@ impl Gateway {
     ) -> Self {
         let inner = Inner {
             instances,
+            refresher,
             composio,
             upstreams: settings.upstreams.clone(),
             sessions: SessionSealer::new(master),
@@ -296,7 +301,18 @@ impl Gateway {
             tracing::error!(error = %e, "cannot open an instance's credential for the gateway");
             GatewayError::Internal
         })?;
-        let (method, plain) = opened.ok_or_else(not_authenticated)?;
+        let (method, mut plain) = opened.ok_or_else(not_authenticated)?;
+        if method == events::instance::AuthMethod::Oauth {
+            plain = self.inner.refresher.fresh_instance_tokens(record, plain).await.map_err(|failure| match failure {
+                RefreshFailure::Expired(reason) => GatewayError::CredentialExpired {
+                    server_name: record.server_name.clone(),
+                    oauth_url: entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string())),
+                    reason,
+                },
+                RefreshFailure::Gone => not_authenticated(),
+                other => credential::refresh_error(other),
+            })?;
+        }
         let token = credential::token_of(method, &plain).ok_or(GatewayError::CredentialUnusable)?;
         use secrecy::ExposeSecret;
         let value = HeaderValue::from_str(&upstream.credential_value(token.expose_secret()))
