@@ -16,6 +16,7 @@ mod feed;
 mod gateway;
 mod gateway_composio;
 mod gateway_protocol;
+mod gateway_refresh;
 mod gateway_replicas;
 mod input_limits;
 mod klavis_errors;
