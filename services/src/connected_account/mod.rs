@@ -23,9 +23,9 @@ use domain::connected_account::{
     ConnectedAccount, ConnectedAccountCommand, ConnectedAccountError, missing_credential_fields,
 };
 use domain::instance::UserId;
-use events::{ProjectId, SealedSecret};
 use events::auth_config::AuthConfigSettings;
 use events::connected_account::AccountRef;
+use events::{ProjectId, SealedSecret};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};

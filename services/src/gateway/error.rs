@@ -181,9 +181,7 @@ impl GatewayError {
     fn data(&self) -> Option<Value> {
         match self {
             Self::NotAuthenticated { oauth_url: Some(url), .. } => Some(json!({ "oauthUrl": url })),
-            Self::CredentialExpired { oauth_url, .. } => {
-                Some(json!({ "reauthenticate": true, "oauthUrl": oauth_url }))
-            }
+            Self::CredentialExpired { oauth_url, .. } => Some(json!({ "reauthenticate": true, "oauthUrl": oauth_url })),
             Self::AccountExpired { account_id, toolkit, auth_config_id, .. } => Some(json!({
                 "reauthenticate": true, "connectedAccountId": account_id, "toolkit": toolkit,
                 "authConfigId": auth_config_id,

@@ -287,10 +287,9 @@ impl Gateway {
         upstream: &Upstream,
     ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
         let entry = Catalog::get().by_slug(slug);
-        let not_authenticated = || GatewayError::NotAuthenticated {
-            server_name: record.server_name.clone(),
-            oauth_url: entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string())),
-        };
+        let oauth_url = || entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string()));
+        let not_authenticated =
+            || GatewayError::NotAuthenticated { server_name: record.server_name.clone(), oauth_url: oauth_url() };
         if !record.is_authenticated() {
             return match entry.map(|e| e.auth) {
                 Some(AuthKind::None) => Ok(None),
@@ -303,15 +302,16 @@ impl Gateway {
         })?;
         let (method, mut plain) = opened.ok_or_else(not_authenticated)?;
         if method == events::instance::AuthMethod::Oauth {
-            plain = self.inner.refresher.fresh_instance_tokens(record, plain).await.map_err(|failure| match failure {
-                RefreshFailure::Expired(reason) => GatewayError::CredentialExpired {
-                    server_name: record.server_name.clone(),
-                    oauth_url: entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string())),
-                    reason,
-                },
-                RefreshFailure::Gone => not_authenticated(),
-                other => credential::refresh_error(other),
-            })?;
+            plain =
+                self.inner.refresher.fresh_instance_tokens(record, plain).await.map_err(|failure| match failure {
+                    RefreshFailure::Expired(reason) => GatewayError::CredentialExpired {
+                        server_name: record.server_name.clone(),
+                        oauth_url: oauth_url(),
+                        reason,
+                    },
+                    RefreshFailure::Gone => not_authenticated(),
+                    other => credential::refresh_error(other),
+                })?;
         }
         let token = credential::token_of(method, &plain).ok_or(GatewayError::CredentialUnusable)?;
         use secrecy::ExposeSecret;

@@ -285,7 +285,9 @@ impl Instances {
     ) -> InstanceResult<()> {
         let key = match self.vault.key_of(replaces).await {
             Ok(key) => key,
-            Err(crate::secrets::OpenError::Shredded) => return Err(AppError::Rejected(InstanceError::CredentialChanged)),
+            Err(crate::secrets::OpenError::Shredded) => {
+                return Err(AppError::Rejected(InstanceError::CredentialChanged));
+            }
             Err(e) => return Err(AppError::Failed(e.into())),
         };
         let command = InstanceCommand::RefreshCredential {

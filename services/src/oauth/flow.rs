@@ -568,8 +568,11 @@ impl OAuthFlow {
         project_id: ProjectId,
         provider: &str,
     ) -> Result<(ResolvedClient, Option<SecretString>), FlowError> {
-        let app =
-            self.apps.for_provider(project_id, provider, None).await?.ok_or_else(|| FlowError::NoApp(provider.into()))?;
+        let app = self
+            .apps
+            .for_provider(project_id, provider, None)
+            .await?
+            .ok_or_else(|| FlowError::NoApp(provider.into()))?;
         self.client_for(project_id, provider, &ClientRef::App(app.client_id)).await
     }
 

@@ -149,7 +149,9 @@ enum Refusal {
 fn refusal_of(e: &RequestTokenError<OutboundError, BasicErrorResponse>) -> Refusal {
     match e {
         RequestTokenError::ServerResponse(response) => match response.error() {
-            BasicErrorResponseType::Extension(code) if matches!(code.as_str(), "server_error" | "temporarily_unavailable") => {
+            BasicErrorResponseType::Extension(code)
+                if matches!(code.as_str(), "server_error" | "temporarily_unavailable") =>
+            {
                 Refusal::Transient(describe(e))
             }
             _ => Refusal::Final(describe(e)),
@@ -179,9 +181,8 @@ enum Holder<'a> {
 fn stored_instance(result: InstanceResult<()>) -> Result<Stored, RefreshFailure> {
     match result {
         Ok(()) => Ok(Stored::Done),
-        Err(AppError::Rejected(InstanceError::CredentialChanged | InstanceError::NotFound)) | Err(AppError::Conflict) => {
-            Ok(Stored::Changed)
-        }
+        Err(AppError::Rejected(InstanceError::CredentialChanged | InstanceError::NotFound))
+        | Err(AppError::Conflict) => Ok(Stored::Changed),
         Err(e) => Err(e.into()),
     }
 }
@@ -227,10 +228,17 @@ impl Holder<'_> {
         }
     }
 
-    async fn store(&self, flow: &OAuthFlow, replaces: &SealedSecret, tokens: &SecretString) -> Result<Stored, RefreshFailure> {
+    async fn store(
+        &self,
+        flow: &OAuthFlow,
+        replaces: &SealedSecret,
+        tokens: &SecretString,
+    ) -> Result<Stored, RefreshFailure> {
         let meta = CommandMetadata::actor("system:token-refresh");
         match self {
-            Self::Instance(record) => stored_instance(flow.instances().store_refreshed(record, replaces, tokens, &meta).await),
+            Self::Instance(record) => {
+                stored_instance(flow.instances().store_refreshed(record, replaces, tokens, &meta).await)
+            }
             Self::Account { project_id, id, .. } => {
                 stored_account(flow.accounts().store_refreshed(*project_id, id, replaces, tokens, &meta).await)
             }
@@ -240,7 +248,9 @@ impl Holder<'_> {
     async fn expire(&self, flow: &OAuthFlow, replaces: &SealedSecret, why: &str) -> Result<Stored, RefreshFailure> {
         let meta = CommandMetadata::actor("system:token-refresh");
         match self {
-            Self::Instance(record) => stored_instance(flow.instances().expire_credential(record, replaces, why, &meta).await),
+            Self::Instance(record) => {
+                stored_instance(flow.instances().expire_credential(record, replaces, why, &meta).await)
+            }
             Self::Account { project_id, id, .. } => {
                 let why = format!("{}: {why}", reason::TOKEN_REFRESH);
                 stored_account(flow.accounts().expire_credential(*project_id, id, replaces, &why, &meta).await)
@@ -341,7 +351,10 @@ impl TokenRefresher {
                         Refusal::Final(why) => format!("the provider refused the refresh: {why}"),
                         _ => "the access token expired and there is no refresh token".to_owned(),
                     };
-                    holder.expire(&self.flow, &current.sealed, &why).await.map(|s| (s, Err(RefreshFailure::Expired(why))))
+                    holder
+                        .expire(&self.flow, &current.sealed, &why)
+                        .await
+                        .map(|s| (s, Err(RefreshFailure::Expired(why))))
                 }
             }?;
             match outcome {
@@ -419,8 +432,12 @@ mod tests {
     fn the_answer_goes_over_the_old_tokens_and_a_missing_refresh_token_is_kept() {
         let old = secret(json!({"access_token": "old", "refresh_token": "rt-1", "expires_in": 3600,
                                 "expires_at": 10, "provider_extra": {"team": "T"}}));
-        let merged = opened(&merge(&old, json!({"access_token": "new", "token_type": "bearer", "expires_in": 60,
-                                               "refresh_token": null}), 1_000));
+        let merged = opened(&merge(
+            &old,
+            json!({"access_token": "new", "token_type": "bearer", "expires_in": 60,
+                                               "refresh_token": null}),
+            1_000,
+        ));
         assert_eq!(merged["access_token"], "new");
         assert_eq!(merged["refresh_token"], "rt-1", "kept when the provider sends none");
         assert_eq!(merged["expires_at"], 1_060);

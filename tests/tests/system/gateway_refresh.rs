@@ -9,9 +9,9 @@ use crate::klavis_oauth::setup;
 use crate::support::browser::{browser, location};
 use crate::support::composio::{account_status, mcp_server};
 use crate::support::mcp::{Answer, Session, Upstream};
+use crate::support::nats::NatsServer;
 use crate::support::oauth_provider::{Behaviour, OAuthProvider};
 use crate::support::relay::consume;
-use crate::support::nats::NatsServer;
 use crate::support::{TestApp, json_of};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -85,7 +85,9 @@ async fn stored_text(app: &TestApp) -> Vec<String> {
 fn assert_sealed(texts: &[String], provider: &OAuthProvider, where_: &str) {
     for text in texts {
         assert!(
-            !text.contains("access-token-") && !text.contains("refresh-token-") && !text.contains(&provider.client_secret),
+            !text.contains("access-token-")
+                && !text.contains("refresh-token-")
+                && !text.contains(&provider.client_secret),
             "a token in clear {where_}: {text}"
         );
     }
@@ -232,9 +234,8 @@ async fn concurrent_calls_on_two_replicas_refresh_once_and_all_use_the_winners_t
     // A slow provider: the calls all find the token due while the first refresh is under way.
     provider.delay_refreshes(Duration::from_millis(500));
 
-    let urls: Vec<String> = (0..6)
-        .map(|n| server_url(if n % 2 == 0 { &app.base_url } else { &other_replica }, &instance))
-        .collect();
+    let urls: Vec<String> =
+        (0..6).map(|n| server_url(if n % 2 == 0 { &app.base_url } else { &other_replica }, &instance)).collect();
     let seen = futures::future::join_all(urls.iter().map(|url| token_seen(url))).await;
 
     let winner = format!("Bearer {}", provider.access_token(2));

@@ -104,8 +104,15 @@ fn client_credentials(req: &Request, form: &TokenParams) -> Option<(String, Stri
     Some((form.client_id.clone()?, form.client_secret.clone()?))
 }
 
-fn refuse(error: &str) -> Response {
-    Json(serde_json::json!({"error": error})).with_status(poem::http::StatusCode::BAD_REQUEST).into_response()
+/// A token endpoint's refusal: its status and RFC 6749 §5.2 error code.
+type Refusal = (poem::http::StatusCode, &'static str);
+
+const fn refuse(error: &'static str) -> Refusal {
+    (poem::http::StatusCode::BAD_REQUEST, error)
+}
+
+fn refusal_response((status, error): Refusal) -> Response {
+    Json(serde_json::json!({"error": error})).with_status(status).into_response()
 }
 
 #[handler]
@@ -121,9 +128,10 @@ async fn token(req: &Request, Form(form): Form<TokenParams>, Data(provider): Dat
     if form.grant_type == "refresh_token" && !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if client_credentials(req, &form).is_none_or(|(id, secret)| id != provider.client_id || secret != provider.client_secret)
+    if client_credentials(req, &form)
+        .is_none_or(|(id, secret)| id != provider.client_id || secret != provider.client_secret)
     {
-        return refuse("invalid_client");
+        return refusal_response(refuse("invalid_client"));
     }
     let mut state = provider.state.lock().unwrap();
     match form.grant_type.as_str() {
@@ -131,10 +139,10 @@ async fn token(req: &Request, Form(form): Form<TokenParams>, Data(provider): Dat
         "refresh_token" => refresh(&mut state, &form),
         _ => Err(refuse("unsupported_grant_type")),
     }
-    .map_or_else(|refusal| refusal, |()| state.issue(provider))
+    .map_or_else(refusal_response, |()| state.issue(provider))
 }
 
-fn exchange_code(state: &mut State, form: &TokenParams) -> Result<(), Response> {
+fn exchange_code(state: &mut State, form: &TokenParams) -> Result<(), Refusal> {
     if state.behaviour == Some(Behaviour::FailTokenExchange) {
         return Err(refuse("server_error"));
     }
@@ -151,13 +159,11 @@ fn exchange_code(state: &mut State, form: &TokenParams) -> Result<(), Response> 
     Ok(())
 }
 
-fn refresh(state: &mut State, form: &TokenParams) -> Result<(), Response> {
+fn refresh(state: &mut State, form: &TokenParams) -> Result<(), Refusal> {
     match state.behaviour {
         Some(Behaviour::RefuseRefresh) => return Err(refuse("invalid_grant")),
         Some(Behaviour::RefreshDown) => {
-            return Err(Json(serde_json::json!({"error": "temporarily_unavailable"}))
-                .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
-                .into_response());
+            return Err((poem::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
         }
         _ => {}
     }
