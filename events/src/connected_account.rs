@@ -12,7 +12,8 @@ pub enum ConnectedAccountEvent {
     ConnectedAccountActivated(ConnectedAccountActivated),
     /// The connection attempt failed: FAILED.
     ConnectedAccountFailed(ConnectedAccountFailed),
-    /// A pending connection was not completed in time: EXPIRED.
+    /// A pending connection was not completed in time, or an ACTIVE account's OAuth tokens
+    /// could not be refreshed (the reason says which): EXPIRED.
     ConnectedAccountExpired(ConnectedAccountExpired),
     /// Enabled (ACTIVE) or disabled (INACTIVE) by the project.
     ConnectedAccountStatusChanged(ConnectedAccountStatusChanged),
@@ -20,6 +21,8 @@ pub enum ConnectedAccountEvent {
     ConnectedAccountRevoked(ConnectedAccountRevoked),
     /// Deleted (soft: the history stays). Its credential's data key is destroyed.
     ConnectedAccountDeleted(ConnectedAccountDeleted),
+    /// An ACTIVE account's OAuth tokens were refreshed (RFC 6749 §6); it stays ACTIVE.
+    ConnectedAccountRefreshed(ConnectedAccountRefreshed),
 }
 
 /// Who and what every event of an account is about.
@@ -65,6 +68,15 @@ pub struct ConnectedAccountExpired {
     pub reason: String,
 }
 
+/// `connected_account.refreshed`, version 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectedAccountRefreshed {
+    pub account: AccountRef,
+    /// The refreshed tokens (a refresh token the provider did not renew is kept), sealed under
+    /// the account's data key, as the tokens of its OAuth flow were.
+    pub credential: SealedSecret,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectedAccountStatusChanged {
     pub account: AccountRef,
@@ -93,6 +105,7 @@ impl ConnectedAccountEvent {
             Self::ConnectedAccountStatusChanged(e) => &e.account,
             Self::ConnectedAccountRevoked(e) => &e.account,
             Self::ConnectedAccountDeleted(e) => &e.account,
+            Self::ConnectedAccountRefreshed(e) => &e.account,
         }
     }
 }
@@ -113,6 +126,7 @@ impl Event for ConnectedAccountEvent {
             Self::ConnectedAccountStatusChanged(_) => "connected_account.status_changed",
             Self::ConnectedAccountRevoked(_) => "connected_account.revoked",
             Self::ConnectedAccountDeleted(_) => "connected_account.deleted",
+            Self::ConnectedAccountRefreshed(_) => "connected_account.refreshed",
         }
     }
 }

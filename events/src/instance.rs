@@ -25,6 +25,12 @@ pub enum InstanceEvent {
     InstanceDeleted(InstanceDeleted),
     /// The user was deleted: this slot's instance and credential, if any, are gone.
     InstanceUserErased(InstanceUserErased),
+    /// The OAuth tokens were refreshed (RFC 6749 §6): the credential now holds the new ones,
+    /// sealed under the same credential's data key.
+    InstanceCredentialRefreshed(InstanceCredentialRefreshed),
+    /// The OAuth tokens could not be refreshed and are no longer usable: the user must
+    /// authenticate again. The credential stays (sealed) until it is replaced or removed.
+    InstanceCredentialExpired(InstanceCredentialExpired),
 }
 
 /// Which server a slot is for: one of the catalog's servers (Klavis names) or a server the
@@ -150,6 +156,29 @@ pub struct InstanceUserErased {
     pub destroyed_key_id: Option<Uuid>,
 }
 
+/// `instance.credential_refreshed`, version 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceCredentialRefreshed {
+    pub slot: Slot,
+    pub instance_id: Option<InstanceId>,
+    /// The refreshed tokens' JSON (the provider's answer over the old tokens: a refresh token
+    /// the provider did not renew is kept), sealed under the data key of the credential it
+    /// refreshes: deleting the credential still destroys it.
+    pub credential: SealedSecret,
+}
+
+/// `instance.credential_expired`, version 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceCredentialExpired {
+    pub slot: Slot,
+    pub instance_id: Option<InstanceId>,
+    /// The data key of the expired credential (not destroyed: that happens when it is replaced
+    /// or removed).
+    pub key_id: Uuid,
+    /// Why: the provider's refusal (`invalid_grant: …`), or no refresh token.
+    pub reason: String,
+}
+
 impl InstanceEvent {
     pub fn slot(&self) -> &Slot {
         match self {
@@ -159,6 +188,8 @@ impl InstanceEvent {
             Self::InstanceAuthCleared(e) => &e.slot,
             Self::InstanceDeleted(e) => &e.slot,
             Self::InstanceUserErased(e) => &e.slot,
+            Self::InstanceCredentialRefreshed(e) => &e.slot,
+            Self::InstanceCredentialExpired(e) => &e.slot,
         }
     }
 }
@@ -178,6 +209,8 @@ impl Event for InstanceEvent {
             Self::InstanceAuthCleared(_) => "instance.auth_cleared",
             Self::InstanceDeleted(_) => "instance.deleted",
             Self::InstanceUserErased(_) => "instance.user_erased",
+            Self::InstanceCredentialRefreshed(_) => "instance.credential_refreshed",
+            Self::InstanceCredentialExpired(_) => "instance.credential_expired",
         }
     }
 }

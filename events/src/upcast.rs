@@ -26,6 +26,8 @@ const CURRENT: &[(&str, &str)] = &[
     ("instance.auth_cleared", "1.0"),
     ("instance.deleted", "1.0"),
     ("instance.user_erased", "1.0"),
+    ("instance.credential_refreshed", "1.0"),
+    ("instance.credential_expired", "1.0"),
     ("oauth_app.saved", "1.0"),
     ("auth_config.created", "1.0"),
     ("auth_config.updated", "1.0"),
@@ -38,6 +40,7 @@ const CURRENT: &[(&str, &str)] = &[
     ("connected_account.status_changed", "1.0"),
     ("connected_account.revoked", "1.0"),
     ("connected_account.deleted", "1.0"),
+    ("connected_account.refreshed", "1.0"),
 ];
 
 /// One version forward for one event type.

@@ -8,7 +8,7 @@ use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccou
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets};
 use crate::health::Health;
 use crate::instance::{Instances, InstancesView, ServerInstances};
-use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer};
+use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer, TokenRefresher};
 use crate::outbound::{AddressPolicy, Outbound, TOKEN_RESPONSE_LIMIT};
 use crate::project::{KeyCache, ProjectViews, Projects, RedirectPolicy};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
@@ -120,10 +120,13 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         outbound: Outbound::new(policy, TOKEN_RESPONSE_LIMIT),
     });
     let projects = Projects::new(bus, pool.clone()).with_key_cache(keys);
-    let composio = ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone());
+    let refresher = TokenRefresher::new(oauth_flow.clone(), pool.clone());
+    let composio =
+        ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone(), refresher.clone());
     let registered = RegisteredTargets::new(servers.clone());
     let gateway = Gateway::new(
         instances.clone(),
+        refresher,
         composio,
         registered,
         &settings.gateway,

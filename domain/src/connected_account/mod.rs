@@ -7,7 +7,7 @@ use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use events::connected_account::{
     AccountRef, ConnectedAccountActivated, ConnectedAccountDeleted, ConnectedAccountExpired, ConnectedAccountFailed,
-    ConnectedAccountInitiated, ConnectedAccountRevoked, ConnectedAccountStatusChanged,
+    ConnectedAccountInitiated, ConnectedAccountRefreshed, ConnectedAccountRevoked, ConnectedAccountStatusChanged,
 };
 use events::{ConnectedAccountEvent, ProjectId, SealedSecret};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,8 @@ pub mod reason {
     pub const BY_USER: &str = "Connection status updated by user";
     pub const REVOKED: &str = "Revoked via user-initiated revoke endpoint";
     pub const TOKEN_EXCHANGE: &str = "OAuth callback failed during token exchange";
+    /// The start of an ACTIVE account's EXPIRED reason; the provider's refusal follows.
+    pub const TOKEN_REFRESH: &str = "OAuth token refresh failed";
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +104,20 @@ pub enum ConnectedAccountCommand {
     Delete {
         project_id: ProjectId,
     },
+    /// An ACTIVE account's OAuth tokens, refreshed. Refused unless it still holds `replaces`
+    /// (a concurrent refresh won: the caller re-reads and uses its tokens).
+    Refresh {
+        project_id: ProjectId,
+        replaces: SealedSecret,
+        refreshed: SealedSecret,
+    },
+    /// An ACTIVE account whose OAuth tokens `replaces` could not be refreshed: EXPIRED, with
+    /// the reason. Refused, like a refresh, if the credential changed meanwhile.
+    ExpireCredential {
+        project_id: ProjectId,
+        replaces: SealedSecret,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +136,10 @@ pub enum ConnectedAccountError {
     NotChangeable(&'static str),
     #[error("a {0} connected account cannot be revoked")]
     NotRevocable(&'static str),
+    /// A refresh (or expiry) of a credential the account no longer holds, or of an account
+    /// that is no longer ACTIVE.
+    #[error("the connected account's credential changed meanwhile")]
+    CredentialChanged,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +193,16 @@ impl ConnectedAccount {
     pub fn active_credential_in(&self, project_id: ProjectId) -> Option<(&AccountRef, &SealedSecret)> {
         let live = self.live_in(project_id).ok().filter(|l| l.status == Status::Active)?;
         Some((&live.account, live.credential.as_ref()?))
+    }
+
+    /// The ACTIVE account, if it still holds `sealed`.
+    fn holding(&self, project_id: ProjectId, sealed: &SealedSecret) -> Result<&Live, ConnectedAccountError> {
+        let live = self.live_in(project_id)?;
+        if live.status == Status::Active && live.credential.as_ref() == Some(sealed) {
+            Ok(live)
+        } else {
+            Err(ConnectedAccountError::CredentialChanged)
+        }
     }
 
     pub fn state_in(&self, project_id: ProjectId) -> Option<AccountState> {
@@ -270,6 +300,17 @@ impl ConnectedAccount {
                 let live = self.live_in(project_id)?;
                 E::ConnectedAccountDeleted(ConnectedAccountDeleted { account: live.account.clone() })
             }
+            ConnectedAccountCommand::Refresh { project_id, replaces, refreshed } => {
+                let live = self.holding(project_id, &replaces)?;
+                E::ConnectedAccountRefreshed(ConnectedAccountRefreshed {
+                    account: live.account.clone(),
+                    credential: refreshed,
+                })
+            }
+            ConnectedAccountCommand::ExpireCredential { project_id, replaces, reason } => {
+                let live = self.holding(project_id, &replaces)?;
+                E::ConnectedAccountExpired(ConnectedAccountExpired { account: live.account.clone(), reason })
+            }
         }))
     }
 }
@@ -297,7 +338,7 @@ impl Aggregate for ConnectedAccount {
         use ConnectedAccountEvent as E;
         let status = match &event {
             E::ConnectedAccountInitiated(_) => Status::Initiated,
-            E::ConnectedAccountActivated(_) => Status::Active,
+            E::ConnectedAccountActivated(_) | E::ConnectedAccountRefreshed(_) => Status::Active,
             E::ConnectedAccountFailed(_) => Status::Failed,
             E::ConnectedAccountExpired(_) => Status::Expired,
             E::ConnectedAccountStatusChanged(e) if e.enabled => Status::Active,
@@ -333,6 +374,7 @@ impl Aggregate for ConnectedAccount {
                     live.used_state = e.oauth_state;
                 }
             }
+            E::ConnectedAccountRefreshed(e) => live.credential = Some(e.credential),
             E::ConnectedAccountFailed(e) => live.status_reason = Some(e.reason),
             E::ConnectedAccountExpired(e) => live.status_reason = Some(e.reason),
             E::ConnectedAccountStatusChanged(e) => live.status_reason = Some(e.reason),

@@ -165,3 +165,70 @@ fn only_an_active_account_gives_its_credential_and_only_in_its_project() {
     assert!(fold(vec![initiated(project, 1_000)]).active_credential_in(project).is_none(), "pending");
     assert!(fold(vec![activated(project, None), revoked]).active_credential_in(project).is_none(), "revoked");
 }
+
+fn resealed(ciphertext: &str) -> SealedSecret {
+    SealedSecret { key_id: uuid::Uuid::nil(), nonce: "n2".into(), ciphertext: ciphertext.into() }
+}
+
+fn refreshed(project_id: ProjectId, ciphertext: &str) -> Recorded<ConnectedAccountEvent> {
+    Recorded(ConnectedAccountEvent::ConnectedAccountRefreshed(ConnectedAccountRefreshed {
+        account: account(project_id),
+        credential: resealed(ciphertext),
+    }))
+}
+
+#[tokio::test]
+async fn an_active_account_is_refreshed_once_and_a_loser_of_the_race_is_refused() {
+    let project = ProjectId::random();
+    let refresh = |replaces: SealedSecret, new: &str| ConnectedAccountCommand::Refresh {
+        project_id: project,
+        replaces,
+        refreshed: resealed(new),
+    };
+    test()
+        .given(vec![initiated(project, 1_000), activated(project, Some("s1"))])
+        .when_async(refresh(sealed(), "winner"))
+        .await
+        .then_expect_events(vec![refreshed(project, "winner")]);
+    test()
+        .given(vec![initiated(project, 1_000), activated(project, Some("s1")), refreshed(project, "winner")])
+        .when_async(refresh(sealed(), "loser"))
+        .await
+        .then_expect_error(ConnectedAccountError::CredentialChanged);
+    let revoked = Recorded(ConnectedAccountEvent::ConnectedAccountRevoked(ConnectedAccountRevoked {
+        account: account(project),
+        reason: reason::REVOKED.into(),
+    }));
+    test()
+        .given(vec![initiated(project, 1_000), activated(project, Some("s1")), revoked])
+        .when_async(refresh(sealed(), "after revoke"))
+        .await
+        .then_expect_error(ConnectedAccountError::CredentialChanged);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_expires_an_active_account_with_the_reason() {
+    let project = ProjectId::random();
+    let why = format!("{}: invalid_grant", reason::TOKEN_REFRESH);
+    let expired = Recorded(ConnectedAccountEvent::ConnectedAccountExpired(ConnectedAccountExpired {
+        account: account(project),
+        reason: why.clone(),
+    }));
+    test()
+        .given(vec![initiated(project, 1_000), activated(project, Some("s1"))])
+        .when_async(ConnectedAccountCommand::ExpireCredential {
+            project_id: project,
+            replaces: sealed(),
+            reason: why.clone(),
+        })
+        .await
+        .then_expect_events(vec![expired.clone()]);
+
+    let mut state = ConnectedAccount::default();
+    for event in [initiated(project, 1_000), activated(project, Some("s1")), expired] {
+        state.apply(event);
+    }
+    assert_eq!(state.status_in(project), Some(Status::Expired));
+    assert_eq!(state.state_in(project).unwrap().status_reason.as_deref(), Some(why.as_str()));
+    assert!(state.active_credential_in(project).is_none(), "an EXPIRED account's credential is not used");
+}

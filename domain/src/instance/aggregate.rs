@@ -3,8 +3,8 @@ use crate::Recorded;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use events::instance::{
-    AuthMethod, InstanceAuthCleared, InstanceAuthSet, InstanceCreated, InstanceDeleted, InstanceSettings,
-    InstanceSettingsChanged, InstanceUserErased, Slot,
+    AuthMethod, InstanceAuthCleared, InstanceAuthSet, InstanceCreated, InstanceCredentialExpired,
+    InstanceCredentialRefreshed, InstanceDeleted, InstanceSettings, InstanceSettingsChanged, InstanceUserErased, Slot,
 };
 use events::{InstanceEvent, InstanceId, ProjectId, SealedSecret};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,10 @@ struct Live {
 struct StoredCredential {
     method: AuthMethod,
     sealed: SealedSecret,
+    /// Its OAuth tokens could not be refreshed: kept (sealed, its key alive until it is
+    /// replaced or removed) but not usable.
+    #[serde(default)]
+    expired: bool,
 }
 
 impl Instance {
@@ -75,6 +79,22 @@ impl Instance {
     pub fn credential_in(&self, project_id: ProjectId) -> Option<(AuthMethod, &SealedSecret)> {
         self.slot_in(project_id).ok()?;
         self.credential.as_ref().map(|c| (c.method, &c.sealed))
+    }
+
+    /// The credential held, still sealed, if it is usable (not expired) and the slot belongs to
+    /// `project_id`: what a call may send upstream.
+    pub fn usable_credential_in(&self, project_id: ProjectId) -> Option<(AuthMethod, &SealedSecret)> {
+        self.slot_in(project_id).ok()?;
+        self.credential.as_ref().filter(|c| !c.expired).map(|c| (c.method, &c.sealed))
+    }
+
+    /// The slot of `project_id`, if it still holds `sealed` as its usable OAuth credential.
+    fn oauth_credential(&self, project_id: ProjectId, sealed: &SealedSecret) -> Result<&Slot, InstanceError> {
+        let slot = self.slot_in(project_id)?;
+        match &self.credential {
+            Some(c) if !c.expired && c.method == AuthMethod::Oauth && c.sealed == *sealed => Ok(slot),
+            _ => Err(InstanceError::CredentialChanged),
+        }
     }
 
     pub fn has_used_state(&self, state: &str) -> bool {
@@ -139,6 +159,27 @@ impl Instance {
                     destroyed_key_id: key,
                 })
             }
+            InstanceCommand::RefreshCredential { project_id, replaces, refreshed } => {
+                let slot = self.oauth_credential(project_id, &replaces)?.clone();
+                if refreshed.key_id != replaces.key_id {
+                    // A new key would outlive the credential's: only its own key seals it.
+                    return Err(InstanceError::CredentialChanged);
+                }
+                InstanceEvent::InstanceCredentialRefreshed(InstanceCredentialRefreshed {
+                    slot,
+                    instance_id: live_id,
+                    credential: refreshed,
+                })
+            }
+            InstanceCommand::ExpireCredential { project_id, replaces, reason } => {
+                let slot = self.oauth_credential(project_id, &replaces)?.clone();
+                InstanceEvent::InstanceCredentialExpired(InstanceCredentialExpired {
+                    slot,
+                    instance_id: live_id,
+                    key_id: replaces.key_id,
+                    reason,
+                })
+            }
         }))
     }
 }
@@ -188,10 +229,21 @@ impl Aggregate for Instance {
                 }
             }
             InstanceEvent::InstanceAuthSet(e) => {
-                self.credential = Some(StoredCredential { method: e.method, sealed: e.credential });
+                self.credential = Some(StoredCredential { method: e.method, sealed: e.credential, expired: false });
                 self.used_states.extend(e.oauth_state);
             }
             InstanceEvent::InstanceAuthCleared(_) => self.credential = None,
+            InstanceEvent::InstanceCredentialRefreshed(e) => {
+                if let Some(credential) = self.credential.as_mut() {
+                    credential.sealed = e.credential;
+                    credential.expired = false;
+                }
+            }
+            InstanceEvent::InstanceCredentialExpired(_) => {
+                if let Some(credential) = self.credential.as_mut() {
+                    credential.expired = true;
+                }
+            }
             InstanceEvent::InstanceDeleted(_) | InstanceEvent::InstanceUserErased(_) => {
                 self.live = None;
                 self.credential = None;

@@ -275,3 +275,86 @@ async fn an_instance_needs_an_active_account_for_every_required_auth_config() {
         .await
         .then_expect_events(vec![created(project, id)]);
 }
+
+fn resealed(key: u128, ciphertext: &str) -> SealedSecret {
+    SealedSecret { key_id: Uuid::from_u128(key), nonce: "n2".into(), ciphertext: ciphertext.into() }
+}
+
+fn refreshed(project_id: ProjectId, instance_id: InstanceId, credential: SealedSecret) -> Recorded<InstanceEvent> {
+    Recorded(InstanceEvent::InstanceCredentialRefreshed(InstanceCredentialRefreshed {
+        slot: slot(project_id),
+        instance_id: Some(instance_id),
+        credential,
+    }))
+}
+
+#[tokio::test]
+async fn a_refresh_of_the_credential_held_stores_the_new_tokens_under_its_key() {
+    let (project, id) = (ProjectId::random(), InstanceId::random());
+    InstanceTest::with(())
+        .given(vec![created(project, id), auth_set(project, Some(id), 1, None, None)])
+        .when_async(InstanceCommand::RefreshCredential {
+            project_id: project,
+            replaces: sealed(1),
+            refreshed: resealed(1, "new"),
+        })
+        .await
+        .then_expect_events(vec![refreshed(project, id, resealed(1, "new"))]);
+}
+
+#[tokio::test]
+async fn a_refresh_that_lost_the_race_or_changes_the_key_is_refused() {
+    let (project, id) = (ProjectId::random(), InstanceId::random());
+    // Another refresh already replaced the tokens this one read.
+    InstanceTest::with(())
+        .given(vec![
+            created(project, id),
+            auth_set(project, Some(id), 1, None, None),
+            refreshed(project, id, resealed(1, "winner")),
+        ])
+        .when_async(InstanceCommand::RefreshCredential {
+            project_id: project,
+            replaces: sealed(1),
+            refreshed: resealed(1, "loser"),
+        })
+        .await
+        .then_expect_error(InstanceError::CredentialChanged);
+    InstanceTest::with(())
+        .given(vec![created(project, id), auth_set(project, Some(id), 1, None, None)])
+        .when_async(InstanceCommand::RefreshCredential {
+            project_id: project,
+            replaces: sealed(1),
+            refreshed: resealed(2, "other key"),
+        })
+        .await
+        .then_expect_error(InstanceError::CredentialChanged);
+}
+
+#[tokio::test]
+async fn an_expired_credential_is_kept_sealed_but_not_usable_until_replaced() {
+    let (project, id) = (ProjectId::random(), InstanceId::random());
+    let expired = Recorded(InstanceEvent::InstanceCredentialExpired(InstanceCredentialExpired {
+        slot: slot(project),
+        instance_id: Some(id),
+        key_id: Uuid::from_u128(1),
+        reason: "invalid_grant".into(),
+    }));
+    InstanceTest::with(())
+        .given(vec![created(project, id), auth_set(project, Some(id), 1, None, None)])
+        .when_async(InstanceCommand::ExpireCredential {
+            project_id: project,
+            replaces: sealed(1),
+            reason: "invalid_grant".into(),
+        })
+        .await
+        .then_expect_events(vec![expired.clone()]);
+
+    let mut slot_state = Instance::default();
+    for event in [created(project, id), auth_set(project, Some(id), 1, None, None), expired] {
+        slot_state.apply(event);
+    }
+    assert!(slot_state.usable_credential_in(project).is_none());
+    assert_eq!(slot_state.credential_key(), Some(Uuid::from_u128(1)), "deleting it still destroys its key");
+    slot_state.apply(auth_set(project, Some(id), 2, Some(1), Some("s")));
+    assert!(slot_state.usable_credential_in(project).is_some(), "a new authorization makes it usable again");
+}

@@ -48,6 +48,21 @@ pub enum InstanceCommand {
     EraseUser {
         project_id: ProjectId,
     },
+    /// Replaces OAuth tokens with refreshed ones, sealed under the same data key. Refused
+    /// unless the slot still holds `replaces` (a concurrent refresh or a new credential won:
+    /// the caller re-reads instead).
+    RefreshCredential {
+        project_id: ProjectId,
+        replaces: SealedSecret,
+        refreshed: SealedSecret,
+    },
+    /// Marks the OAuth tokens `replaces` expired: they could not be refreshed. Refused, like a
+    /// refresh, if the credential changed meanwhile.
+    ExpireCredential {
+        project_id: ProjectId,
+        replaces: SealedSecret,
+        reason: String,
+    },
 }
 
 /// Which credential a command is about.
@@ -67,7 +82,9 @@ impl InstanceCommand {
             | Self::SetAuth { project_id, .. }
             | Self::ClearAuth { project_id, .. }
             | Self::Delete { project_id, .. }
-            | Self::EraseUser { project_id } => *project_id,
+            | Self::EraseUser { project_id }
+            | Self::RefreshCredential { project_id, .. }
+            | Self::ExpireCredential { project_id, .. } => *project_id,
         }
     }
 }

@@ -11,6 +11,10 @@ pub enum InstanceError {
     /// The user lacks an ACTIVE connected account for these auth configs of the server.
     #[error("the user has no active connected account for: {}", .0.join(", "))]
     MissingConnectedAccounts(Vec<String>),
+    /// A refresh (or expiry) of a credential the slot no longer holds: it was refreshed,
+    /// replaced, expired or removed meanwhile.
+    #[error("the credential changed meanwhile")]
+    CredentialChanged,
     #[error(transparent)]
     Lookup(#[from] crate::LookupFailed),
 }

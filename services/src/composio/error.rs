@@ -258,9 +258,9 @@ impl From<AppError<AccountError>> for ComposioError {
             e @ AccountError::NotLinkable(_) => Failure::new(Code::ConnectedAccountBadRequest, e.to_string())
                 .fix("Create API key, bearer token and basic accounts with POST /api/v3/connected_accounts."),
             e @ AccountError::UnsupportedScheme(_) => Failure::new(Code::ConnectedAccountBadRequest, e.to_string()),
-            AccountError::Account(e @ ConnectedAccountError::AlreadyExists) => {
-                Failure::new(Code::ConcurrentModification, e.to_string())
-            }
+            AccountError::Account(
+                e @ (ConnectedAccountError::AlreadyExists | ConnectedAccountError::CredentialChanged),
+            ) => Failure::new(Code::ConcurrentModification, e.to_string()),
             AccountError::Account(
                 e @ (ConnectedAccountError::NotPending(_)
                 | ConnectedAccountError::Expired

@@ -23,9 +23,9 @@ use domain::connected_account::{
     ConnectedAccount, ConnectedAccountCommand, ConnectedAccountError, missing_credential_fields,
 };
 use domain::instance::UserId;
-use events::ProjectId;
 use events::auth_config::AuthConfigSettings;
 use events::connected_account::AccountRef;
+use events::{ProjectId, SealedSecret};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -121,7 +121,9 @@ fn direct_credential(scheme: &str, state: Option<ConnectionState>) -> AccountRes
     Ok(SecretString::from(serde_json::Value::Object(val).to_string()))
 }
 
-fn is_oauth(scheme: &str) -> bool {
+/// Whether accounts of this scheme hold OAuth tokens (connected through a link, refreshed
+/// before the gateway uses them).
+pub fn is_oauth(scheme: &str) -> bool {
     matches!(scheme, "OAUTH2" | "DCR_OAUTH")
 }
 
@@ -362,13 +364,65 @@ impl ConnectedAccounts {
         project_id: ProjectId,
         id: &str,
     ) -> AccountResult<Option<(AccountRef, SecretString)>> {
+        Ok(self.open_active(project_id, id).await?.map(|(account, plain, _)| (account, plain)))
+    }
+
+    /// As [`Self::open_active_credential`], with the sealed form the credential was read from
+    /// (what a refresh replaces).
+    pub async fn open_active(
+        &self,
+        project_id: ProjectId,
+        id: &str,
+    ) -> AccountResult<Option<(AccountRef, SecretString, SealedSecret)>> {
         let account: ConnectedAccount = widen(self.bus.load(id).await)?;
         let Some((account_ref, sealed)) = account.active_credential_in(project_id) else { return Ok(None) };
         match self.vault.open(sealed).await {
-            Ok(plain) => Ok(Some((account_ref.clone(), plain))),
+            Ok(plain) => Ok(Some((account_ref.clone(), plain, sealed.clone()))),
             Err(crate::secrets::OpenError::Shredded) => Ok(None),
             Err(e) => Err(AppError::Failed(e.into())),
         }
+    }
+
+    /// Stores an ACTIVE account's refreshed OAuth tokens in place of `replaces`, sealed under
+    /// the account's data key as the tokens of its flow were. Refused with `CredentialChanged`
+    /// if the account holds other tokens by now, or is no longer ACTIVE.
+    pub async fn store_refreshed(
+        &self,
+        project_id: ProjectId,
+        id: &str,
+        replaces: &SealedSecret,
+        tokens: &SecretString,
+        meta: &CommandMetadata,
+    ) -> AccountResult<()> {
+        // The key that sealed the tokens it replaces: the account's own (`connected_account:<id>`),
+        // read by id so that a key destroyed meanwhile is not made anew.
+        let key = match self.vault.key_of(replaces).await {
+            Ok(key) => key,
+            Err(crate::secrets::OpenError::Shredded) => {
+                return Err(refused(ConnectedAccountError::CredentialChanged));
+            }
+            Err(e) => return Err(AppError::Failed(e.into())),
+        };
+        let command =
+            ConnectedAccountCommand::Refresh { project_id, replaces: replaces.clone(), refreshed: key.seal(tokens) };
+        self.command(id, command, meta).await
+    }
+
+    /// An ACTIVE account whose tokens `replaces` could not be refreshed: EXPIRED with `reason`.
+    pub async fn expire_credential(
+        &self,
+        project_id: ProjectId,
+        id: &str,
+        replaces: &SealedSecret,
+        reason: &str,
+        meta: &CommandMetadata,
+    ) -> AccountResult<()> {
+        let command = ConnectedAccountCommand::ExpireCredential {
+            project_id,
+            replaces: replaces.clone(),
+            reason: reason.to_owned(),
+        };
+        self.command(id, command, meta).await
     }
 
     /// The auth config of an account, for its OAuth flow.

@@ -192,6 +192,7 @@ fn fold(rows: &mut HashMap<String, Row>, event: &ConnectedAccountEvent, at: Date
                     row.set_status(if e.enabled { "ACTIVE" } else { "INACTIVE" }, Some(&e.reason), at)
                 }
                 E::ConnectedAccountRevoked(e) => row.set_status("REVOKED", Some(&e.reason), at),
+                E::ConnectedAccountRefreshed(_) => row.set_status("ACTIVE", None, at),
                 E::ConnectedAccountDeleted(_) => {
                     row.deleted_at = Some(at);
                     row.updated_at = at;

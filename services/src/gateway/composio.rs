@@ -21,6 +21,7 @@ use super::upstreams::{Upstream, Upstreams};
 use crate::catalog::Catalog;
 use crate::connected_account::{AccountError, AccountFilter, AccountRecord, ConnectedAccounts};
 use crate::error::AppError;
+use crate::oauth::{RefreshFailure, TokenRefresher};
 use crate::project::{Caller, Projects};
 use crate::server::{ServerRecord, Servers};
 use domain::connected_account::ConnectedAccountError;
@@ -40,6 +41,7 @@ pub struct ComposioTargets {
     projects: Projects,
     servers: Servers,
     accounts: ConnectedAccounts,
+    refresher: TokenRefresher,
 }
 
 /// Whose account a Composio URL uses.
@@ -142,8 +144,8 @@ impl ServerTarget {
 }
 
 impl ComposioTargets {
-    pub fn new(projects: Projects, servers: Servers, accounts: ConnectedAccounts) -> Self {
-        Self { projects, servers, accounts }
+    pub fn new(projects: Projects, servers: Servers, accounts: ConnectedAccounts, refresher: TokenRefresher) -> Self {
+        Self { projects, servers, accounts, refresher }
     }
 
     /// The server a URL names, for the project of the request's key.
@@ -216,6 +218,14 @@ impl ComposioTargets {
                 .await
                 .map_err(|e| internal("cannot open a connected account's credential for the gateway", &e))?;
             let Some((account, plain)) = opened else { continue };
+            let plain = if crate::connected_account::is_oauth(&account.auth_scheme) {
+                match self.fresh_tokens(target, &account, plain).await? {
+                    Some(plain) => plain,
+                    None => continue,
+                }
+            } else {
+                plain
+            };
             return match credential::account_token(&account.auth_scheme, &plain) {
                 AccountToken::Nothing => Ok(None),
                 AccountToken::Unusable => Err(GatewayError::CredentialUnusable),
@@ -231,6 +241,30 @@ impl ComposioTargets {
             Selector::Account(_) => candidates.first().map(|c| c.user_id.clone()).unwrap_or_default(),
         };
         Err(GatewayError::NotConnected { user, toolkit: toolkit.to_owned(), auth_config_id: auth_config_id.to_owned() })
+    }
+
+    /// An OAuth account's tokens, refreshed if due; none when the account stopped being
+    /// ACTIVE meanwhile. A refresh that failed for good leaves it EXPIRED, and the call is told
+    /// to re-authenticate.
+    async fn fresh_tokens(
+        &self,
+        target: &ServerTarget,
+        account: &events::connected_account::AccountRef,
+        plain: secrecy::SecretString,
+    ) -> Result<Option<secrecy::SecretString>, GatewayError> {
+        let project_id = target.caller.project_id;
+        let id = &account.connected_account_id;
+        match self.refresher.fresh_account_tokens(project_id, id, &account.auth_config_id, plain).await {
+            Ok(plain) => Ok(Some(plain)),
+            Err(RefreshFailure::Gone) => Ok(None),
+            Err(RefreshFailure::Expired(reason)) => Err(GatewayError::AccountExpired {
+                account_id: id.clone(),
+                toolkit: account.toolkit.clone(),
+                auth_config_id: account.auth_config_id.clone(),
+                reason,
+            }),
+            Err(other) => Err(credential::refresh_error(other)),
+        }
     }
 
     /// The accounts that may serve the request, most recent first: the user's ACTIVE ones

@@ -2,9 +2,23 @@
 //! credential: the OAuth access token, or the token / API key given to set-auth or to the
 //! connection. Opened only here, right before a request is forwarded, and never logged.
 
+use super::error::GatewayError;
+use crate::oauth::RefreshFailure;
 use events::instance::AuthMethod;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+
+/// A refresh failure that is not the target's own to word (expired, gone): the same answer
+/// for instances and connected accounts.
+pub fn refresh_error(failure: RefreshFailure) -> GatewayError {
+    match failure {
+        RefreshFailure::Unavailable(problem) => GatewayError::RefreshUnavailable { problem },
+        other => {
+            tracing::error!(error = %other, "cannot refresh a credential for the gateway");
+            GatewayError::Internal
+        }
+    }
+}
 
 /// Where each kind of credential keeps the value to send, in order of preference.
 fn fields(method: AuthMethod) -> &'static [&'static str] {

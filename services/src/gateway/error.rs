@@ -74,6 +74,21 @@ pub enum GatewayError {
     NotAuthenticated { server_name: String, oauth_url: Option<String> },
     #[error("the credential stored for this instance has no token or api_key to send upstream")]
     CredentialUnusable,
+    /// The instance's OAuth tokens expired and could not be refreshed (the credential is now
+    /// EXPIRED): the user must authorize again.
+    #[error("{}", reauthenticate(server_name, oauth_url.as_deref(), reason))]
+    CredentialExpired { server_name: String, oauth_url: Option<String>, reason: String },
+    /// A connected account's OAuth tokens expired and could not be refreshed (it is EXPIRED).
+    #[error(
+        "the connected account {account_id} for `{toolkit}` has expired: its OAuth token could not be refreshed \
+         ({reason}). The user must re-authenticate: connect the account again for auth config {auth_config_id} \
+         (POST /api/v3/connected_accounts/link), then retry"
+    )]
+    AccountExpired { account_id: String, toolkit: String, auth_config_id: String, reason: String },
+    /// The OAuth token has expired and the provider could not refresh it right now; nothing
+    /// was marked expired, a later call tries again.
+    #[error("the OAuth token expired and could not be refreshed right now ({problem}); try again shortly")]
+    RefreshUnavailable { problem: String },
     /// The same answer as for a tool that does not exist: a hidden tool is not there.
     #[error("Unknown tool: {0}")]
     HiddenTool(String),
@@ -105,6 +120,17 @@ fn not_authenticated(server_name: &str, oauth_url: Option<&str>) -> String {
     }
 }
 
+fn reauthenticate(server_name: &str, oauth_url: Option<&str>, reason: &str) -> String {
+    let how = match oauth_url {
+        Some(url) => format!("re-authenticate at {url}"),
+        None => "re-authenticate (POST /mcp-server/instance/set-auth)".to_owned(),
+    };
+    format!(
+        "the credential of this `{server_name}` instance has expired: its OAuth token could not be refreshed \
+         ({reason}); {how}"
+    )
+}
+
 impl GatewayError {
     /// JSON-RPC codes: the spec's own where one fits, else in the server range.
     pub fn code(&self) -> i64 {
@@ -121,7 +147,12 @@ impl GatewayError {
             | Self::TransportMissing { .. }
             | Self::NotGaiaServer { .. }
             | Self::UpstreamRefused { .. } => -32002,
-            Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => -32003,
+            Self::NotAuthenticated { .. }
+            | Self::CredentialUnusable
+            | Self::NotConnected { .. }
+            | Self::CredentialExpired { .. }
+            | Self::AccountExpired { .. }
+            | Self::RefreshUnavailable { .. } => -32003,
             Self::ApiKeyRequired | Self::GaiaKeyRequired => -32005,
             Self::Upstream { .. } => -32004,
             Self::HiddenTool(_) => -32602,
@@ -147,14 +178,17 @@ impl GatewayError {
             | Self::StdioNotRun { .. }
             | Self::TransportMissing { .. }
             | Self::NotGaiaServer { .. } => StatusCode::NOT_IMPLEMENTED,
-            Self::UpstreamRefused { .. } => StatusCode::FORBIDDEN,
-            Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            Self::UpstreamRefused { .. }
+            | Self::NotAuthenticated { .. }
+            | Self::CredentialUnusable
+            | Self::NotConnected { .. }
+            | Self::CredentialExpired { .. }
+            | Self::AccountExpired { .. }
+            | Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::RefreshUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::HiddenTool(_) | Self::ParseError | Self::InvalidRequest(_) | Self::HeaderMismatch(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -184,6 +218,12 @@ impl GatewayError {
     fn data(&self) -> Option<Value> {
         match self {
             Self::NotAuthenticated { oauth_url: Some(url), .. } => Some(json!({ "oauthUrl": url })),
+            Self::CredentialExpired { oauth_url, .. } => Some(json!({ "reauthenticate": true, "oauthUrl": oauth_url })),
+            Self::AccountExpired { account_id, toolkit, auth_config_id, .. } => Some(json!({
+                "reauthenticate": true, "connectedAccountId": account_id, "toolkit": toolkit,
+                "authConfigId": auth_config_id,
+            })),
+            Self::RefreshUnavailable { .. } => Some(json!({ "retryable": true })),
             Self::Unbound { binding, .. } => Some(json!({ "missingBinding": binding })),
             Self::NotConnected { toolkit, auth_config_id, .. } => {
                 Some(json!({ "toolkit": toolkit, "authConfigId": auth_config_id }))

@@ -40,6 +40,7 @@ pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
 use crate::instance::{ConnectionRecord, Instances};
+use crate::oauth::{RefreshFailure, TokenRefresher};
 use crate::project::Caller;
 use crate::secrets::MasterKey;
 use bytes::Bytes;
@@ -98,6 +99,8 @@ pub struct Gateway {
 
 struct Inner {
     instances: Instances,
+    /// OAuth tokens due to expire are refreshed before they are sent.
+    refresher: TokenRefresher,
     composio: ComposioTargets,
     registered: RegisteredTargets,
     upstreams: Upstreams,
@@ -176,6 +179,7 @@ impl Route<'_> {
 impl Gateway {
     pub fn new(
         instances: Instances,
+        refresher: TokenRefresher,
         composio: ComposioTargets,
         registered: RegisteredTargets,
         settings: &GatewaySettings,
@@ -184,6 +188,7 @@ impl Gateway {
     ) -> Self {
         let inner = Inner {
             instances,
+            refresher,
             composio,
             registered,
             upstreams: settings.upstreams.clone(),
@@ -406,10 +411,9 @@ impl Gateway {
         upstream: &Upstream,
     ) -> Result<Option<(HeaderName, HeaderValue)>, GatewayError> {
         let entry = Catalog::get().by_slug(slug);
-        let not_authenticated = || GatewayError::NotAuthenticated {
-            server_name: record.server_name.clone(),
-            oauth_url: entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string())),
-        };
+        let oauth_url = || entry.and_then(|e| e.oauth_url(&self.inner.public_url, &instance_id.to_string()));
+        let not_authenticated =
+            || GatewayError::NotAuthenticated { server_name: record.server_name.clone(), oauth_url: oauth_url() };
         if !record.is_authenticated() {
             return match entry.map(|e| e.auth) {
                 Some(AuthKind::None) => Ok(None),
@@ -420,7 +424,19 @@ impl Gateway {
             tracing::error!(error = %e, "cannot open an instance's credential for the gateway");
             GatewayError::Internal
         })?;
-        let (method, plain) = opened.ok_or_else(not_authenticated)?;
+        let (method, mut plain) = opened.ok_or_else(not_authenticated)?;
+        if method == events::instance::AuthMethod::Oauth {
+            plain =
+                self.inner.refresher.fresh_instance_tokens(record, plain).await.map_err(|failure| match failure {
+                    RefreshFailure::Expired(reason) => GatewayError::CredentialExpired {
+                        server_name: record.server_name.clone(),
+                        oauth_url: oauth_url(),
+                        reason,
+                    },
+                    RefreshFailure::Gone => not_authenticated(),
+                    other => credential::refresh_error(other),
+                })?;
+        }
         let token = credential::token_of(method, &plain).ok_or(GatewayError::CredentialUnusable)?;
         use secrecy::ExposeSecret;
         let value = HeaderValue::from_str(&upstream.credential_value(token.expose_secret()))

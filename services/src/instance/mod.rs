@@ -85,6 +85,13 @@ pub enum Target {
     User(SlotRef),
 }
 
+/// A credential opened for a call: its method, its JSON, and the sealed form it was read from.
+pub struct OpenedCredential {
+    pub method: AuthMethod,
+    pub plain: SecretString,
+    pub sealed: events::SealedSecret,
+}
+
 /// A credential as given, before it is sealed: its method and its JSON.
 pub struct AuthInput {
     pub method: AuthMethod,
@@ -244,19 +251,68 @@ impl Instances {
 
     /// The credential of a live instance, opened: its method and JSON. Only the gateway calls
     /// this, right before it forwards a request; the instance id was the caller's credential.
+    /// An expired credential (its refresh failed) is none: the user must authenticate again.
     pub async fn open_credential(
         &self,
         record: &ConnectionRecord,
     ) -> InstanceResult<Option<(AuthMethod, SecretString)>> {
+        Ok(self.open_usable(record).await?.map(|opened| (opened.method, opened.plain)))
+    }
+
+    /// The usable credential of a slot, opened, with the sealed form it was read from (what a
+    /// refresh replaces). Read from the slot's events, not the view.
+    pub async fn open_usable(&self, record: &ConnectionRecord) -> InstanceResult<Option<OpenedCredential>> {
         let slot: Instance = self.bus.load(&record.slot_id).await?;
-        let Some((method, sealed)) = slot.credential_in(ProjectId::from_uuid(record.project_id)) else {
+        let Some((method, sealed)) = slot.usable_credential_in(ProjectId::from_uuid(record.project_id)) else {
             return Ok(None);
         };
         match self.vault.open(sealed).await {
-            Ok(plain) => Ok(Some((method, plain))),
+            Ok(plain) => Ok(Some(OpenedCredential { method, plain, sealed: sealed.clone() })),
             Err(crate::secrets::OpenError::Shredded) => Ok(None),
             Err(e) => Err(AppError::Failed(e.into())),
         }
+    }
+
+    /// Stores refreshed OAuth tokens in place of `replaces`, sealed under its data key (so that
+    /// removing the credential still destroys them). Refused with `CredentialChanged` if the
+    /// slot holds other tokens by now (another refresh won, or the user authorized again).
+    pub async fn store_refreshed(
+        &self,
+        record: &ConnectionRecord,
+        replaces: &events::SealedSecret,
+        tokens: &SecretString,
+        meta: &CommandMetadata,
+    ) -> InstanceResult<()> {
+        let key = match self.vault.key_of(replaces).await {
+            Ok(key) => key,
+            Err(crate::secrets::OpenError::Shredded) => {
+                return Err(AppError::Rejected(InstanceError::CredentialChanged));
+            }
+            Err(e) => return Err(AppError::Failed(e.into())),
+        };
+        let command = InstanceCommand::RefreshCredential {
+            project_id: ProjectId::from_uuid(record.project_id),
+            replaces: replaces.clone(),
+            refreshed: key.seal(tokens),
+        };
+        self.bus.instance(&record.slot_id, command, meta).await.map(drop)
+    }
+
+    /// Marks the OAuth tokens `replaces` expired (their refresh failed for good), unless the
+    /// slot holds other tokens by now.
+    pub async fn expire_credential(
+        &self,
+        record: &ConnectionRecord,
+        replaces: &events::SealedSecret,
+        reason: &str,
+        meta: &CommandMetadata,
+    ) -> InstanceResult<()> {
+        let command = InstanceCommand::ExpireCredential {
+            project_id: ProjectId::from_uuid(record.project_id),
+            replaces: replaces.clone(),
+            reason: reason.to_owned(),
+        };
+        self.bus.instance(&record.slot_id, command, meta).await.map(drop)
     }
 
     /// Whether the slot of `target` holds a credential (no decryption).

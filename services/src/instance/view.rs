@@ -163,6 +163,9 @@ impl Fold {
             }
             InstanceEvent::InstanceAuthSet(e) => row.set_auth(Some(e.method), at),
             InstanceEvent::InstanceAuthCleared(_) => row.set_auth(None, at),
+            // Not authenticated any more: the user authorizes again (its oauthUrl).
+            InstanceEvent::InstanceCredentialExpired(_) => row.set_auth(None, at),
+            InstanceEvent::InstanceCredentialRefreshed(_) => row.set_auth(Some(AuthMethod::Oauth), at),
             InstanceEvent::InstanceUserErased(_) => unreachable!("handled above"),
         }
     }

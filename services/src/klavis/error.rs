@@ -123,7 +123,9 @@ impl From<AppError<InstanceError>> for KlavisError {
     fn from(e: AppError<InstanceError>) -> Self {
         Problem::of_app_error(e, |refusal| match refusal {
             InstanceError::NotFound => Problem::new(Kind::NotFound, "Instance not found"),
-            e @ InstanceError::StateAlreadyUsed => Problem::new(Kind::Conflict, e.to_string()),
+            e @ (InstanceError::StateAlreadyUsed | InstanceError::CredentialChanged) => {
+                Problem::new(Kind::Conflict, e.to_string())
+            }
             // Catalog servers require no connected accounts; kept for completeness.
             e @ InstanceError::MissingConnectedAccounts(_) => Problem::new(Kind::Forbidden, e.to_string()),
             InstanceError::Lookup(e) => {

@@ -41,7 +41,7 @@ pub struct RawFields {
 
 impl ExtraTokenFields for RawFields {}
 
-type TokenResponse = StandardTokenResponse<RawFields, BasicTokenType>;
+pub(super) type TokenResponse = StandardTokenResponse<RawFields, BasicTokenType>;
 type ProviderClient = oauth2::Client<
     BasicErrorResponse,
     TokenResponse,
@@ -176,10 +176,10 @@ pub struct CallbackQuery {
 
 /// An OAuth client and its endpoints, from a project's white-label app or from a custom auth
 /// config's own credentials.
-struct ResolvedClient {
+pub(super) struct ResolvedClient {
     client: ClientRef,
-    client_id: String,
-    endpoints: Endpoints,
+    pub(super) client_id: String,
+    pub(super) endpoints: Endpoints,
     /// The redirect URI registered with the provider, when it is not this service's own.
     callback_url: Option<String>,
     scopes: Option<Vec<String>>,
@@ -250,7 +250,7 @@ pub struct OAuthFlow {
     outbound: Outbound,
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -526,32 +526,86 @@ impl OAuthFlow {
         self.exchange(claims, code).await
     }
 
-    /// The client the state names, with its secret: a white-label app's, or a custom auth
-    /// config's `client_secret`.
+    /// The client the state names, with its secret.
     async fn client_of(&self, claims: &StateClaims) -> Result<(ResolvedClient, Option<SecretString>), FlowError> {
-        match &claims.client {
+        self.client_for(claims.project_id, &claims.provider, &claims.client).await
+    }
+
+    /// A client of `project_id` for `provider`, with its secret: a white-label app's, or a
+    /// custom auth config's `client_secret`.
+    pub(super) async fn client_for(
+        &self,
+        project_id: ProjectId,
+        provider: &str,
+        client: &ClientRef,
+    ) -> Result<(ResolvedClient, Option<SecretString>), FlowError> {
+        match client {
             ClientRef::App(client_id) => {
-                let app = self
-                    .apps
-                    .get(claims.project_id, client_id)
-                    .await?
-                    .ok_or_else(|| FlowError::NoApp(claims.provider.clone()))?;
-                let secret = self.apps.client_secret(claims.project_id, &app).await?;
-                Ok((ResolvedClient::from_app(&claims.provider, &app)?, Some(secret)))
+                let app =
+                    self.apps.get(project_id, client_id).await?.ok_or_else(|| FlowError::NoApp(provider.to_owned()))?;
+                let secret = self.apps.client_secret(project_id, &app).await?;
+                Ok((ResolvedClient::from_app(provider, &app)?, Some(secret)))
             }
             ClientRef::AuthConfig(id) => {
                 let auth_configs = self.accounts.auth_configs();
-                let config = auth_configs.load(claims.project_id, id).await.map_err(|e| match e {
+                let config = auth_configs.load(project_id, id).await.map_err(|e| match e {
                     AppError::Rejected(_) => FlowError::AuthConfigUnusable,
                     other => other.into(),
                 })?;
-                let settings = config.settings_in(claims.project_id).ok_or(FlowError::AuthConfigUnusable)?;
+                let settings = config.settings_in(project_id).ok_or(FlowError::AuthConfigUnusable)?;
                 let secrets = auth_configs.secret_credentials(settings).await?;
                 let secret = secrets.get("client_secret").and_then(serde_json::Value::as_str);
                 let secret = secret.map(|s| SecretString::from(s.to_owned()));
-                Ok((ResolvedClient::from_auth_config(&claims.provider, id, settings)?, secret))
+                Ok((ResolvedClient::from_auth_config(provider, id, settings)?, secret))
             }
         }
+    }
+
+    /// The client that issued an instance's tokens: the project's white-label app for its
+    /// provider, as authorize picks it (the newest, when no `client_id` was asked for).
+    pub(super) async fn instance_client(
+        &self,
+        project_id: ProjectId,
+        provider: &str,
+    ) -> Result<(ResolvedClient, Option<SecretString>), FlowError> {
+        let app = self
+            .apps
+            .for_provider(project_id, provider, None)
+            .await?
+            .ok_or_else(|| FlowError::NoApp(provider.into()))?;
+        self.client_for(project_id, provider, &ClientRef::App(app.client_id)).await
+    }
+
+    /// The client that issued a connected account's tokens, as its link picked it: the auth
+    /// config's own, or for a managed one the project's white-label app for the provider.
+    /// A disabled auth config still refreshes the accounts it connected.
+    pub(super) async fn account_client(
+        &self,
+        project_id: ProjectId,
+        auth_config_id: &str,
+    ) -> Result<(ResolvedClient, Option<SecretString>), FlowError> {
+        let config = self.accounts.auth_configs().load(project_id, auth_config_id).await.map_err(|e| match e {
+            AppError::Rejected(_) => FlowError::AuthConfigUnusable,
+            other => other.into(),
+        })?;
+        let settings = config.settings_in(project_id).ok_or(FlowError::AuthConfigUnusable)?;
+        let provider = provider_for_toolkit(&settings.toolkit);
+        if settings.managed {
+            return self.instance_client(project_id, &provider).await;
+        }
+        self.client_for(project_id, &provider, &ClientRef::AuthConfig(auth_config_id.to_owned())).await
+    }
+
+    pub(super) fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    pub(super) fn instances(&self) -> &Instances {
+        &self.instances
+    }
+
+    pub(super) fn accounts(&self) -> &ConnectedAccounts {
+        &self.accounts
     }
 
     /// Exchanges the code at the token endpoint; the tokens come back as the JSON to seal.
@@ -649,7 +703,7 @@ fn check_provider(instance: &ConnectionRecord, provider: &str) -> Result<(), Flo
 /// Never includes a token or the client secret: only the provider's error code and
 /// description (clipped: it ends up in a FAILED connection's reason), why the endpoint was
 /// not called, or the kind of transport failure.
-fn describe(e: &RequestTokenError<OutboundError, BasicErrorResponse>) -> String {
+pub(super) fn describe(e: &RequestTokenError<OutboundError, BasicErrorResponse>) -> String {
     match e {
         RequestTokenError::ServerResponse(response) => {
             let code = response.error().to_string();
@@ -685,9 +739,9 @@ fn clip(mut text: String) -> String {
     text
 }
 
-struct Endpoints {
+pub(super) struct Endpoints {
     authorize: String,
-    token: String,
+    pub(super) token: String,
 }
 
 impl Endpoints {

@@ -5,11 +5,13 @@
 mod answer;
 mod apps;
 mod flow;
+mod refresh;
 mod spent;
 mod state;
 
 pub use answer::OAuthAnswer;
 pub use apps::{OAuthAppRecord, OAuthApps, OAuthAppsView};
 pub use flow::{AuthorizeRequest, CallbackQuery, FlowError, FlowParts, OAuthFlow, Outcome, provider_for_toolkit};
+pub use refresh::{MARGIN_SECS, RefreshFailure, TokenRefresher};
 pub use spent::SpentStates;
 pub use state::{ClientRef, FlowTarget, StateClaims, StateError, StateSealer};

@@ -71,12 +71,18 @@ impl Vault {
 
     /// Opens a sealed secret, if its data key still exists.
     pub async fn open(&self, sealed: &SealedSecret) -> Result<SecretString, OpenError> {
+        self.key_of(sealed).await?.open(sealed).ok_or(OpenError::Corrupt)
+    }
+
+    /// The data key that sealed `sealed`, if it still exists: what a new version of the same
+    /// credential (refreshed OAuth tokens) is sealed under, so that destroying the credential's
+    /// key destroys every version of it.
+    pub async fn key_of(&self, sealed: &SealedSecret) -> Result<DataKey, OpenError> {
         let wrapped: Option<Vec<u8>> = sqlx::query_scalar("SELECT wrapped_key FROM secret_keys WHERE key_id = $1")
             .bind(sealed.key_id)
             .fetch_optional(&self.pool)
             .await?;
-        let key = self.unwrapped(sealed.key_id, &wrapped.ok_or(OpenError::Shredded)?).ok_or(OpenError::Corrupt)?;
-        key.open(sealed).ok_or(OpenError::Corrupt)
+        self.unwrapped(sealed.key_id, &wrapped.ok_or(OpenError::Shredded)?).ok_or(OpenError::Corrupt)
     }
 }
 

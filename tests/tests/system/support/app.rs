@@ -23,6 +23,7 @@ pub struct TestApp {
     pub project_id: ProjectId,
     pub key: String,
     projects: Projects,
+    settings: Settings,
     stop: Option<oneshot::Sender<()>>,
     _server: JoinHandle<anyhow::Result<()>>,
     _db: TestDatabase,
@@ -54,6 +55,7 @@ impl TestApp {
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
+        let replica_settings = settings.clone();
         let base_url = format!("http://{}", application.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until_stopped(async {
@@ -70,12 +72,24 @@ impl TestApp {
             project_id: ProjectId::random(),
             key: String::new(),
             projects,
+            settings: replica_settings,
             stop: Some(stop),
             _server: server,
             _db: db,
         };
         (app.project_id, app.key) = app.new_project("Test project").await;
         app
+    }
+
+    /// A second replica in this process, over the same database with the same settings (no
+    /// relay); its base URL. It runs until the test ends.
+    pub async fn replica(&self) -> String {
+        let mut settings = self.settings.clone();
+        settings.relay = None;
+        let application = Application::build(&settings).await.expect("the replica builds");
+        let base_url = format!("http://{}", application.local_addr());
+        tokio::spawn(application.run_until_stopped(std::future::pending::<()>()));
+        base_url
     }
 
     /// The URL of the app's own database, for other processes (a relay) to use.

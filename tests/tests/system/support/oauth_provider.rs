@@ -1,6 +1,7 @@
 //! A local OAuth 2.0 provider for tests: an authorize endpoint that consents at once (or
 //! refuses), and a token endpoint that checks the code, the redirect URI, the client secret
-//! and the PKCE verifier before it issues tokens.
+//! and the PKCE verifier before it issues tokens, and refreshes them (RFC 6749 §6): each
+//! refresh token works once (it rotates), so a refresh token spent twice gets `invalid_grant`.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -17,6 +18,10 @@ use std::sync::{Arc, Mutex};
 pub enum Behaviour {
     Deny,
     FailTokenExchange,
+    /// Refresh requests get `invalid_grant` (the user revoked the grant).
+    RefuseRefresh,
+    /// Refresh requests get a 503 with `temporarily_unavailable` (the provider is down).
+    RefreshDown,
 }
 
 #[derive(Default)]
@@ -27,6 +32,14 @@ struct State {
     tokens_issued: u32,
     /// Every call of the token endpoint, answered with tokens or not.
     token_requests: u32,
+    /// Calls with `grant_type=refresh_token`, answered with tokens or not.
+    refresh_requests: u32,
+    /// Refresh tokens issued and not spent yet.
+    live_refresh_tokens: std::collections::HashSet<String>,
+    /// `expires_in` of the tokens issued from now on (3600 unless told).
+    expires_in: Option<i64>,
+    /// How long a refresh takes (to make concurrent refreshes overlap).
+    refresh_delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -69,9 +82,10 @@ fn urlencode(raw: &str) -> String {
 #[derive(Deserialize)]
 struct TokenParams {
     grant_type: String,
-    code: String,
-    redirect_uri: String,
-    code_verifier: String,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
 }
@@ -90,42 +104,93 @@ fn client_credentials(req: &Request, form: &TokenParams) -> Option<(String, Stri
     Some((form.client_id.clone()?, form.client_secret.clone()?))
 }
 
+/// A token endpoint's refusal: its status and RFC 6749 §5.2 error code.
+type Refusal = (poem::http::StatusCode, &'static str);
+
+const fn refuse(error: &'static str) -> Refusal {
+    (poem::http::StatusCode::BAD_REQUEST, error)
+}
+
+fn refusal_response((status, error): Refusal) -> Response {
+    Json(serde_json::json!({"error": error})).with_status(status).into_response()
+}
+
 #[handler]
-fn token(req: &Request, Form(form): Form<TokenParams>, Data(provider): Data<&OAuthProvider>) -> Response {
-    let refuse = |error: &str| {
-        Json(serde_json::json!({"error": error})).with_status(poem::http::StatusCode::BAD_REQUEST).into_response()
+async fn token(req: &Request, Form(form): Form<TokenParams>, Data(provider): Data<&OAuthProvider>) -> Response {
+    let delay = {
+        let mut state = provider.state.lock().unwrap();
+        state.token_requests += 1;
+        if form.grant_type == "refresh_token" {
+            state.refresh_requests += 1;
+        }
+        state.refresh_delay
     };
+    if form.grant_type == "refresh_token" && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if client_credentials(req, &form)
+        .is_none_or(|(id, secret)| id != provider.client_id || secret != provider.client_secret)
+    {
+        return refusal_response(refuse("invalid_client"));
+    }
     let mut state = provider.state.lock().unwrap();
-    state.token_requests += 1;
+    match form.grant_type.as_str() {
+        "authorization_code" => exchange_code(&mut state, &form),
+        "refresh_token" => refresh(&mut state, &form),
+        _ => Err(refuse("unsupported_grant_type")),
+    }
+    .map_or_else(refusal_response, |()| state.issue(provider))
+}
+
+fn exchange_code(state: &mut State, form: &TokenParams) -> Result<(), Refusal> {
     if state.behaviour == Some(Behaviour::FailTokenExchange) {
-        return refuse("server_error");
-    }
-    if form.grant_type != "authorization_code" {
-        return refuse("unsupported_grant_type");
-    }
-    match client_credentials(req, &form) {
-        Some((id, secret)) if id == provider.client_id && secret == provider.client_secret => {}
-        _ => return refuse("invalid_client"),
+        return Err(refuse("server_error"));
     }
     // A code works once.
-    let Some((redirect_uri, challenge)) = state.codes.remove(&form.code) else { return refuse("invalid_grant") };
-    if redirect_uri != form.redirect_uri {
-        return refuse("invalid_grant");
+    let code = form.code.as_deref().unwrap_or_default();
+    let Some((redirect_uri, challenge)) = state.codes.remove(code) else { return Err(refuse("invalid_grant")) };
+    if Some(redirect_uri.as_str()) != form.redirect_uri.as_deref() {
+        return Err(refuse("invalid_grant"));
     }
-    if URL_SAFE_NO_PAD.encode(Sha256::digest(form.code_verifier.as_bytes())) != challenge {
-        return refuse("invalid_grant");
+    let verifier = form.code_verifier.as_deref().unwrap_or_default();
+    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+        return Err(refuse("invalid_grant"));
     }
-    state.tokens_issued += 1;
-    let n = state.tokens_issued;
-    Json(serde_json::json!({
-        "access_token": format!("access-token-{}-{n}", provider.client_secret),
-        "refresh_token": format!("refresh-token-{}-{n}", provider.client_secret),
-        "token_type": "Bearer",
-        "expires_in": 3600,
-        "scope": "read write",
-        "provider_extra": {"team": "T123"},
-    }))
-    .into_response()
+    Ok(())
+}
+
+fn refresh(state: &mut State, form: &TokenParams) -> Result<(), Refusal> {
+    match state.behaviour {
+        Some(Behaviour::RefuseRefresh) => return Err(refuse("invalid_grant")),
+        Some(Behaviour::RefreshDown) => {
+            return Err((poem::http::StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"));
+        }
+        _ => {}
+    }
+    // A refresh token works once: the answer carries the next one.
+    let presented = form.refresh_token.as_deref().unwrap_or_default();
+    if !state.live_refresh_tokens.remove(presented) {
+        return Err(refuse("invalid_grant"));
+    }
+    Ok(())
+}
+
+impl State {
+    fn issue(&mut self, provider: &OAuthProvider) -> Response {
+        self.tokens_issued += 1;
+        let n = self.tokens_issued;
+        let refresh_token = format!("refresh-token-{}-{n}", provider.client_secret);
+        self.live_refresh_tokens.insert(refresh_token.clone());
+        Json(serde_json::json!({
+            "access_token": format!("access-token-{}-{n}", provider.client_secret),
+            "refresh_token": refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in.unwrap_or(3600),
+            "scope": "read write",
+            "provider_extra": {"team": "T123"},
+        }))
+        .into_response()
+    }
 }
 
 impl OAuthProvider {
@@ -154,5 +219,29 @@ impl OAuthProvider {
 
     pub fn token_requests(&self) -> u32 {
         self.state.lock().unwrap().token_requests
+    }
+
+    pub fn refresh_requests(&self) -> u32 {
+        self.state.lock().unwrap().refresh_requests
+    }
+
+    /// Behaves well again.
+    pub fn recover(&self) {
+        self.state.lock().unwrap().behaviour = None;
+    }
+
+    /// Tokens issued from now on expire in `seconds` (0: at once).
+    pub fn expire_tokens_in(&self, seconds: i64) {
+        self.state.lock().unwrap().expires_in = Some(seconds);
+    }
+
+    /// Each refresh from now on takes `delay`.
+    pub fn delay_refreshes(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().refresh_delay = delay;
+    }
+
+    /// The access token of the `n`th tokens issued (1: the code's).
+    pub fn access_token(&self, n: u32) -> String {
+        format!("access-token-{}-{n}", self.client_secret)
     }
 }
