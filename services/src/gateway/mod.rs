@@ -19,6 +19,7 @@ mod error;
 mod forward;
 mod message;
 mod policy;
+mod record;
 mod session;
 mod sse;
 mod upstreams;
@@ -30,6 +31,7 @@ pub use error::GatewayError;
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
+use crate::gateway_record::Recorder;
 use crate::instance::{ConnectionRecord, Instances};
 use crate::secrets::MasterKey;
 use bytes::Bytes;
@@ -80,6 +82,8 @@ struct Inner {
     forwarder: Forwarder,
     tools: ToolCache,
     public_url: String,
+    /// Every session opened or closed and every `tools/call` goes on the record (see [`record`]).
+    recorder: Recorder,
 }
 
 /// A request at a gateway URL, as the edge read it.
@@ -122,6 +126,7 @@ impl Gateway {
         settings: &GatewaySettings,
         master: &MasterKey,
         public_url: String,
+        recorder: Recorder,
     ) -> Self {
         let inner = Inner {
             instances,
@@ -131,6 +136,7 @@ impl Gateway {
             forwarder: Forwarder::new(settings.timeout),
             tools: ToolCache::default(),
             public_url,
+            recorder,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -160,7 +166,9 @@ impl Gateway {
         }
     }
 
-    async fn serve(
+    /// Forwards one message and relays its answer; [`Gateway::serve`] (in [`record`]) puts it
+    /// on the record around this.
+    async fn serve_unrecorded(
         &self,
         incoming: &Incoming,
         target: &Target,
