@@ -3,9 +3,9 @@
 //! instance or a server; both scoped to the caller's project: another project's id is not found.
 
 use super::{Audit, AuditError, Entry, Filter, History, MAX_RECORDS, Subject, parse_time};
-use crate::gateway_record::{StoredRecord, Whose};
 use crate::caller_extractor;
 use crate::error::AppError;
+use crate::gateway_record::{StoredRecord, Whose};
 use crate::http::caller::KeySource;
 use crate::http::input;
 use crate::http::problem::{Issue, Kind, Location, Problem};
@@ -138,9 +138,7 @@ fn whose_of(
         Problem::invalid(Location::Query(name.into()), Issue::WrongType, format!("`{name}` must be a UUID"))
     };
     match (instance_id, server_id) {
-        (Some(id), None) if user_id.is_none() => {
-            Ok(Whose::Instance(id.parse().map_err(|_| not_an_id("instance_id"))?))
-        }
+        (Some(id), None) if user_id.is_none() => Ok(Whose::Instance(id.parse().map_err(|_| not_an_id("instance_id"))?)),
         (None, Some(id)) => Ok(Whose::Server { server_id: id.parse().map_err(|_| not_an_id("server_id"))?, user_id }),
         _ => Err(Problem::invalid(
             Location::Query("instance_id".into()),

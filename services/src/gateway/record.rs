@@ -95,8 +95,7 @@ impl Draft {
             target,
             server_name,
             tool_name: None,
-            request_id: crate::http::context::current_request_id()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            request_id: crate::http::context::current_request_id().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             time: rfc3339(chrono::Utc::now()),
             started: Instant::now(),
         })
@@ -134,7 +133,10 @@ fn selected(selector: &str) -> (Option<String>, Option<String>) {
 
 fn opens_session(incoming: &Incoming, message: Option<&Message>, response: &Response) -> bool {
     message.and_then(Message::method) == Some("initialize")
-        && response.headers().get(SESSION_HEADER).is_some_and(|sealed| incoming.headers.get(SESSION_HEADER) != Some(sealed))
+        && response
+            .headers()
+            .get(SESSION_HEADER)
+            .is_some_and(|sealed| incoming.headers.get(SESSION_HEADER) != Some(sealed))
 }
 
 async fn commit(recorder: &Recorder, record: GatewayRecord) -> Result<(), GatewayError> {
@@ -169,7 +171,8 @@ async fn record_call(
         Ok(response) => response,
         Err(e) => {
             // The answer is an error either way; a record that fails is only logged.
-            if let Err(unrecorded) = commit(recorder, draft.finish(RecordKind::ToolCalled, outcome_of_error(&e))).await {
+            if let Err(unrecorded) = commit(recorder, draft.finish(RecordKind::ToolCalled, outcome_of_error(&e))).await
+            {
                 tracing::warn!(error = %unrecorded, "a refused tools/call could not be recorded");
             }
             return Err(e);
@@ -287,7 +290,9 @@ impl AnswerScanner {
 fn last_event_end(bytes: &[u8]) -> Option<usize> {
     (1..bytes.len())
         .rev()
-        .find(|&i| bytes[i] == b'\n' && (bytes[i - 1] == b'\n' || (i >= 2 && bytes[i - 1] == b'\r' && bytes[i - 2] == b'\n')))
+        .find(|&i| {
+            bytes[i] == b'\n' && (bytes[i - 1] == b'\n' || (i >= 2 && bytes[i - 1] == b'\r' && bytes[i - 2] == b'\n'))
+        })
         .map(|i| i + 1)
 }
 
@@ -311,7 +316,7 @@ mod tests {
                 .collect();
             assert_eq!(found.len(), 1, "chunks of {size}");
             let (at, answer) = &found[0];
-            assert_eq!((at + 1) * size >= stream.len(), true, "found with the last chunk (chunks of {size})");
+            assert!((at + 1) * size >= stream.len(), "found with the last chunk (chunks of {size})");
             assert_eq!(outcome_of_answer(answer), Outcome::ToolError);
         }
     }

@@ -62,7 +62,9 @@ struct Columns {
 impl Columns {
     fn push(&mut self, record: &GatewayRecord) {
         let (instance_id, server_id, user_id, account) = match &record.target {
-            Target::Instance { instance_id, user_id } => (Some(*instance_id.as_uuid()), None, Some(user_id.clone()), None),
+            Target::Instance { instance_id, user_id } => {
+                (Some(*instance_id.as_uuid()), None, Some(user_id.clone()), None)
+            }
             Target::ComposioServer { server_id, user_id, connected_account_id } => {
                 (None, Some(*server_id.as_uuid()), user_id.clone(), connected_account_id.clone())
             }
@@ -116,7 +118,10 @@ pub async fn read_after<'e>(db: impl PgExecutor<'e>, after: Position, limit: i64
 pub enum Whose {
     Instance(InstanceId),
     /// A Composio server's, for one user when given.
-    Server { server_id: ServerId, user_id: Option<String> },
+    Server {
+        server_id: ServerId,
+        user_id: Option<String>,
+    },
 }
 
 /// The records of `whose` in `project`, oldest first, at most `limit`.
@@ -160,10 +165,9 @@ fn decode_row(row: &PgRow) -> sqlx::Result<StoredRecord> {
     let server_id: Option<Uuid> = row.try_get("server_id")?;
     let user_id: Option<String> = row.try_get("user_id")?;
     let target = match (instance_id, server_id) {
-        (Some(instance_id), _) => Target::Instance {
-            instance_id: InstanceId::from_uuid(instance_id),
-            user_id: user_id.unwrap_or_default(),
-        },
+        (Some(instance_id), _) => {
+            Target::Instance { instance_id: InstanceId::from_uuid(instance_id), user_id: user_id.unwrap_or_default() }
+        }
         (None, Some(server_id)) => Target::ComposioServer {
             server_id: ServerId::from_uuid(server_id),
             user_id,

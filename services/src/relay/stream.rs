@@ -53,7 +53,9 @@ fn subjects() -> String {
 pub fn config(settings: &RelaySettings, name: &str) -> stream::Config {
     stream::Config {
         name: name.into(),
-        description: Some("Every event of MCP Provisioner and every record of its MCP gateway, in CloudEvents 1.0 JSON".into()),
+        description: Some(
+            "Every event of MCP Provisioner and every record of its MCP gateway, in CloudEvents 1.0 JSON".into(),
+        ),
         subjects: vec![subjects(), events::gateway::all_subjects()],
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,

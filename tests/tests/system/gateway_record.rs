@@ -134,8 +134,15 @@ async fn a_session_opened_and_closed_is_on_the_record_and_a_request_without_an_i
     let mut session = Session::new(url_of(&github));
     session.extra = vec![("x-request-id".into(), "rid-open".into())];
     session.initialize().await;
-    session.extra = vec![("x-request-id".into(), "rid-close".into())];
-    assert!(matches!(session.delete().await.status, 200 | 204));
+    let closed = session
+        .http
+        .delete(&session.url)
+        .header("mcp-session-id", session.session_id.as_deref().unwrap())
+        .header("x-request-id", "rid-close")
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(closed.status().as_u16(), 200 | 204), "{closed:?}");
 
     let opened = the_record(&app, "rid-open", "session.opened").await;
     assert_eq!((&opened["outcome"], &opened["tool_name"]), (&json!("ok"), &Value::Null), "{opened}");
@@ -145,8 +152,10 @@ async fn a_session_opened_and_closed_is_on_the_record_and_a_request_without_an_i
 
     let (mut other, _) = Session::open(url_of(&github)).await;
     other.call_tool("whoami", json!({})).await;
-    let minted: Vec<String> =
-        sqlx::query_scalar("SELECT request_id FROM gateway_calls WHERE kind = 'tool.called'").fetch_all(&app.pool).await.unwrap();
+    let minted: Vec<String> = sqlx::query_scalar("SELECT request_id FROM gateway_calls WHERE kind = 'tool.called'")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(minted.len(), 1);
     assert!(uuid::Uuid::parse_str(&minted[0]).is_ok(), "a minted request id: {minted:?}");
 }
@@ -264,7 +273,8 @@ async fn consume_records(nats_url: &str, expected: usize) -> (HashMap<String, us
     let mut quiet_since: Option<Instant> = None;
     loop {
         assert!(Instant::now() < deadline, "{} of {expected} records arrived", messages.len());
-        let mut batch = consumer.fetch().max_messages(1000).expires(Duration::from_millis(250)).messages().await.unwrap();
+        let mut batch =
+            consumer.fetch().max_messages(1000).expires(Duration::from_millis(250)).messages().await.unwrap();
         let mut got = 0;
         while let Some(Ok(message)) = batch.next().await {
             let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).unwrap().as_str().to_owned();
