@@ -402,3 +402,54 @@ async fn of_two_publishers_one_leads_and_a_kill_mid_batch_loses_and_duplicates_n
     assert!((checkpointed_at_kill as usize) < total, "killed mid-way: {checkpointed_at_kill} of {total} checkpointed");
     println!("killed with {checkpointed_at_kill} of {total} records checkpointed; {} delivered once each", ids.len());
 }
+
+#[tokio::test]
+async fn concurrent_records_share_one_commit_and_a_shutdown_writes_what_is_still_queued() {
+    use services::gateway_record::Recorder;
+    let app = TestApp::spawn().await;
+    let (recorder, writer) = Recorder::new(app.pool.clone());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let writer = tokio::spawn(writer.run(cancel.clone()));
+    let records = |n: usize, prefix: &str| -> Vec<GatewayRecord> {
+        (0..n)
+            .map(|i| GatewayRecord {
+                record_id: uuid::Uuid::new_v4(),
+                kind: RecordKind::ToolCalled,
+                project: app.project_id,
+                target: Target::Instance { instance_id: events::InstanceId::random(), user_id: "alice".into() },
+                server_name: "GitHub".into(),
+                tool_name: Some("whoami".into()),
+                outcome: Outcome::Ok,
+                duration_ms: 1.0,
+                request_id: format!("{prefix}-{i}"),
+                time: "2026-12-03T10:00:00.000000Z".into(),
+            })
+            .collect()
+    };
+
+    // 200 calls waiting at once: each is answered after its commit, and they share commits.
+    let waited = futures::future::join_all(records(200, "together").into_iter().map(|r| recorder.record(r))).await;
+    assert!(waited.iter().all(Result::is_ok), "{waited:?}");
+    let (rows, commits): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT transaction_id) FROM gateway_calls WHERE request_id LIKE 'together-%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, 200);
+    assert!(commits <= 2, "{commits} commits for 200 concurrent records: not one per call");
+
+    // Queued but not awaited when the service stops: written before the writer ends.
+    for record in records(50, "at-shutdown") {
+        recorder.record_later(record);
+    }
+    cancel.cancel();
+    writer.await.unwrap();
+    let flushed: i64 = sqlx::query_scalar("SELECT count(*) FROM gateway_calls WHERE request_id LIKE 'at-shutdown-%'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(flushed, 50);
+    let stopped = recorder.record(records(1, "late").remove(0)).await;
+    assert_eq!(stopped, Err(services::gateway_record::RecordError::Stopped), "no record is taken after the flush");
+}
