@@ -151,6 +151,12 @@ pub struct ServeArgs {
     /// How long the gateway waits for an upstream MCP server's answer to one message.
     #[arg(long = "gateway-timeout-secs", env = "PROVISIONER_GATEWAY_TIMEOUT_SECS", default_value_t = 30)]
     pub gateway_timeout_secs: u64,
+
+    /// Browser origins (besides the public URL's) whose pages may call the gateway:
+    /// comma-separated `scheme://host[:port]`, or `*` for any. Requests without `Origin`
+    /// (programs, not pages) always pass.
+    #[arg(long = "gateway-allowed-origins", env = "PROVISIONER_GATEWAY_ALLOWED_ORIGINS", default_value = "")]
+    pub gateway_allowed_origins: String,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -216,7 +222,13 @@ impl ServeArgs {
         if !(1..=3600).contains(&self.gateway_timeout_secs) {
             return Err(ConfigError::new("PROVISIONER_GATEWAY_TIMEOUT_SECS", "must be between 1 and 3600 seconds"));
         }
-        Ok(crate::gateway::GatewaySettings { upstreams, timeout: Duration::from_secs(self.gateway_timeout_secs) })
+        let allowed_origins = crate::gateway::AllowedOrigins::parse(&self.gateway_allowed_origins)
+            .map_err(|problem| ConfigError::new("PROVISIONER_GATEWAY_ALLOWED_ORIGINS", problem))?;
+        Ok(crate::gateway::GatewaySettings {
+            upstreams,
+            timeout: Duration::from_secs(self.gateway_timeout_secs),
+            allowed_origins,
+        })
     }
 }
 
@@ -282,6 +294,7 @@ mod tests {
             max_event_bytes: crate::store::DEFAULT_MAX_EVENT_BYTES,
             upstreams: None,
             gateway_timeout_secs: 30,
+            gateway_allowed_origins: String::new(),
         }
     }
 

@@ -64,6 +64,13 @@ pub enum GatewayError {
     TooLarge(usize),
     #[error("the upstream MCP server of `{server_name}` {problem}")]
     Upstream { server_name: String, problem: String },
+    /// `Mcp-Method` / `Mcp-Name` disagree with the body (2026-07-28): 400, -32020.
+    #[error("header mismatch: {0}")]
+    HeaderMismatch(String),
+    /// A browser page of an origin the gateway does not serve (DNS rebinding, cross-site use
+    /// of a capability URL): 403, with no id.
+    #[error("requests from the origin `{0}` are not accepted (PROVISIONER_GATEWAY_ALLOWED_ORIGINS)")]
+    OriginNotAllowed(String),
     #[error("internal error")]
     Internal,
     /// The call could not be put on the record, so its answer is withheld (the upstream may
@@ -96,7 +103,8 @@ impl GatewayError {
             Self::Upstream { .. } => -32004,
             Self::HiddenTool(_) => -32602,
             Self::ParseError => -32700,
-            Self::InvalidRequest(_) | Self::TooLarge(_) => -32600,
+            Self::InvalidRequest(_) | Self::TooLarge(_) | Self::OriginNotAllowed(_) => -32600,
+            Self::HeaderMismatch(_) => -32020,
             Self::Internal | Self::Unrecorded(_) => -32603,
         }
     }
@@ -114,7 +122,10 @@ impl GatewayError {
             Self::NotAuthenticated { .. } | Self::CredentialUnusable | Self::NotConnected { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Self::HiddenTool(_) | Self::ParseError | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::HiddenTool(_) | Self::ParseError | Self::InvalidRequest(_) | Self::HeaderMismatch(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,9 +133,14 @@ impl GatewayError {
         }
     }
 
-    /// Whether the error is about the URL or its key, not the message: a 404 (401) even for
-    /// a request.
-    fn is_not_found(&self) -> bool {
+    /// Whether the error is about the URL, its key or the transport, not the message: its
+    /// own status (404, 401, 403, 400) even for a request, as the transport requires.
+    fn keeps_status(&self) -> bool {
+        self.is_about_the_url() || matches!(self, Self::HeaderMismatch(_) | Self::OriginNotAllowed(_))
+    }
+
+    /// Whether the URL (or its key) no longer names anything: an open stream of it ends.
+    pub fn is_about_the_url(&self) -> bool {
         matches!(
             self,
             Self::InstanceNotFound
@@ -163,7 +179,7 @@ impl GatewayError {
 
     /// The HTTP answer to a message with this `id` (none: not a request).
     pub fn respond(&self, id: Option<&Value>) -> Response {
-        let status = if id.is_some() && !self.is_not_found() { StatusCode::OK } else { self.status() };
+        let status = if id.is_some() && !self.keeps_status() { StatusCode::OK } else { self.status() };
         Json(self.message(id)).with_status(status).into_response()
     }
 }

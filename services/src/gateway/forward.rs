@@ -12,9 +12,12 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The client's headers that reach the upstream. Everything else stays here: `Authorization`,
+/// The client's headers that reach the upstream (and those named `Mcp-Param-*`, the tool
+/// parameters 2026-07-28 mirrors into headers). Everything else stays here: `Authorization`,
 /// `x-api-key`, `x-user-api-key` and `Cookie` above all (no token passthrough).
-const PASSED_HEADERS: [&str; 4] = ["accept", "content-type", "mcp-protocol-version", "last-event-id"];
+const PASSED_HEADERS: [&str; 6] =
+    ["accept", "content-type", "mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name"];
+const PASSED_PREFIX: &str = "mcp-param-";
 pub const SESSION_HEADER: &str = "mcp-session-id";
 /// The largest JSON answer (or rewritten stream) read into memory.
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
@@ -61,8 +64,8 @@ impl Forwarder {
     /// Sends the request; waits at most the timeout for the answer's head.
     pub async fn send(&self, out: Outbound) -> Result<reqwest::Response, String> {
         let mut request = self.client.request(out.method, out.url);
-        for name in PASSED_HEADERS {
-            for value in out.client_headers.get_all(name) {
+        for (name, value) in &out.client_headers {
+            if PASSED_HEADERS.contains(&name.as_str()) || name.as_str().starts_with(PASSED_PREFIX) {
                 request = request.header(name, value);
             }
         }

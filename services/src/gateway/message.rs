@@ -2,6 +2,7 @@
 //! (its id, method and tool name); the body itself is forwarded as it came.
 
 use super::error::GatewayError;
+use poem::http::HeaderMap;
 use serde_json::Value;
 
 /// A client's message: a request, a notification or a response (to a server's request).
@@ -34,6 +35,55 @@ impl Message {
     pub fn tool_name(&self) -> Option<&str> {
         (self.method() == Some("tools/call")).then(|| self.value.pointer("/params/name")?.as_str()).flatten()
     }
+
+    /// The request's `params._meta`: under 2026-07-28 it carries the protocol version and the
+    /// client's capabilities on every request, so the gateway's own requests in the client's
+    /// name (listing tools for the read-only check) carry it too.
+    pub fn meta(&self) -> Option<&Value> {
+        self.value.pointer("/params/_meta")
+    }
+
+    /// 2026-07-28 mirrors the method and the named parameter in `Mcp-Method` and `Mcp-Name`;
+    /// one that disagrees with the body is refused (-32020), so that whatever routes or
+    /// filters on either sees the same call. A header that is absent is the upstream's to
+    /// require: the gateway decides on the body.
+    pub fn check_headers(&self, headers: &HeaderMap) -> Result<(), GatewayError> {
+        let Some(method) = self.method() else { return Ok(()) };
+        if let Some(header) = headers.get(METHOD_HEADER)
+            && header.to_str().ok() != Some(method)
+        {
+            return Err(GatewayError::HeaderMismatch(format!(
+                "{METHOD_HEADER} header does not match the body's method"
+            )));
+        }
+        let named = NAME_BEARING.iter().find(|(m, _)| *m == method).map(|(_, key)| *key);
+        let body_name = named.and_then(|key| self.value.get("params")?.get(key)?.as_str());
+        match (headers.get(NAME_HEADER), body_name) {
+            (Some(header), Some(name)) if decode_header_value(header.to_str().ok()).as_deref() != Some(name) => {
+                Err(GatewayError::HeaderMismatch(format!(
+                    "{NAME_HEADER} header does not match the body's `{}` parameter",
+                    named.unwrap_or_default()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+pub const METHOD_HEADER: &str = "mcp-method";
+pub const NAME_HEADER: &str = "mcp-name";
+/// The methods whose named parameter `Mcp-Name` mirrors (2026-07-28 transports).
+const NAME_BEARING: [(&str, &str); 3] = [("tools/call", "name"), ("prompts/get", "name"), ("resources/read", "uri")];
+
+/// A header value as sent: verbatim, or `=?base64?…?=` for one that is not printable ASCII.
+fn decode_header_value(value: Option<&str>) -> Option<String> {
+    use base64::Engine;
+    let value = value?;
+    let Some(payload) = value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) else {
+        return Some(value.to_owned());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(payload).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -51,5 +101,31 @@ mod tests {
         assert!(matches!(Message::parse(b"{nope"), Err(GatewayError::ParseError)));
         assert!(matches!(Message::parse(b"[]"), Err(GatewayError::InvalidRequest(_))));
         assert!(matches!(Message::parse(br#"{"id":1}"#), Err(GatewayError::InvalidRequest(_))));
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (poem::http::HeaderName::from_static(k), v.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn routing_headers_must_agree_with_the_body() {
+        let call =
+            Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#).unwrap();
+        assert!(call.check_headers(&headers(&[])).is_ok(), "absent headers are the upstream's to require");
+        assert!(call.check_headers(&headers(&[("mcp-method", "tools/call"), ("mcp-name", "whoami")])).is_ok());
+        let wrong_name =
+            call.check_headers(&headers(&[("mcp-method", "tools/call"), ("mcp-name", "delete_everything")]));
+        assert!(matches!(wrong_name, Err(GatewayError::HeaderMismatch(_))));
+        let wrong_method = call.check_headers(&headers(&[("mcp-method", "tools/list")]));
+        assert!(matches!(wrong_method, Err(GatewayError::HeaderMismatch(_))));
+        // "whoami" in the base64 form a client uses for names that are not plain ASCII.
+        assert!(call.check_headers(&headers(&[("mcp-name", "=?base64?d2hvYW1p?=")])).is_ok());
+        let read =
+            Message::parse(br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a"}}"#)
+                .unwrap();
+        assert!(matches!(
+            read.check_headers(&headers(&[("mcp-name", "file:///b")])),
+            Err(GatewayError::HeaderMismatch(_))
+        ));
     }
 }

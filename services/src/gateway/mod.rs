@@ -18,6 +18,7 @@ mod edge;
 mod error;
 mod forward;
 mod message;
+mod origin;
 mod policy;
 mod record;
 mod session;
@@ -28,6 +29,7 @@ pub use composio::ComposioTargets;
 pub use direct::DirectError;
 pub use edge::{composio_endpoint, endpoint};
 pub use error::GatewayError;
+pub use origin::AllowedOrigins;
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
@@ -55,11 +57,13 @@ pub struct GatewaySettings {
     pub upstreams: Upstreams,
     /// How long an upstream may take to answer a message (or to start its stream).
     pub timeout: Duration,
+    /// Browser origins besides the public URL's that may call the gateway.
+    pub allowed_origins: AllowedOrigins,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT }
+        Self { upstreams: Upstreams::default(), timeout: DEFAULT_TIMEOUT, allowed_origins: AllowedOrigins::default() }
     }
 }
 
@@ -68,6 +72,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Pages of `tools/list` read to learn an upstream's tools, at most.
 const MAX_TOOL_PAGES: usize = 20;
+/// How often an open server stream (a GET) checks that its URL still names something: a
+/// deleted instance, server or account ends its streams within this, on every replica. (A
+/// POST's stream is bounded by the timeout, and every request looks its target up anew.)
+const LIVENESS_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -81,6 +89,7 @@ struct Inner {
     sessions: SessionSealer,
     forwarder: Forwarder,
     tools: ToolCache,
+    origins: AllowedOrigins,
     public_url: String,
     /// Every session opened or closed and every `tools/call` goes on the record (see [`record`]).
     recorder: Recorder,
@@ -96,6 +105,7 @@ pub struct Incoming {
 }
 
 /// What a gateway URL names, as written.
+#[derive(Clone)]
 pub enum Address {
     /// `/mcp/?instance_id=…`.
     Instance(Option<String>),
@@ -135,6 +145,7 @@ impl Gateway {
             sessions: SessionSealer::new(master),
             forwarder: Forwarder::new(settings.timeout),
             tools: ToolCache::default(),
+            origins: settings.allowed_origins.clone().with_public_url(&public_url),
             public_url,
             recorder,
         };
@@ -143,13 +154,20 @@ impl Gateway {
 
     /// Answers one request at a gateway URL: always an MCP answer, never an HTML page.
     pub async fn handle(&self, incoming: Incoming) -> Response {
+        if !self.inner.origins.admits(&incoming.headers) {
+            let origin = incoming.headers.get("origin").and_then(|o| o.to_str().ok()).unwrap_or("?");
+            return GatewayError::OriginNotAllowed(origin.to_owned()).respond(None);
+        }
         let target = match self.target(&incoming).await {
             Ok(target) => target,
             Err(e) => return e.respond(None),
         };
         let message = match &incoming.body {
             Ok(Some(body)) => match Message::parse(body) {
-                Ok(message) => Some(message),
+                Ok(message) => match message.check_headers(&incoming.headers) {
+                    Ok(()) => Some(message),
+                    Err(e) => return e.respond(message.request_id()),
+                },
                 Err(e) => return e.respond(None),
             },
             Ok(None) => None,
@@ -175,8 +193,8 @@ impl Gateway {
         message: Option<&Message>,
     ) -> Result<Response, GatewayError> {
         let route = self.route(incoming, target).await?;
-        if let Some(tool) = message.and_then(Message::tool_name) {
-            self.check_call(&route, &incoming.headers, tool).await?;
+        if let Some(message) = message {
+            self.check_call(&route, &incoming.headers, message).await?;
         }
         let out = Outbound {
             method: incoming.method.clone(),
@@ -193,19 +211,37 @@ impl Gateway {
 
     /// A call of a hidden tool goes no further: the allow-list by name, read-only by the
     /// annotations the upstream lists.
-    async fn check_call(&self, route: &Route<'_>, headers: &HeaderMap, tool: &str) -> Result<(), GatewayError> {
+    async fn check_call(&self, route: &Route<'_>, headers: &HeaderMap, message: &Message) -> Result<(), GatewayError> {
+        let Some(tool) = message.tool_name() else { return Ok(()) };
         let hidden = !route.policy.allows_name(tool)
-            || (route.policy.read_only && !self.read_only_tools(route, headers).await?.contains(tool));
+            || (route.policy.read_only && !self.read_only_tools(route, headers, message.meta()).await?.contains(tool));
         if hidden { Err(GatewayError::HiddenTool(tool.to_owned())) } else { Ok(()) }
     }
 
     /// What the URL names: checked on every request (a session is not authentication).
     async fn target(&self, incoming: &Incoming) -> Result<Target, GatewayError> {
-        match &incoming.address {
+        self.target_of(&incoming.address, &incoming.headers).await
+    }
+
+    async fn target_of(&self, address: &Address, headers: &HeaderMap) -> Result<Target, GatewayError> {
+        match address {
             Address::Instance(id) => self.instance(id.as_deref()).await.map(|r| Target::Instance(Box::new(r))),
             Address::Composio { server_id, query } => {
-                let target = self.inner.composio.target(server_id, query.as_deref(), &incoming.headers).await?;
+                let target = self.inner.composio.target(server_id, query.as_deref(), headers).await?;
                 Ok(Target::Composio(Box::new(target)))
+            }
+        }
+    }
+
+    /// Resolves once the URL no longer names anything (deleted, or its key revoked); a
+    /// database that fails meanwhile does not end the stream.
+    async fn gone(self, address: Address, headers: HeaderMap) {
+        loop {
+            tokio::time::sleep(LIVENESS_INTERVAL).await;
+            if let Err(e) = self.target_of(&address, &headers).await
+                && e.is_about_the_url()
+            {
+                return;
             }
         }
     }
@@ -299,11 +335,12 @@ impl Gateway {
     }
 
     /// The tools a read-only instance may call: from the cache, else listed from the upstream
-    /// in the client's session (every page).
+    /// in the client's session (every page), with the client's `_meta` (2026-07-28).
     async fn read_only_tools(
         &self,
         route: &Route<'_>,
         headers: &HeaderMap,
+        meta: Option<&Value>,
     ) -> Result<Arc<HashSet<String>>, GatewayError> {
         if let Some(tools) = self.inner.tools.get(&route.scope) {
             return Ok(tools);
@@ -312,7 +349,10 @@ impl Gateway {
         let mut cursor: Option<String> = None;
         for page in 0..MAX_TOOL_PAGES {
             let id = format!("provisioner-gateway-tools-{page}");
-            let params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+            let mut params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+            if let Some(meta) = meta {
+                params["_meta"] = meta.clone();
+            }
             let answer = self
                 .ask(route, headers, &id, json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params}))
                 .await?;
@@ -338,6 +378,10 @@ impl Gateway {
             client_headers.insert("mcp-protocol-version", version.clone());
         }
         client_headers.insert("content-type", HeaderValue::from_static("application/json"));
+        if let Some(method) = request.get("method").and_then(Value::as_str).and_then(|m| HeaderValue::from_str(m).ok())
+        {
+            client_headers.insert(message::METHOD_HEADER, method);
+        }
         let out = Outbound {
             method: Method::POST,
             url: route.upstream.url.clone(),
@@ -416,7 +460,12 @@ impl Gateway {
             Kind::Stream => {
                 let failure = GatewayFailure { server_name: route.upstream.server_name.clone(), request_id };
                 let stream = forward::relay_stream(response, is_post.then_some(deadline), move |p| failure.message(p));
-                (Some("text/event-stream"), Body::from_bytes_stream(stream))
+                if is_post {
+                    (Some("text/event-stream"), Body::from_bytes_stream(stream))
+                } else {
+                    let gone = self.clone().gone(incoming.address.clone(), incoming.headers.clone());
+                    (Some("text/event-stream"), Body::from_bytes_stream(futures::StreamExt::take_until(stream, gone)))
+                }
             }
             Kind::Json => {
                 let body = forward::read_all(response, deadline).await.map_err(|p| upstream_error(route, p))?;

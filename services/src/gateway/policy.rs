@@ -61,6 +61,11 @@ impl Policy {
         if let Some(tools) = message.pointer_mut("/result/tools").and_then(Value::as_array_mut) {
             tools.retain(|tool| self.shows(tool));
         }
+        // A list filtered for one instance is that instance's: no shared cache may hand it to
+        // another (2026-07-28 results say how they may be cached).
+        if let Some(scope) = message.pointer_mut("/result/cacheScope") {
+            *scope = Value::from("private");
+        }
     }
 
     /// The names of the tools a `tools/list` answer shows under this policy.

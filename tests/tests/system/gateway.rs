@@ -11,7 +11,7 @@ use services::gateway::Upstreams;
 use std::time::{Duration, Instant};
 
 /// The app with `bindings` as its upstreams file and the gateway's `timeout`.
-async fn app_with(bindings: &str, timeout: Duration) -> TestApp {
+pub(crate) async fn app_with(bindings: &str, timeout: Duration) -> TestApp {
     let upstreams = Upstreams::parse(bindings).expect("the test's upstreams file is valid");
     TestApp::spawn_with(move |settings| {
         settings.gateway.upstreams = upstreams;
@@ -21,31 +21,31 @@ async fn app_with(bindings: &str, timeout: Duration) -> TestApp {
 }
 
 /// The app with GitHub (OAuth) and Hacker News (no auth) bound to the upstream.
-async fn app_and_upstream() -> (TestApp, Upstream) {
+pub(crate) async fn app_and_upstream() -> (TestApp, Upstream) {
     let upstream = Upstream::start().await;
     let bindings = format!("[github]\nurl = \"{0}\"\n\n[HACKER_NEWS]\nurl = \"{0}\"\n", upstream.url);
     (app_with(&bindings, Duration::from_secs(30)).await, upstream)
 }
 
-async fn create(app: &TestApp, server: &str, user: &str) -> Value {
+pub(crate) async fn create(app: &TestApp, server: &str, user: &str) -> Value {
     let body = json!({"serverName": server, "userId": user});
     json_of(app.call(Method::POST, "/mcp-server/instance/create", Some(body)).await, 200).await
 }
 
 /// A GitHub instance of `user` authenticated with `token`; its create answer.
-async fn authenticated(app: &TestApp, user: &str, token: &str) -> Value {
+pub(crate) async fn authenticated(app: &TestApp, user: &str, token: &str) -> Value {
     let created = create(app, "GitHub", user).await;
     let set = json!({"instanceId": created["instanceId"], "authData": {"token": token}});
     json_of(app.call(Method::POST, "/mcp-server/instance/set-auth", Some(set)).await, 200).await;
     created
 }
 
-fn url_of(created: &Value) -> &str {
+pub(crate) fn url_of(created: &Value) -> &str {
     created["serverUrl"].as_str().unwrap()
 }
 
 /// whoami's report: the headers the upstream received, and how many deletions it ran.
-fn whoami(answer: &crate::support::mcp::Answer) -> Value {
+pub(crate) fn whoami(answer: &crate::support::mcp::Answer) -> Value {
     serde_json::from_str(answer.text()).unwrap_or_else(|_| panic!("whoami answered {answer:?}"))
 }
 
@@ -112,9 +112,22 @@ async fn a_deleted_instance_answers_404_inside_its_open_session() {
     let created = authenticated(&app, "user-a", "token-of-a").await;
     let (mut session, _) = Session::open(url_of(&created)).await;
     assert_eq!(session.list_tools().await.status, 200);
+    // The server's stream, which the upstream keeps open for as long as the session lives.
+    let stream = session
+        .http
+        .get(&session.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session.session_id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
 
     let path = format!("/mcp-server/instance/{}", created["instanceId"].as_str().unwrap());
     json_of(app.call(Method::DELETE, &path, None).await, 200).await;
+    // The open stream ends (the gateway checks every 500 ms); the bound only guards a hang.
+    let ended = tokio::time::timeout(Duration::from_secs(20), stream.bytes()).await;
+    assert!(ended.is_ok(), "the server stream of a deleted instance stayed open");
     let gone = session.call_tool("whoami", json!({})).await;
     assert_eq!((gone.status, gone.error_code()), (404, Some(-32001)), "{gone:?}");
     let reconnect = Session::new(url_of(&created)).initialize().await;

@@ -15,6 +15,7 @@ mod failures;
 mod feed;
 mod gateway;
 mod gateway_composio;
+mod gateway_protocol;
 mod gateway_record;
 mod gateway_replicas;
 mod input_limits;

@@ -56,9 +56,18 @@ pub fn dead_url() -> String {
 
 /// Runs tests/upstream/client.py (the official client) against `url`; its JSON report.
 pub async fn python_client(url: &str, caller_key: &str) -> Value {
+    run_python_client(&[url, caller_key]).await
+}
+
+/// The official client's high-level `Client` in `mode` (`legacy`, `auto`, `2026-07-28`).
+pub async fn python_client_in_mode(url: &str, caller_key: &str, mode: &str) -> Value {
+    run_python_client(&[url, caller_key, mode]).await
+}
+
+async fn run_python_client(args: &[&str]) -> Value {
     let output = tokio::time::timeout(
         Duration::from_secs(60),
-        tokio::process::Command::new(python()).arg(script("client.py")).arg(url).arg(caller_key).output(),
+        tokio::process::Command::new(python()).arg(script("client.py")).args(args).output(),
     )
     .await
     .expect("the Python client finishes within 60 s")
