@@ -16,6 +16,8 @@
 //!   user's connected account (Composio).
 //! - [`envelope`]: what a subscriber receives on NATS (CloudEvents 1.0 JSON), the stream and
 //!   subject names, and [`decode`], from a message to a typed event.
+//! - [`gateway`]: the MCP gateway's records (sessions opened and closed, tool calls), their
+//!   subjects and [`gateway::decode`]; not events of an aggregate, published beside them.
 //! - [`upcast`](mod@upcast): every event type's current version, and the steps that bring a payload
 //!   stored in an older version to the current shape.
 //! - [`Event`]: the trait every aggregate's event enum implements (type name and version).
@@ -23,6 +25,7 @@
 pub mod auth_config;
 pub mod connected_account;
 pub mod envelope;
+pub mod gateway;
 pub mod ids;
 pub mod instance;
 pub mod oauth_app;

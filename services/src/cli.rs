@@ -30,8 +30,8 @@ enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
-    /// Run the NATS relay alone (it also runs inside `serve` when NATS_URL is set); with
-    /// --status, print where it is and exit.
+    /// Run the NATS relay (and the gateway's record publisher) alone (they also run inside
+    /// `serve` when NATS_URL is set); with --status, print where the relay is and exit.
     Relay(RelayArgs),
     /// The history of an aggregate, an instance or a user: who changed what, when, from which
     /// request; with --as-of, the state at that time.
@@ -282,14 +282,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     application.run_until_stopped(shutdown_signal()).await
 }
 
+/// The relay and the gateway's record publisher, as `serve` runs them.
 async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     let settings = args.nats.required()?;
     let pool = startup::connect_and_migrate(&args.database.url()?).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let relay = tokio::spawn(Relay::new(pool, settings).run(cancel.clone()));
+    let relay = tokio::spawn(Relay::new(pool.clone(), settings.clone()).run(cancel.clone()));
+    let publisher = tokio::spawn(crate::gateway_record::Publisher::new(pool, settings).run(cancel.clone()));
     shutdown_signal().await;
     cancel.cancel();
     relay.await?;
+    publisher.await?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 //! - [`gaia`], [`klavis`], [`composio`]: the three HTTP surfaces. [`health`]: `/health`, `/ready`.
 //!   [`project_api`]: the calling project's own settings (its redirect allow-list).
 //!   [`router`]: all of them mounted as one HTTP application.
+//! - [`gateway`]: the MCP data plane at the URLs the surfaces hand out; [`gateway_record`]:
+//!   its sessions and tool calls on the record (group commit) and on NATS.
 //! - [`audit`]: who changed what and when, and any state as of a time (CLI and HTTP).
 //! - [`verify`]: every view and the NATS stream checked against the event store.
 //! - [`outbound`]: the HTTP client for calls to URLs projects name (token endpoints): public
@@ -34,6 +36,7 @@ pub mod error;
 pub mod feed;
 pub mod gaia;
 pub mod gateway;
+pub mod gateway_record;
 pub mod health;
 pub mod http;
 pub mod ids;

@@ -6,6 +6,7 @@ use crate::auth_config::{AuthConfigs, AuthConfigsView};
 use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets};
+use crate::gateway_record::{Publisher, Recorder, RecorderTask};
 use crate::health::Health;
 use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer, TokenRefresher};
@@ -91,7 +92,14 @@ async fn event_limit(settings: &Settings) -> usize {
 }
 
 /// Every service a request may reach, wired once.
-fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: String, keys: KeyCache) -> AppState {
+fn app_state(
+    pool: &PgPool,
+    settings: &Settings,
+    bus: CommandBus,
+    public_url: String,
+    keys: KeyCache,
+    recorder: Recorder,
+) -> AppState {
     let vault = Vault::new(pool.clone(), settings.master_key.clone());
     let directory = Arc::new(PgServerDirectory::new(pool.clone()));
     let instances = Instances::new(bus.clone(), vault.clone(), pool.clone());
@@ -132,6 +140,7 @@ fn app_state(pool: &PgPool, settings: &Settings, bus: CommandBus, public_url: St
         &settings.gateway,
         &settings.master_key,
         public_url.clone(),
+        recorder,
     );
     AppState {
         gateway,
@@ -183,6 +192,10 @@ pub struct Application {
     relay: Option<Relay>,
     /// How the gateway reaches other replicas for legacy sessions; none without NATS.
     gateway_link: Option<crate::gateway::LegacyLink>,
+    /// Writes the gateway's call records (group commit); flushed at shutdown.
+    recorder: RecorderTask,
+    /// Publishes them to NATS, beside the relay.
+    publisher: Option<Publisher>,
     expiry_check_every: Duration,
     cancel: CancellationToken,
 }
@@ -206,30 +219,45 @@ impl Application {
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{local_addr}"));
         let keys = KeyCache::default();
         keys.follow_revocations(pool.clone(), cancel.clone()).await?;
-        let state = app_state(&pool, settings, bus, public_url, keys);
+        let (recorder, recorder_task) = Recorder::new(pool.clone());
+        let state = app_state(&pool, settings, bus, public_url, keys, recorder);
         let gateway_link = match settings.relay.clone() {
             Some(relay) => Some(state.gateway.legacy_link(relay).await),
             None => None,
         };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
+        let publisher = settings.relay.clone().map(|relay| Publisher::new(pool.clone(), relay));
         let projector = Projector::new(pool, Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
-        Ok(Self { acceptor, local_addr, state, projector, relay, gateway_link, expiry_check_every, cancel })
+        Ok(Self {
+            acceptor,
+            local_addr,
+            state,
+            projector,
+            relay,
+            gateway_link,
+            recorder: recorder_task,
+            publisher,
+            expiry_check_every,
+            cancel,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until `shutdown` completes, then drains requests and stops the projector and
-    /// the relay.
+    /// Serves until `shutdown` completes, then drains requests, writes the call records still
+    /// queued, and stops the projector, the relay and the record publisher.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let projector = tokio::spawn(self.projector.run(self.cancel.clone()));
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(self.cancel.clone())));
         let gateway_link = self
             .gateway_link
             .map(|link| tokio::spawn(self.state.gateway.clone().run_legacy_link(link, self.cancel.clone())));
+        let recorder = tokio::spawn(self.recorder.run(self.cancel.clone()));
+        let publisher = self.publisher.map(|publisher| tokio::spawn(publisher.run(self.cancel.clone())));
         let expirer = tokio::spawn(run_expirer(
             self.state.connected_accounts.clone(),
             self.expiry_check_every,
@@ -245,6 +273,7 @@ impl Application {
             )
             .await;
         self.cancel.cancel();
+        recorder.await?;
         projector.await?;
         expirer.await?;
         if let Some(relay) = relay {
@@ -252,6 +281,9 @@ impl Application {
         }
         if let Some(link) = gateway_link {
             link.await?;
+        }
+        if let Some(publisher) = publisher {
+            publisher.await?;
         }
         served.context("the HTTP server failed")
     }

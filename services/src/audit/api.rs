@@ -1,9 +1,11 @@
 //! `GET /api/v1/audit/{aggregateType}/{id}`: an aggregate's history (and, with `as_of`, its
-//! state at that time), scoped to the caller's project: another project's id is not found.
+//! state at that time), and `GET /api/v1/audit/calls`: the MCP gateway's records of an
+//! instance or a server; both scoped to the caller's project: another project's id is not found.
 
-use super::{Audit, AuditError, Entry, Filter, History, Subject, parse_time};
+use super::{Audit, AuditError, Entry, Filter, History, MAX_RECORDS, Subject, parse_time};
 use crate::caller_extractor;
 use crate::error::AppError;
+use crate::gateway_record::{StoredRecord, Whose};
 use crate::http::caller::KeySource;
 use crate::http::input;
 use crate::http::problem::{Issue, Kind, Location, Problem};
@@ -62,6 +64,90 @@ pub struct AuditResponse {
     /// The aggregate's state at `as_of`, folded from its events (secrets redacted).
     #[oai(skip_serializing_if_is_none)]
     state: Option<Value>,
+}
+
+/// One record of the MCP gateway: a session opened or closed, or a tool call.
+#[derive(Object, Debug)]
+pub struct AuditCall {
+    /// Place in the records' commit order (`transaction id/position`), as on NATS.
+    position: String,
+    record_id: String,
+    /// `session.opened`, `session.closed` or `tool.called`.
+    kind: String,
+    /// The Klavis instance (its URL's `instance_id`).
+    instance_id: Option<String>,
+    /// The Composio MCP server.
+    server_id: Option<String>,
+    /// The instance's user, or the user a Composio URL names.
+    user_id: Option<String>,
+    /// The connected account a Composio URL names.
+    connected_account_id: Option<String>,
+    server_name: String,
+    /// The tool a `tools/call` named.
+    tool_name: Option<String>,
+    /// `ok`, `tool_error`, `upstream_error` or `refused`.
+    outcome: String,
+    duration_ms: f64,
+    /// The request's `x-request-id` (or the id the service gave it).
+    request_id: String,
+    /// When the request arrived (RFC 3339, UTC).
+    time: String,
+}
+
+/// Records, oldest first.
+#[derive(Object, Debug)]
+pub struct AuditCallsResponse {
+    calls: Vec<AuditCall>,
+}
+
+impl From<StoredRecord> for AuditCall {
+    fn from(stored: StoredRecord) -> Self {
+        use events::gateway::Target;
+        let r = stored.record;
+        let (instance_id, server_id, user_id, connected_account_id) = match r.target {
+            Target::Instance { instance_id, user_id } => (Some(instance_id.to_string()), None, Some(user_id), None),
+            Target::ComposioServer { server_id, user_id, connected_account_id } => {
+                (None, Some(server_id.to_string()), user_id, connected_account_id)
+            }
+            Target::RegisteredServer { server_id } => (None, Some(server_id.to_string()), None, None),
+        };
+        Self {
+            position: stored.position.to_string(),
+            record_id: r.record_id.to_string(),
+            kind: r.kind.to_string(),
+            instance_id,
+            server_id,
+            user_id,
+            connected_account_id,
+            server_name: r.server_name,
+            tool_name: r.tool_name,
+            outcome: r.outcome.to_string(),
+            duration_ms: r.duration_ms,
+            request_id: r.request_id,
+            time: r.time,
+        }
+    }
+}
+
+/// Whose records a query names: `instance_id`, or `server_id` (with `user_id` optionally).
+fn whose_of(
+    instance_id: Option<&str>,
+    server_id: Option<&str>,
+    user_id: Option<String>,
+) -> Result<Whose, ServiceApiError> {
+    let not_an_id = |name: &str| {
+        Problem::invalid(Location::Query(name.into()), Issue::WrongType, format!("`{name}` must be a UUID"))
+    };
+    match (instance_id, server_id) {
+        (Some(id), None) if user_id.is_none() => Ok(Whose::Instance(id.parse().map_err(|_| not_an_id("instance_id"))?)),
+        (None, Some(id)) => Ok(Whose::Server { server_id: id.parse().map_err(|_| not_an_id("server_id"))?, user_id }),
+        _ => Err(Problem::invalid(
+            Location::Query("instance_id".into()),
+            Issue::Missing,
+            "give instance_id, or server_id (optionally with user_id)",
+        )
+        .into()),
+    }
 }
 
 impl From<AppError<AuditError>> for ServiceApiError {
@@ -176,5 +262,40 @@ impl AuditApi {
             as_of: as_of.map(rfc3339),
             state,
         }))
+    }
+
+    /// The MCP gateway's records of one instance (`instance_id`) or Composio server
+    /// (`server_id`, optionally for one `user_id`) of the caller's project: every session
+    /// opened or closed and every tool call with its outcome, duration and request id (never
+    /// arguments or results), oldest first.
+    #[oai(path = "/audit/calls", method = "get")]
+    #[allow(clippy::too_many_arguments)] // one per query parameter, as poem-openapi declares them
+    async fn calls(
+        &self,
+        caller: AuditCaller,
+        instance_id: Query<Option<String>>,
+        server_id: Query<Option<String>>,
+        user_id: Query<Option<String>>,
+        /// Records of requests that arrived at or after this time (RFC 3339).
+        since: Query<Option<String>>,
+        /// Records of requests that arrived at or before this time (RFC 3339).
+        until: Query<Option<String>>,
+        /// At most this many records (default and maximum 10,000).
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<AuditCallsResponse>, ServiceApiError> {
+        for (name, value) in [("instance_id", &instance_id.0), ("server_id", &server_id.0), ("user_id", &user_id.0)] {
+            if let Some(value) = value {
+                input::param(Location::Query(name.into()), value)?;
+            }
+        }
+        let whose = whose_of(instance_id.0.as_deref(), server_id.0.as_deref(), user_id.0)?;
+        let filter = Filter {
+            since: time_param("since", since.0.as_deref())?,
+            until: time_param("until", until.0.as_deref())?,
+            event_types: Vec::new(),
+        };
+        let limit = limit.0.unwrap_or(MAX_RECORDS);
+        let calls = self.audit.calls(&whose, Some(caller.0.project_id), &filter, limit).await?;
+        Ok(Json(AuditCallsResponse { calls: calls.into_iter().map(AuditCall::from).collect() }))
     }
 }

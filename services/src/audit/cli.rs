@@ -80,13 +80,26 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let pool = crate::startup::connect_and_migrate(&args.database.url()?).await?;
     let audit = Audit::new(pool);
     let history = audit.history(&subject, &filter, None).await.map_err(explain)?;
+    let calls = match super::whose(&subject) {
+        Some(whose) => audit.calls(&whose, None, &filter, super::MAX_RECORDS).await.map_err(explain)?,
+        None => Vec::new(),
+    };
     if args.json {
         for entry in &history.entries {
             println!("{}", serde_json::to_string(entry)?);
         }
+        // A record is told from an event by its `record_id` and `kind`.
+        for call in &calls {
+            println!("{}", serde_json::to_string(&call_line(call))?);
+        }
     } else {
         print!("{}", table(&history.entries));
         eprintln!("{} events, project {}", history.entries.len(), history.project_id);
+        if !calls.is_empty() {
+            println!();
+            print!("{}", calls_table(&calls));
+            eprintln!("{} gateway records (sessions and tool calls)", calls.len());
+        }
     }
     if let Some(at) = as_of {
         for stream in &history.streams {
@@ -112,6 +125,44 @@ fn explain(e: AppError<super::AuditError>) -> anyhow::Error {
     }
 }
 
+/// A gateway record as one JSON line: the record with its commit position.
+fn call_line(call: &crate::gateway_record::StoredRecord) -> serde_json::Value {
+    let mut line = serde_json::to_value(&call.record).unwrap_or_default();
+    line["position"] = serde_json::Value::String(call.position.to_string());
+    line
+}
+
+/// The gateway's records, one line each, oldest first.
+fn calls_table(calls: &[crate::gateway_record::StoredRecord]) -> String {
+    const HEADERS: [&str; 7] = ["TIME", "KIND", "TOOL", "OUTCOME", "DURATION_MS", "REQUEST_ID", "TARGET"];
+    let rows: Vec<[String; 7]> = calls
+        .iter()
+        .map(|call| {
+            let r = &call.record;
+            let target = match &r.target {
+                events::gateway::Target::Instance { instance_id, user_id } => {
+                    format!("instance {instance_id} (user {user_id})")
+                }
+                events::gateway::Target::ComposioServer { server_id, user_id, connected_account_id } => {
+                    let who = user_id.as_deref().or(connected_account_id.as_deref()).unwrap_or("-");
+                    format!("server {server_id} ({who})")
+                }
+                events::gateway::Target::RegisteredServer { server_id } => format!("registered server {server_id}"),
+            };
+            [
+                r.time.clone(),
+                r.kind.to_string(),
+                r.tool_name.clone().unwrap_or_else(|| "-".into()),
+                r.outcome.to_string(),
+                format!("{:.1}", r.duration_ms),
+                r.request_id.clone(),
+                target,
+            ]
+        })
+        .collect();
+    aligned(&HEADERS, &rows)
+}
+
 /// Aligned columns, one line per event, oldest first.
 fn table(entries: &[Entry]) -> String {
     const HEADERS: [&str; 8] = ["RECORDED_AT", "STREAM", "SEQ", "EVENT", "ACTOR", "REQUEST_ID", "CLIENT", "USER_AGENT"];
@@ -130,8 +181,13 @@ fn table(entries: &[Entry]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &rows {
+    aligned(&HEADERS, &rows)
+}
+
+/// `headers` and `rows` in columns as wide as their widest cell.
+fn aligned<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = headers.map(str::len);
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -140,8 +196,8 @@ fn table(entries: &[Entry]) -> String {
         let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
-    let mut out = line(HEADERS.to_vec());
-    for row in &rows {
+    let mut out = line(headers.to_vec());
+    for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out

@@ -5,15 +5,20 @@
 //!   its command recorded (actor, request id, client address, user agent), payloads with
 //!   their sealed secrets redacted.
 //! - [`Audit::state_at`]: an aggregate folded from its events up to a time.
-//! - [`api`]: `GET /api/v1/audit/{aggregateType}/{id}`, scoped to the caller's project.
+//! - [`Audit::calls`]: the MCP gateway's records of an instance or a server (sessions and tool
+//!   calls, see [`crate::gateway_record`]).
+//! - [`api`]: `GET /api/v1/audit/{aggregateType}/{id}` and `GET /api/v1/audit/calls`, scoped to
+//!   the caller's project.
 //! - [`cli`]: `provisioner audit`, as a table or JSON lines.
 
 pub mod api;
+mod calls;
 
 pub mod cli;
 mod state;
 
 pub use api::AuditApi;
+pub use calls::{MAX_RECORDS, whose};
 
 use crate::feed::{FeedEvent, read_stream};
 use chrono::{DateTime, Utc};

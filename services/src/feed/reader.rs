@@ -58,7 +58,7 @@ fn in_current_shape(event_type: &str, version: String, payload: String) -> anyho
 }
 
 /// The condition that makes the feed safe: only transactions older than every running one.
-pub(super) const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+pub const BELOW_HORIZON: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 /// Up to `limit` events after `after`, in commit order, never one that a running transaction
 /// could still precede.

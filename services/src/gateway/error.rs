@@ -109,6 +109,10 @@ pub enum GatewayError {
     OriginNotAllowed(String),
     #[error("internal error")]
     Internal,
+    /// The call could not be put on the record, so its answer is withheld (the upstream may
+    /// have run it).
+    #[error("this call could not be recorded ({0}), so its answer is withheld: retry later")]
+    Unrecorded(String),
 }
 
 fn not_authenticated(server_name: &str, oauth_url: Option<&str>) -> String {
@@ -159,7 +163,7 @@ impl GatewayError {
             Self::ParseError => -32700,
             Self::InvalidRequest(_) | Self::TooLarge(_) | Self::OriginNotAllowed(_) => -32600,
             Self::HeaderMismatch(_) => -32020,
-            Self::Internal => -32603,
+            Self::Internal | Self::Unrecorded(_) => -32603,
         }
     }
 
@@ -192,6 +196,7 @@ impl GatewayError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unrecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -24,6 +24,7 @@ mod legacy;
 mod message;
 mod origin;
 mod policy;
+mod record;
 mod registered;
 mod session;
 mod sse;
@@ -39,6 +40,7 @@ pub use registered::RegisteredTargets;
 pub use upstreams::{Upstream, Upstreams};
 
 use crate::catalog::{AuthKind, Catalog};
+use crate::gateway_record::Recorder;
 use crate::instance::{ConnectionRecord, Instances};
 use crate::oauth::{RefreshFailure, TokenRefresher};
 use crate::project::Caller;
@@ -113,6 +115,8 @@ struct Inner {
     public_url: String,
     /// The legacy HTTP+SSE sessions this replica owns.
     legacy: legacy::Hub,
+    /// Every session opened or closed and every `tools/call` goes on the record (see [`record`]).
+    recorder: Recorder,
 }
 
 /// A request at a gateway URL, as the edge read it.
@@ -185,6 +189,7 @@ impl Gateway {
         settings: &GatewaySettings,
         master: &MasterKey,
         public_url: String,
+        recorder: Recorder,
     ) -> Self {
         let inner = Inner {
             instances,
@@ -199,6 +204,7 @@ impl Gateway {
             origins: settings.allowed_origins.clone().with_public_url(&public_url),
             public_url,
             legacy: legacy::Hub::new(master),
+            recorder,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -234,7 +240,9 @@ impl Gateway {
         }
     }
 
-    async fn serve(
+    /// Forwards one message and relays its answer; [`Gateway::serve`] (in [`record`]) puts it
+    /// on the record around this.
+    async fn serve_unrecorded(
         &self,
         incoming: &Incoming,
         target: &Target,

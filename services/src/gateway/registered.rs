@@ -35,6 +35,7 @@ pub struct RegisteredTargets {
 /// A GAIA URL whose key and server checked out: the server as its events say, secrets opened.
 pub struct RegisteredTarget {
     server_id: ServerId,
+    project_id: events::ProjectId,
     server: OpenedServer,
 }
 
@@ -59,11 +60,23 @@ impl RegisteredTargets {
             GatewayError::Internal
         })?;
         let server = opened.ok_or(GatewayError::ServerNotFound)?;
-        Ok(RegisteredTarget { server_id, server })
+        Ok(RegisteredTarget { server_id, project_id: caller.project_id, server })
     }
 }
 
 impl RegisteredTarget {
+    pub fn server_id(&self) -> ServerId {
+        self.server_id
+    }
+
+    pub fn project_id(&self) -> events::ProjectId {
+        self.project_id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.server.config.name
+    }
+
     pub fn scope(&self) -> Scope {
         Scope::Registered(self.server_id)
     }

@@ -207,29 +207,30 @@ async fn publish(js: &jetstream::Context, pool: &PgPool, stream: &str, batch: &[
     Ok(acked)
 }
 
-/// Doubling pauses between retries, from 100 ms up to 5 s.
+/// Doubling pauses between retries, from 100 ms up to 5 s (the gateway's record publisher
+/// retries the same way).
 #[derive(Default)]
-struct Backoff {
+pub(crate) struct Backoff {
     next: Option<Duration>,
 }
 
 impl Backoff {
-    fn failing(&self) -> bool {
+    pub(crate) fn failing(&self) -> bool {
         self.next.is_some()
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = None;
     }
 
-    async fn wait(&mut self, cancel: &CancellationToken) {
+    pub(crate) async fn wait(&mut self, cancel: &CancellationToken) {
         let current = self.next.unwrap_or(RETRY_FIRST_PAUSE);
         pause(cancel, current).await;
         self.next = Some((current * 2).min(RETRY_MAX_PAUSE));
     }
 }
 
-async fn pause(cancel: &CancellationToken, duration: Duration) {
+pub(crate) async fn pause(cancel: &CancellationToken, duration: Duration) {
     tokio::select! {
         () = cancel.cancelled() => {}
         () = tokio::time::sleep(duration) => {}

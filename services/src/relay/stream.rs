@@ -47,13 +47,16 @@ fn subjects() -> String {
     format!("{}.>", events::envelope::SUBJECT_PREFIX)
 }
 
-/// The configuration of the stream `name`: every subject of the service, on file, deduplicated
-/// by `Nats-Msg-Id` over the configured window.
+/// The configuration of the stream `name`: every subject of the service (the events', and the
+/// gateway's records'), on file, deduplicated by `Nats-Msg-Id` over the configured window.
+/// [`ensure`] brings an existing stream to these subjects.
 pub fn config(settings: &RelaySettings, name: &str) -> stream::Config {
     stream::Config {
         name: name.into(),
-        description: Some("Every event of MCP Provisioner, in CloudEvents 1.0 JSON".into()),
-        subjects: vec![subjects()],
+        description: Some(
+            "Every event of MCP Provisioner and every record of its MCP gateway, in CloudEvents 1.0 JSON".into(),
+        ),
+        subjects: vec![subjects(), events::gateway::all_subjects()],
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,
         duplicate_window: settings.duplicate_window,
@@ -61,7 +64,7 @@ pub fn config(settings: &RelaySettings, name: &str) -> stream::Config {
     }
 }
 
-/// Creates the stream, or brings an existing one to the configured replicas and window.
+/// Creates the stream, or brings an existing one to the configured subjects, replicas and window.
 pub async fn ensure(js: &jetstream::Context, settings: &RelaySettings) -> anyhow::Result<()> {
     js.create_or_update_stream(config(settings, events::envelope::STREAM))
         .await

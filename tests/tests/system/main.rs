@@ -17,6 +17,7 @@ mod gateway;
 mod gateway_composio;
 mod gateway_gaia;
 mod gateway_protocol;
+mod gateway_record;
 mod gateway_refresh;
 mod gateway_replicas;
 mod gateway_sse;
