@@ -85,3 +85,20 @@ pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
+
+/// CPU seconds (user and system) used so far by every process of this machine named
+/// `postgres` (the server and its backends): what the bench's calls cost a local Postgres.
+pub fn postgres_cpu_seconds() -> Option<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres");
+        if is_postgres {
+            total += cpu_seconds_of(&pid).unwrap_or(0.0);
+        }
+    }
+    Some(total)
+}

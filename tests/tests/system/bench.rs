@@ -35,8 +35,8 @@ async fn bench_gateway_calls_the_upstream_directly_and_through_the_gateway_and_j
         [("closed loop", "direct"), ("closed loop", "gateway"), ("open loop", "direct"), ("open loop", "gateway")]
     {
         let row = errors_of(&run.stdout, table, name);
-        // name, calls/s, p50, p95, p99, errors, CPU µs/call of serve and of the bench
-        assert_eq!(row.len(), 8, "{table} {name}: {row:?}");
+        // name, calls/s, p50, p95, p99, errors, CPU µs/call of serve, Postgres and the bench
+        assert_eq!(row.len(), 9, "{table} {name}: {row:?}");
         assert_eq!(row[5], "0", "{table} {name}: calls failed: {}", run.stdout);
     }
     assert!(run.stdout.contains("3 sessions opened through the gateway and held"), "{}", run.stdout);

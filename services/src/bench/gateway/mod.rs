@@ -15,7 +15,7 @@ mod session;
 mod upstream;
 
 use super::http::{create_database, demo_key, drop_database};
-use super::serve_child::{ServeChild, cpu_seconds_of};
+use super::serve_child::{ServeChild, cpu_seconds_of, postgres_cpu_seconds};
 use crate::config::DatabaseArgs;
 use crate::secrets::MasterKey;
 use phases::Limit;
@@ -169,12 +169,19 @@ async fn authenticated_instance(base: &str, key: &str) -> anyhow::Result<String>
 struct Measured {
     measured: super::load::Measurement,
     serve_cpu: Option<f64>,
+    postgres_cpu: Option<f64>,
     bench_cpu: Option<f64>,
 }
 
 impl Measured {
     fn row<'a>(&'a self, name: &'a str) -> Row<'a> {
-        Row { name, measured: &self.measured, serve_cpu: self.serve_cpu, bench_cpu: self.bench_cpu }
+        Row {
+            name,
+            measured: &self.measured,
+            serve_cpu: self.serve_cpu,
+            postgres_cpu: self.postgres_cpu,
+            bench_cpu: self.bench_cpu,
+        }
     }
 }
 
@@ -184,11 +191,13 @@ async fn cpu_during(
 ) -> anyhow::Result<Measured> {
     let serve_before = serve.and_then(ServeChild::cpu_seconds);
     let bench_before = cpu_seconds_of("self");
+    let postgres_before = postgres_cpu_seconds();
     let measured = measurement.await?;
     let used = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
     Ok(Measured {
         measured,
         serve_cpu: used(serve_before, serve.and_then(ServeChild::cpu_seconds)),
+        postgres_cpu: used(postgres_before, postgres_cpu_seconds()),
         bench_cpu: used(bench_before, cpu_seconds_of("self")),
     })
 }

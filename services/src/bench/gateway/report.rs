@@ -16,8 +16,10 @@ pub const MAX_SESSIONS_RSS_MIB: f64 = 100.0;
 pub struct Row<'a> {
     pub name: &'a str,
     pub measured: &'a Measurement,
-    /// CPU seconds of `serve` (none for the direct path) and of the bench process.
+    /// CPU seconds of `serve` (none for the direct path), of the machine's Postgres processes
+    /// and of the bench process (client and, unless external, upstream).
     pub serve_cpu: Option<f64>,
+    pub postgres_cpu: Option<f64>,
     pub bench_cpu: Option<f64>,
 }
 
@@ -34,8 +36,8 @@ pub struct Memory {
 pub fn table(title: &str, rows: &[Row<'_>]) {
     println!("\n{title}");
     println!(
-        "{:<10} {:>10} {:>9} {:>9} {:>9} {:>8} {:>16} {:>16}",
-        "", "calls/s", "p50 ms", "p95 ms", "p99 ms", "errors", "serve CPU µs/call", "bench CPU µs/call"
+        "{:<10} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>10} {:>10}",
+        "", "calls/s", "p50 ms", "p95 ms", "p99 ms", "errors", "serve CPU", "Postgres", "bench CPU"
     );
     for row in rows {
         let (p50, p95, p99) = percentiles_ms(&row.measured.latency);
@@ -46,14 +48,16 @@ pub fn table(title: &str, rows: &[Row<'_>]) {
             _ => "-".to_owned(),
         };
         println!(
-            "{:<10} {:>10.0} {p50:>9.2} {p95:>9.2} {p99:>9.2} {:>8} {:>16} {:>16}",
+            "{:<10} {:>10.0} {p50:>9.2} {p95:>9.2} {p99:>9.2} {:>8} {:>10} {:>10} {:>10}",
             row.name,
             row.measured.per_second(),
             row.measured.errors,
             per_call(row.serve_cpu),
+            per_call(row.postgres_cpu),
             per_call(row.bench_cpu)
         );
     }
+    println!("(CPU columns: µs of CPU per call, of serve, of this machine's Postgres, of the bench process)");
 }
 
 pub fn memory(memory: &Memory) {
