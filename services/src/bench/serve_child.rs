@@ -86,19 +86,25 @@ pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// CPU seconds (user and system) used so far by every process of this machine named
-/// `postgres` (the server and its backends): what the bench's calls cost a local Postgres.
-pub fn postgres_cpu_seconds() -> Option<f64> {
-    let mut total = 0.0;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+/// CPU seconds used so far by each Postgres backend serving `database` (found by the process
+/// title Postgres gives its backends, which names the database), by pid: what the calls cost
+/// the bench's own database, not other users' Postgres on the same machine.
+pub fn postgres_cpu_seconds(database: &str) -> std::collections::HashMap<String, f64> {
+    let mut backends = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return backends };
+    for entry in entries.flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres");
-        if is_postgres {
-            total += cpu_seconds_of(&pid).unwrap_or(0.0);
+        let title = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let title = String::from_utf8_lossy(&title);
+        if title.starts_with("postgres:")
+            && title.split_whitespace().any(|word| word == database)
+            && let Some(seconds) = cpu_seconds_of(&pid)
+        {
+            backends.insert(pid, seconds);
         }
     }
-    Some(total)
+    backends
 }

@@ -74,7 +74,7 @@ pub async fn run(args: GatewayBenchArgs) -> anyhow::Result<()> {
     let url = create_database(&admin_url, &name).await?;
     let upstreams_file =
         std::env::temp_dir().join(format!("provisioner-bench-upstreams-{stamp}-{}.toml", std::process::id()));
-    let result = measure(&args, &call, &url, &upstreams_file).await;
+    let result = measure(&args, &call, (&url, &name), &upstreams_file).await;
     let _ = std::fs::remove_file(&upstreams_file);
     if !args.keep {
         drop_database(&admin_url, &name).await;
@@ -85,7 +85,7 @@ pub async fn run(args: GatewayBenchArgs) -> anyhow::Result<()> {
 async fn measure(
     args: &GatewayBenchArgs,
     call: &Call,
-    url: &str,
+    (url, database): (&str, &str),
     upstreams_file: &std::path::Path,
 ) -> anyhow::Result<()> {
     let own = match &args.upstream_url {
@@ -112,8 +112,8 @@ async fn measure(
     let (s, limit) = (args.sessions, Limit { duration: Duration::from_secs(args.duration), calls: args.calls });
 
     eprintln!("closed loop: {s} sessions, direct then through the gateway");
-    let closed_direct = cpu_during(None, phases::closed_loop(&direct, call, s, limit)).await?;
-    let closed_gateway = cpu_during(Some(&serve), phases::closed_loop(&gateway, call, s, limit)).await?;
+    let closed_direct = cpu_during(None, database, phases::closed_loop(&direct, call, s, limit)).await?;
+    let closed_gateway = cpu_during(Some(&serve), database, phases::closed_loop(&gateway, call, s, limit)).await?;
     report::table(
         &format!("closed loop: {s} sessions calling as fast as they are answered, {} s each", args.duration),
         &[closed_direct.row("direct"), closed_gateway.row("gateway")],
@@ -123,8 +123,9 @@ async fn measure(
 
     let duration = Duration::from_secs(args.duration);
     eprintln!("open loop: {} calls/s, direct then through the gateway", args.rate);
-    let open_direct = cpu_during(None, phases::open_loop(&direct, call, s, args.rate, duration)).await?;
-    let open_gateway = cpu_during(Some(&serve), phases::open_loop(&gateway, call, s, args.rate, duration)).await?;
+    let open_direct = cpu_during(None, database, phases::open_loop(&direct, call, s, args.rate, duration)).await?;
+    let open_gateway =
+        cpu_during(Some(&serve), database, phases::open_loop(&gateway, call, s, args.rate, duration)).await?;
     report::table(
         &format!(
             "open loop: {} calls/s offered over {s} sessions, {} s each (latency from when a call was due)",
@@ -187,17 +188,24 @@ impl Measured {
 
 async fn cpu_during(
     serve: Option<&ServeChild>,
+    database: &str,
     measurement: impl Future<Output = anyhow::Result<super::load::Measurement>>,
 ) -> anyhow::Result<Measured> {
     let serve_before = serve.and_then(ServeChild::cpu_seconds);
     let bench_before = cpu_seconds_of("self");
-    let postgres_before = postgres_cpu_seconds();
+    let postgres_before = postgres_cpu_seconds(database);
     let measured = measurement.await?;
     let used = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
     Ok(Measured {
         measured,
         serve_cpu: used(serve_before, serve.and_then(ServeChild::cpu_seconds)),
-        postgres_cpu: used(postgres_before, postgres_cpu_seconds()),
+        // Backends started during the measurement count from zero.
+        postgres_cpu: Some(
+            postgres_cpu_seconds(database)
+                .iter()
+                .map(|(pid, after)| after - postgres_before.get(pid).copied().unwrap_or(0.0))
+                .sum(),
+        ),
         bench_cpu: used(bench_before, cpu_seconds_of("self")),
     })
 }

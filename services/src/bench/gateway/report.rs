@@ -16,8 +16,8 @@ pub const MAX_SESSIONS_RSS_MIB: f64 = 100.0;
 pub struct Row<'a> {
     pub name: &'a str,
     pub measured: &'a Measurement,
-    /// CPU seconds of `serve` (none for the direct path), of the machine's Postgres processes
-    /// and of the bench process (client and, unless external, upstream).
+    /// CPU seconds of `serve` (none for the direct path), of the Postgres backends of the
+    /// bench's database and of the bench process (client and, unless external, upstream).
     pub serve_cpu: Option<f64>,
     pub postgres_cpu: Option<f64>,
     pub bench_cpu: Option<f64>,
@@ -57,7 +57,9 @@ pub fn table(title: &str, rows: &[Row<'_>]) {
             per_call(row.bench_cpu)
         );
     }
-    println!("(CPU columns: µs of CPU per call, of serve, of this machine's Postgres, of the bench process)");
+    println!(
+        "(CPU columns: µs of CPU per call, of serve, of the Postgres backends of its database, of the bench process)"
+    );
 }
 
 pub fn memory(memory: &Memory) {
