@@ -100,6 +100,9 @@ enum BenchCommand {
     Relay(crate::bench::relay::RelayBenchArgs),
     /// Every projection rebuilt from a generated history of 1,000,000 events: events/s.
     Replay(crate::bench::replay::ReplayBenchArgs),
+    /// The MCP gateway: one upstream called directly and through the gateway (closed loop,
+    /// open loop at a fixed rate, sessions held), with the goals met or missed.
+    Gateway(crate::bench::gateway::GatewayBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -220,6 +223,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench { command: BenchCommand::Http(args) } => crate::bench::http::run(args).await,
         Command::Bench { command: BenchCommand::Relay(args) } => crate::bench::relay::run(args).await,
         Command::Bench { command: BenchCommand::Replay(args) } => crate::bench::replay::run(args).await,
+        Command::Bench { command: BenchCommand::Gateway(args) } => crate::bench::gateway::run(args).await,
         Command::Key { command: KeyCommand::Revoke { project, key_id, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let key_id: ApiKeyId = key_id.parse().context("--key-id")?;

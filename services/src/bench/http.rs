@@ -51,7 +51,7 @@ pub(crate) async fn drop_database(admin_url: &str, name: &str) {
 }
 
 /// A project and key in the service's database.
-async fn demo_key(url: &str) -> anyhow::Result<String> {
+pub(crate) async fn demo_key(url: &str) -> anyhow::Result<String> {
     let pool = startup::connect_and_migrate(url).await?;
     let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
     let projects = Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool);

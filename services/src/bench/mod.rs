@@ -1,6 +1,7 @@
 //! `provisioner bench`: measurements that print figures. Never assertions: the machines the
 //! tests run on are shared and noisy, so speed is reported, not tested.
 
+pub mod gateway;
 pub mod http;
 mod load;
 mod pgbench;

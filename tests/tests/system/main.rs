@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod auth;
 mod bad_input;
+mod bench;
 mod composio_errors;
 mod composio_instances;
 mod composio_oauth;
