@@ -5,7 +5,7 @@
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
 use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
-use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets};
+use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
 use crate::health::Health;
 use crate::instance::{Instances, InstancesView, ServerInstances};
@@ -132,16 +132,8 @@ fn app_state(
     let composio =
         ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone(), refresher.clone());
     let registered = RegisteredTargets::new(servers.clone());
-    let gateway = Gateway::new(
-        instances.clone(),
-        refresher,
-        composio,
-        registered,
-        &settings.gateway,
-        &settings.master_key,
-        public_url.clone(),
-        recorder,
-    );
+    let targets = Targets { instances: instances.clone(), refresher, composio, registered };
+    let gateway = Gateway::new(targets, &settings.gateway, &settings.master_key, public_url.clone(), recorder);
     AppState {
         gateway,
         projects,

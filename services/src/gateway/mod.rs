@@ -180,17 +180,23 @@ impl Route<'_> {
     }
 }
 
+/// What the gateway reads its targets from (and refreshes their tokens with).
+pub struct Targets {
+    pub instances: Instances,
+    pub refresher: TokenRefresher,
+    pub composio: ComposioTargets,
+    pub registered: RegisteredTargets,
+}
+
 impl Gateway {
     pub fn new(
-        instances: Instances,
-        refresher: TokenRefresher,
-        composio: ComposioTargets,
-        registered: RegisteredTargets,
+        targets: Targets,
         settings: &GatewaySettings,
         master: &MasterKey,
         public_url: String,
         recorder: Recorder,
     ) -> Self {
+        let Targets { instances, refresher, composio, registered } = targets;
         let inner = Inner {
             instances,
             refresher,
@@ -514,7 +520,7 @@ impl Gateway {
             client_headers.insert("mcp-protocol-version", version.clone());
         }
         client_headers.insert("content-type", HeaderValue::from_static("application/json"));
-        if let Some(method) = HeaderValue::from_str(&method).ok() {
+        if let Ok(method) = HeaderValue::from_str(&method) {
             client_headers.insert(message::METHOD_HEADER, method);
         }
         let out = route.outbound(Method::POST, client_headers, Some(Bytes::from(request.to_string())));
