@@ -1,7 +1,7 @@
 //! Legacy POSTs across replicas: a POST may land on any `serve` replica, but only the owner
 //! of its session (the replica holding the client's event stream) can answer on that stream.
 //! The receiving replica sends the message to the owner over NATS core request/reply, on the
-//! owner's own subject (`provisioner.gateway.legacy.<replica>`, outside the event stream's
+//! owner's own subject (`provisioner-legacy-sse.<replica>`, outside the event stream's
 //! subjects: nothing is stored), and answers the client as the owner replied. No responder
 //! (the owner is gone) is a session not found: the client reconnects. Without NATS, only the
 //! owner itself serves a session's POSTs.
@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The subjects of the owners; each replica listens on its own.
-pub const SUBJECT_PREFIX: &str = "provisioner.gateway.legacy";
+/// Outside the event stream's subjects (`provisioner.events.>`, `provisioner.gateway.>`): a
+/// request captured by JetStream would be answered by its PubAck, not by the owner.
+pub const SUBJECT_PREFIX: &str = "provisioner-legacy-sse";
 /// How long a receiving replica waits for the owner (which replies before forwarding).
 const OWNER_TIMEOUT: Duration = Duration::from_secs(5);
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
