@@ -20,9 +20,15 @@ const LOCK_CLASS: i32 = 0x4d43_5050; // "MCPP"
 impl LeaderLock {
     /// Waits until this process holds the lock named `name`, or `cancel` fires.
     pub async fn acquire(pool: &PgPool, name: &str, retry: Duration, cancel: &CancellationToken) -> Option<Self> {
+        let mut said_standing_by = false;
         loop {
             match Self::try_acquire(pool, name).await {
                 Ok(Some(lock)) => return Some(lock),
+                // Once at info (an operator sees which process is the standby), then at debug.
+                Ok(None) if !said_standing_by => {
+                    said_standing_by = true;
+                    tracing::info!(lock = name, "another process leads; standing by");
+                }
                 Ok(None) => tracing::debug!(lock = name, "another process leads; standing by"),
                 Err(e) => tracing::warn!(lock = name, error = %e, "cannot try the leader lock"),
             }

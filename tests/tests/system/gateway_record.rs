@@ -374,11 +374,14 @@ async fn of_two_publishers_one_leads_and_a_kill_mid_batch_loses_and_duplicates_n
     let nats = NatsServer::start().await;
     let app = TestApp::spawn().await;
     let total = 5000;
-    backlog(&app, total).await;
-
     let mut first = RelayProcess::start(app.database_url(), &nats.url());
     first.wait_for("gateway record publisher leads", Duration::from_secs(30)).await;
     let mut second = RelayProcess::start(app.database_url(), &nats.url());
+    // Both up before the records come, so that the kill below finds a standby (started after
+    // it, the second would simply be the only publisher).
+    let standby = format!("feed:{}", services::gateway_record::Publisher::SUBSCRIBER);
+    second.wait_for(&standby, Duration::from_secs(30)).await;
+    backlog(&app, total).await;
     // Killed (SIGKILL) as soon as the stream holds a record: in the middle of its first batch.
     let js = connect(&nats.url()).await;
     let subject = events::gateway::subject(app.project_id, RecordKind::ToolCalled);
