@@ -12,7 +12,7 @@ use super::store::{self, StoredRecord};
 use crate::config::RelaySettings;
 use crate::feed::{Checkpoints, Position};
 use crate::projection::LeaderLock;
-use crate::relay::{Backoff, pause, stream};
+use crate::relay::{self, Backoff, stream};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use events::gateway::{self, RecordEnvelope};
@@ -47,47 +47,16 @@ impl Publisher {
 
     /// Leads when it holds the lock, stands by otherwise, until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
-        let lock_name = Self::lock_name();
-        while let Some(mut lock) = LeaderLock::acquire(&self.pool, &lock_name, POLL_INTERVAL, &cancel).await {
-            tracing::info!("gateway record publisher leads");
-            if let Err(e) = self.lead(&mut lock, &cancel).await {
-                tracing::error!(error = format!("{e:#}"), "gateway record publisher lost its footing; restarting");
-                pause(&cancel, POLL_INTERVAL).await;
-            }
-            if cancel.is_cancelled() {
-                break;
-            }
-        }
-        tracing::info!("gateway record publisher stopped");
+        relay::lead_while_elected(&self, POLL_INTERVAL, &cancel).await;
     }
 
-    async fn lead(&self, lock: &mut LeaderLock, cancel: &CancellationToken) -> anyhow::Result<()> {
-        let mut retry = Backoff::default();
-        let js = loop {
-            match self.connect().await {
-                Ok(js) => break js,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "gateway record publisher cannot reach NATS; retrying");
-                    if !lock.still_held().await {
-                        anyhow::bail!("the leader lock's connection was lost");
-                    }
-                    retry.wait(cancel).await;
-                    if cancel.is_cancelled() {
-                        return Ok(());
-                    }
-                }
-            }
-        };
-        self.follow(&js, lock, cancel).await
-    }
-
-    async fn connect(&self) -> anyhow::Result<jetstream::Context> {
+    async fn connect_to_nats(&self) -> anyhow::Result<jetstream::Context> {
         let js = stream::connect(&self.settings, "provisioner-gateway-records", self.batch_size as usize).await?;
         stream::ensure(&js, &self.settings).await?;
         Ok(js)
     }
 
-    async fn follow(
+    async fn follow_records(
         &self,
         js: &jetstream::Context,
         lock: &mut LeaderLock,
@@ -185,4 +154,33 @@ async fn publish(js: &jetstream::Context, batch: &[StoredRecord]) -> anyhow::Res
         ack.await.context("a gateway record was not acknowledged")?;
     }
     Ok(())
+}
+
+impl relay::Publishing for Publisher {
+    const ROLE: &'static str = "gateway record publisher";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn lock_name(&self) -> String {
+        Self::lock_name()
+    }
+
+    async fn connect(&self) -> anyhow::Result<jetstream::Context> {
+        self.connect_to_nats().await
+    }
+
+    async fn connect_failed(&self, error: &anyhow::Error) {
+        tracing::warn!(error = format!("{error:#}"), "gateway record publisher cannot reach NATS; retrying");
+    }
+
+    async fn follow(
+        &self,
+        js: &jetstream::Context,
+        lock: &mut LeaderLock,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.follow_records(js, lock, cancel).await
+    }
 }

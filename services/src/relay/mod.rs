@@ -11,12 +11,14 @@
 //! or two of its death. Even two leaders at once would publish duplicates only, which the
 //! stream drops, and the checkpoint move is guarded by compare-and-set.
 
+mod leadership;
 mod message;
 pub mod oversized;
 pub mod republish;
 mod status;
 pub mod stream;
 
+pub use leadership::{Publishing, lead_while_elected};
 pub use message::{Outgoing, fitting, outgoing};
 pub use status::{Heartbeat, RelayReport};
 
@@ -54,48 +56,16 @@ impl Relay {
 
     /// Leads when it holds the lock, stands by otherwise, until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
-        let lock_name = Self::lock_name();
-        while let Some(mut lock) = LeaderLock::acquire(&self.pool, &lock_name, POLL_INTERVAL, &cancel).await {
-            tracing::info!("relay leads");
-            if let Err(e) = self.lead(&mut lock, &cancel).await {
-                tracing::error!(error = format!("{e:#}"), "relay lost its footing; restarting");
-                pause(&cancel, POLL_INTERVAL).await;
-            }
-            if cancel.is_cancelled() {
-                break;
-            }
-        }
-        tracing::info!("relay stopped");
+        leadership::lead_while_elected(&self, POLL_INTERVAL, &cancel).await;
     }
 
-    /// Connects (retrying until NATS answers), then follows the feed while the lock holds.
-    async fn lead(&self, lock: &mut LeaderLock, cancel: &CancellationToken) -> anyhow::Result<()> {
-        let mut retry = Backoff::default();
-        let js = loop {
-            match self.connect().await {
-                Ok(js) => break js,
-                Err(e) => {
-                    self.report_failure(&e).await;
-                    if !lock.still_held().await {
-                        anyhow::bail!("the leader lock's connection was lost");
-                    }
-                    retry.wait(cancel).await;
-                    if cancel.is_cancelled() {
-                        return Ok(());
-                    }
-                }
-            }
-        };
-        self.follow(&js, lock, cancel).await
-    }
-
-    async fn connect(&self) -> anyhow::Result<jetstream::Context> {
+    async fn connect_to_nats(&self) -> anyhow::Result<jetstream::Context> {
         let js = stream::connect(&self.settings, "provisioner-relay", self.batch_size as usize).await?;
         stream::ensure(&js, &self.settings).await?;
         Ok(js)
     }
 
-    async fn follow(
+    async fn follow_feed(
         &self,
         js: &jetstream::Context,
         lock: &mut LeaderLock,
@@ -164,6 +134,35 @@ impl Relay {
         if let Err(e) = status::beat(&self.pool, Self::SUBSCRIBER, false, Some(&detail), None).await {
             tracing::warn!(error = %e, "cannot record the relay's status");
         }
+    }
+}
+
+impl leadership::Publishing for Relay {
+    const ROLE: &'static str = "relay";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn lock_name(&self) -> String {
+        Self::lock_name()
+    }
+
+    async fn connect(&self) -> anyhow::Result<jetstream::Context> {
+        self.connect_to_nats().await
+    }
+
+    async fn connect_failed(&self, error: &anyhow::Error) {
+        self.report_failure(error).await;
+    }
+
+    async fn follow(
+        &self,
+        js: &jetstream::Context,
+        lock: &mut LeaderLock,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.follow_feed(js, lock, cancel).await
     }
 }
 

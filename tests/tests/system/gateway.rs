@@ -113,14 +113,7 @@ async fn a_deleted_instance_answers_404_inside_its_open_session() {
     let (mut session, _) = Session::open(url_of(&created)).await;
     assert_eq!(session.list_tools().await.status, 200);
     // The server's stream, which the upstream keeps open for as long as the session lives.
-    let stream = session
-        .http
-        .get(&session.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session.session_id.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let stream = session.open_stream().await;
     assert_eq!(stream.status(), 200);
 
     let path = format!("/mcp-server/instance/{}", created["instanceId"].as_str().unwrap());
@@ -330,14 +323,7 @@ async fn the_server_stream_and_a_custom_credential_header_and_an_oversized_body(
     assert_eq!(seen["headers"]["authorization"], Value::Null);
 
     // GET opens the server's stream in the session: relayed as an event stream, left open.
-    let stream = session
-        .http
-        .get(&session.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session.session_id.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let stream = session.open_stream().await;
     assert_eq!(stream.status(), 200);
     assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     assert_eq!(stream.headers()["cache-control"], "no-cache, no-transform");

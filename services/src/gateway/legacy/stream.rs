@@ -4,7 +4,7 @@
 //! instance every [`LIVENESS_EVERY`] and ends when it was deleted; when the client goes away
 //! the session ends here and upstream.
 
-use super::super::{Gateway, GatewayError, sse};
+use super::super::{Gateway, sse};
 use super::exchange;
 use super::hub::LocalSession;
 use bytes::Bytes;
@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// How often an open stream checks that its instance still exists: a delete ends it within
-/// this (plus one lookup).
-pub const LIVENESS_EVERY: Duration = Duration::from_millis(500);
+/// How often an open stream checks that its instance still exists: the gateway's one
+/// interval for every open stream (a delete ends it within this, plus one lookup).
+pub const LIVENESS_EVERY: Duration = super::super::LIVENESS_INTERVAL;
 /// A keep-alive comment every this many liveness checks (15 s).
 const KEEP_ALIVE_TICKS: u32 = 30;
 
@@ -82,10 +82,9 @@ struct Closing {
 impl Closing {
     /// False once the instance is gone; a failed lookup (the database away) keeps the stream.
     async fn instance_exists(&self) -> bool {
-        match self.gateway.legacy_target(&self.session.scope).await {
-            Err(GatewayError::InstanceNotFound | GatewayError::SessionNotFound) => false,
-            Ok(_) | Err(_) => true,
-        }
+        // The same test as the Streamable HTTP streams': only a URL that names nothing ends
+        // it, not a database that fails meanwhile.
+        !matches!(self.gateway.legacy_target(&self.session.scope).await, Err(e) if e.is_about_the_url())
     }
 }
 

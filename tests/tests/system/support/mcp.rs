@@ -194,6 +194,17 @@ impl Session {
         answer_of(response, body.get("id")).await
     }
 
+    /// `GET` in the session: the server's stream, left open (the response is not read).
+    pub async fn open_stream(&self) -> reqwest::Response {
+        self.http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", self.session_id.as_deref().expect("a session"))
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
     pub async fn delete(&self) -> Answer {
         let mut request = self.http.delete(&self.url);
         if let Some(id) = &self.session_id {
