@@ -6,7 +6,8 @@ Serves Streamable HTTP on 127.0.0.1:PORT at /mcp with four tools:
   delete_everything a write (readOnlyHint false, destructive)
   slow              read-only: sleeps `seconds` before answering
   fail              read-only: raises, so the call ends in a tool error
-Usage: python upstream.py PORT
+Usage: python upstream.py PORT [sse]
+With `sse` it serves the legacy HTTP+SSE transport instead: GET /sse, POST /messages/.
 """
 
 import asyncio
@@ -58,4 +59,8 @@ def fail() -> str:
 
 
 if __name__ == "__main__":
-    server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]), streamable_http_path="/mcp")
+    port = int(sys.argv[1])
+    if sys.argv[2:] == ["sse"]:
+        server.run("sse", host="127.0.0.1", port=port)
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=port, streamable_http_path="/mcp")

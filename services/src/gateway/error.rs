@@ -46,11 +46,6 @@ pub enum GatewayError {
     #[error("`{server_name}` is a stdio server: the gateway does not run stdio servers, so it has no gateway URL")]
     StdioNotRun { server_name: String },
     #[error(
-        "`{server_name}` is an {transport} server: the gateway cannot reach upstreams over the legacy {transport} \
-         transport yet (register its Streamable HTTP URL as an `http` server)"
-    )]
-    TransportMissing { server_name: String, transport: &'static str },
-    #[error(
         "`{server_name}` is a Composio MCP server: connect to it at its Composio URL (/v3/mcp/{server_id}?user_id=…)"
     )]
     NotGaiaServer { server_name: String, server_id: String },
@@ -148,7 +143,6 @@ impl GatewayError {
             | Self::NotServed { .. }
             | Self::MultiToolkit { .. }
             | Self::StdioNotRun { .. }
-            | Self::TransportMissing { .. }
             | Self::NotGaiaServer { .. }
             | Self::UpstreamRefused { .. } => -32002,
             Self::NotAuthenticated { .. }
@@ -180,7 +174,6 @@ impl GatewayError {
             | Self::NotServed { .. }
             | Self::MultiToolkit { .. }
             | Self::StdioNotRun { .. }
-            | Self::TransportMissing { .. }
             | Self::NotGaiaServer { .. } => StatusCode::NOT_IMPLEMENTED,
             Self::UpstreamRefused { .. }
             | Self::NotAuthenticated { .. }

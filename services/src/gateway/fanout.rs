@@ -184,7 +184,7 @@ impl Gateway {
         for member in members {
             let body = incoming.body.clone().ok().flatten();
             let out = member.route.outbound(Method::POST, incoming.headers.clone(), body);
-            let response = self.inner.forwarder.send(out).await.map_err(|f| send_error(&member.route, f))?;
+            let response = self.send(&member.route.scope, out).await.map_err(|f| send_error(&member.route, f))?;
             if !response.status().is_success() {
                 return Err(GatewayError::Upstream {
                     server_name: member.route.upstream.server_name.clone(),
@@ -199,7 +199,7 @@ impl Gateway {
     async fn end_all(&self, members: &[Member<'_>], incoming: &Incoming) -> Response {
         for member in members.iter().filter(|m| m.route.session.is_some()) {
             let out = member.route.outbound(Method::DELETE, incoming.headers.clone(), None);
-            if let Err(e) = self.inner.forwarder.send(out).await {
+            if let Err(e) = self.send(&member.route.scope, out).await {
                 tracing::info!(toolkit = %member.toolkit, failure = ?e, "an upstream session did not end");
             }
         }

@@ -6,6 +6,7 @@
 //! HTML page. URLs a project registered go through the outbound address policy (SSRF).
 
 use super::sse;
+use super::upstreams::UpstreamTransport;
 use crate::outbound::{self, AddressPolicy};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -52,6 +53,9 @@ const POLICY: AddressPolicy = AddressPolicy { allow_loopback: false };
 pub struct Outbound {
     pub method: Method,
     pub url: url::Url,
+    /// Streamable HTTP goes straight out ([`Forwarder::send`]); the legacy transport through
+    /// this replica's connection to the upstream's event stream.
+    pub transport: UpstreamTransport,
     pub trust: Trust,
     pub timeouts: Timeouts,
     pub client_headers: HeaderMap,

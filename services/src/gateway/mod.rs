@@ -59,6 +59,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use upstreams::UpstreamTransport;
 
 /// The gateway's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +170,7 @@ impl Route<'_> {
         Outbound {
             method,
             url: self.upstream.url.clone(),
+            transport: self.upstream.transport,
             trust: self.trust,
             timeouts: self.timeouts,
             client_headers,
@@ -277,8 +279,16 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let out = route.outbound(incoming.method.clone(), incoming.headers.clone(), body);
         let deadline = Deadline::start(route.timeouts);
-        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
+        let response = self.send(&route.scope, out).await.map_err(|failure| send_error(route, failure))?;
         self.relay(response, route, incoming, message, deadline).await
+    }
+
+    /// Sends a request upstream over the upstream's transport.
+    async fn send(&self, scope: &Scope, out: Outbound) -> Result<reqwest::Response, SendFailure> {
+        match out.transport {
+            UpstreamTransport::StreamableHttp => self.inner.forwarder.send(out).await,
+            UpstreamTransport::Sse => self.send_over_sse(scope, out).await,
+        }
     }
 
     /// A call of a hidden tool goes no further: the allow-list by name, read-only by the
@@ -526,7 +536,7 @@ impl Gateway {
         let out = route.outbound(Method::POST, client_headers, Some(Bytes::from(request.to_string())));
         let deadline = Deadline::start(route.timeouts);
         let failed = |problem: String| upstream_error(route, problem);
-        let response = self.inner.forwarder.send(out).await.map_err(|failure| send_error(route, failure))?;
+        let response = self.send(&route.scope, out).await.map_err(|failure| send_error(route, failure))?;
         if response.status() == StatusCode::NOT_FOUND && route.session.is_some() {
             return Err(GatewayError::SessionNotFound);
         }

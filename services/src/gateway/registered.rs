@@ -11,13 +11,13 @@
 //! `proxyAuthHeader` on every request (opened from its events right before the request is
 //! forwarded, never logged), within its `requestTimeout` and `maxTotalTimeout`. Its URL is a
 //! project's choice, so it is sent through the outbound address policy (see
-//! [`super::forward::Trust`]). A `stdio` server is not run by the gateway; an `sse` one needs
-//! the legacy SSE client transport (see [`RegisteredTarget::upstream`]).
+//! [`super::forward::Trust`]). An `sse` server is reached over the legacy HTTP+SSE transport
+//! ([`super::legacy::upstream`]); a `stdio` server is not run by the gateway.
 
 use super::error::GatewayError;
 use super::forward::Timeouts;
 use super::session::Scope;
-use super::upstreams::Upstream;
+use super::upstreams::{Upstream, UpstreamTransport};
 use crate::project::Caller;
 use crate::server::{OpenedServer, Servers};
 use events::ServerId;
@@ -88,16 +88,15 @@ impl RegisteredTarget {
         if is_composio(config) {
             return Err(GatewayError::NotGaiaServer { server_name, server_id: self.server_id.to_string() });
         }
-        match config.transport {
-            Transport::Http => {}
+        let transport = match config.transport {
+            Transport::Http => UpstreamTransport::StreamableHttp,
+            // Its url opens the event stream; headers and timeouts are as for `http`.
+            Transport::Sse => UpstreamTransport::Sse,
             Transport::Stdio => return Err(GatewayError::StdioNotRun { server_name }),
-            // The legacy HTTP+SSE client transport goes here: an `sse` server's url is its
-            // `GET` endpoint, and the rest (headers, timeouts) is as for `http` below.
-            Transport::Sse => return Err(GatewayError::TransportMissing { server_name, transport: "sse" }),
-        }
+        };
         let raw = config.proxy_url.as_deref().or(config.url.as_deref()).ok_or(GatewayError::Internal)?;
         let url = url::Url::parse(raw).map_err(|_| GatewayError::Internal)?;
-        let upstream = Upstream::registered(server_name, url);
+        let upstream = Upstream::registered(server_name, url, transport);
         Ok(RegisteredUpstream { upstream, headers: self.headers()?, timeouts: timeouts(config) })
     }
 

@@ -1,6 +1,8 @@
 //! Server-sent events as the upstream sends them: the JSON-RPC messages in a buffered stream,
-//! and a stream with some of them rewritten (every other byte kept as it came).
+//! a stream with some of them rewritten (every other byte kept as it came), and a stream read
+//! event by event as it arrives ([`EventDecoder`]).
 
+use super::forward::MAX_ANSWER_BYTES;
 use serde_json::Value;
 
 /// The events of a complete SSE text (`\n`, `\r\n` or `\r` line ends).
@@ -63,6 +65,74 @@ pub fn event(message: &Value) -> String {
     format!("event: message\ndata: {message}\n\n")
 }
 
+/// One event of a stream: its `event:` name (none means `message`) and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub name: Option<String>,
+    pub data: String,
+}
+
+impl Event {
+    /// The JSON-RPC message of a `message` event.
+    pub fn message(&self) -> Option<Value> {
+        matches!(self.name.as_deref(), None | Some("message")).then(|| serde_json::from_str(&self.data).ok())?
+    }
+}
+
+/// A stream read as it arrives: each complete event as soon as its blank line comes, so that
+/// progress and server-to-client requests are passed on while a call is still running (a
+/// buffered read would hold a sampling request until the call that waits for it times out).
+#[derive(Default)]
+pub struct EventDecoder {
+    /// The current line, not yet ended.
+    line: Vec<u8>,
+    /// The current event's lines, each ended by `\n`.
+    event: String,
+}
+
+impl EventDecoder {
+    /// The messages of the `message` events that `chunk` completes.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<Value> {
+        self.feed_events(chunk).iter().filter_map(Event::message).collect()
+    }
+
+    /// The events that `chunk` completes. An event larger than [`MAX_ANSWER_BYTES`] is dropped.
+    pub fn feed_events(&mut self, chunk: &[u8]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for piece in chunk.split_inclusive(|byte| *byte == b'\n') {
+            let Some(line) = piece.strip_suffix(b"\n") else {
+                self.line.extend_from_slice(piece);
+                break;
+            };
+            self.line.extend_from_slice(line);
+            let text = String::from_utf8_lossy(&self.line).trim_end_matches('\r').to_owned();
+            self.line.clear();
+            if text.is_empty() {
+                let lines = std::mem::take(&mut self.event);
+                let lines: Vec<&str> = lines.lines().collect();
+                if let Some(data) = data_of(&lines) {
+                    events.push(Event { name: name_of(&lines), data });
+                }
+            } else if self.event.len() + text.len() < MAX_ANSWER_BYTES {
+                self.event.push_str(&text);
+                self.event.push('\n');
+            } else {
+                self.event.clear();
+            }
+        }
+        if self.line.len() > MAX_ANSWER_BYTES {
+            self.line.clear();
+        }
+        events
+    }
+}
+
+/// An event's `event:` name.
+fn name_of(lines: &[&str]) -> Option<String> {
+    let name = lines.iter().rev().find_map(|line| line.strip_prefix("event:"))?;
+    Some(name.strip_prefix(' ').unwrap_or(name).to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +145,27 @@ mod tests {
         let rewritten = rewrite(text, |m| m["result"] = json!({"x": true}));
         assert_eq!(rewritten, "event: message\nid: 1\ndata: {\"id\":1,\"result\":{\"x\":true}}\n\n: keep-alive\n\n");
         assert_eq!(messages(&event(&json!({"a": 1}))), vec![json!({"a": 1})]);
+    }
+
+    #[test]
+    fn messages_come_out_as_their_events_end_in_any_chunking() {
+        let stream = "event: message\r\nid: 1\r\ndata: {\"id\":1,\r\ndata: \"result\":{}}\r\n\r\n: ping\n\nevent: message\ndata: {\"id\":2}\n\n";
+        for size in 1..stream.len() {
+            let mut decoder = EventDecoder::default();
+            let messages: Vec<Value> = stream.as_bytes().chunks(size).flat_map(|chunk| decoder.feed(chunk)).collect();
+            assert_eq!(messages, vec![json!({"id": 1, "result": {}}), json!({"id": 2})], "chunks of {size}");
+        }
+        let mut decoder = EventDecoder::default();
+        assert!(decoder.feed(b"data: {\"id\":3}\n").is_empty(), "not ended yet");
+        assert_eq!(decoder.feed(b"\n"), vec![json!({"id": 3})]);
+    }
+
+    #[test]
+    fn an_events_name_is_kept_and_only_message_events_are_messages() {
+        let mut decoder = EventDecoder::default();
+        let events = decoder.feed_events(b"event: endpoint\ndata: /messages/?session_id=ab\n\ndata: {\"id\":1}\n\n");
+        assert_eq!(events[0], Event { name: Some("endpoint".into()), data: "/messages/?session_id=ab".into() });
+        assert_eq!(events[0].message(), None, "an endpoint is no message");
+        assert_eq!(events[1].message(), Some(json!({"id": 1})), "an unnamed event is a message");
     }
 }

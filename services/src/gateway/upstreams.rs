@@ -9,6 +9,9 @@
 //! url = "https://mcp.example.com/gcal/mcp"
 //! credential_header = "X-Api-Key"
 //! credential_format = "{token}"
+//!
+//! [hacker_news]                  # an upstream that speaks only the legacy HTTP+SSE transport
+//! sse_url = "https://mcp.example.com/hn/sse"
 //! ```
 //!
 //! The file is trusted (the operator wrote it): its URLs may be on loopback or a private network.
@@ -21,24 +24,37 @@ use std::collections::{BTreeMap, HashMap};
 /// Where `{token}` goes in [`Upstream::credential_format`].
 const TOKEN_PLACEHOLDER: &str = "{token}";
 
-/// One catalog server's upstream MCP server (Streamable HTTP).
+/// One catalog server's upstream MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// The catalog server's display name (`Google Calendar`), for messages.
     pub server_name: String,
+    /// The Streamable HTTP endpoint, or the legacy transport's `GET` (event stream) URL.
     pub url: url::Url,
+    pub transport: UpstreamTransport,
     pub credential_header: HeaderName,
     /// The header's value, with `{token}` standing for the user's token or API key.
     pub credential_format: String,
 }
 
+/// How the gateway talks to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamTransport {
+    /// MCP Streamable HTTP (2025-03-26 and later): `url` is its one endpoint.
+    StreamableHttp,
+    /// The legacy HTTP+SSE transport (2024-11-05): `url` opens the event stream, whose
+    /// `endpoint` event names where messages are POSTed (see [`super::legacy::upstream`]).
+    Sse,
+}
+
 impl Upstream {
     /// A registered server as its own upstream: it takes no user credential (its own headers
     /// travel beside, see [`super::registered`]).
-    pub fn registered(server_name: String, url: url::Url) -> Self {
+    pub fn registered(server_name: String, url: url::Url, transport: UpstreamTransport) -> Self {
         Self {
             server_name,
             url,
+            transport,
             credential_header: HeaderName::from_static("authorization"),
             credential_format: TOKEN_PLACEHOLDER.to_owned(),
         }
@@ -60,7 +76,8 @@ pub struct Upstreams {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
-    url: String,
+    url: Option<String>,
+    sse_url: Option<String>,
     credential_header: Option<String>,
     credential_format: Option<String>,
 }
@@ -106,9 +123,15 @@ impl Upstreams {
 fn entry(name: &str, value: toml::Value) -> Result<Upstream, String> {
     let catalog = Catalog::get().find(name).ok_or("is not the name of a catalog server")?;
     let entry: Entry = value.try_into().map_err(|e: toml::de::Error| e.message().to_owned())?;
-    let url = url::Url::parse(&entry.url).map_err(|e| format!("url is not a valid URL ({e})"))?;
+    let (field, raw, transport) = match (&entry.url, &entry.sse_url) {
+        (Some(url), None) => ("url", url, UpstreamTransport::StreamableHttp),
+        (None, Some(sse_url)) => ("sse_url", sse_url, UpstreamTransport::Sse),
+        (Some(_), Some(_)) => return Err("has both url and sse_url: name one transport".into()),
+        (None, None) => return Err("needs url (Streamable HTTP) or sse_url (legacy HTTP+SSE)".into()),
+    };
+    let url = url::Url::parse(raw).map_err(|e| format!("{field} is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("url must be an absolute http(s) URL".into());
+        return Err(format!("{field} must be an absolute http(s) URL"));
     }
     let header = entry.credential_header.as_deref().unwrap_or("Authorization");
     let credential_header =
@@ -117,7 +140,7 @@ fn entry(name: &str, value: toml::Value) -> Result<Upstream, String> {
     if !credential_format.contains(TOKEN_PLACEHOLDER) {
         return Err(format!("credential_format must contain {TOKEN_PLACEHOLDER}"));
     }
-    Ok(Upstream { server_name: catalog.name.clone(), url, credential_header, credential_format })
+    Ok(Upstream { server_name: catalog.name.clone(), url, transport, credential_header, credential_format })
 }
 
 #[cfg(test)]
@@ -138,6 +161,10 @@ mod tests {
         let github = upstreams.for_slug(&Catalog::get().find("GitHub").unwrap().slug).unwrap();
         assert_eq!(github.credential_header, "x-api-key");
         assert_eq!(github.credential_value("t0k"), "t0k");
+        assert_eq!(github.transport, UpstreamTransport::StreamableHttp);
+        let legacy = Upstreams::parse("[hacker_news]\nsse_url = \"http://127.0.0.1:9/sse\"\n").unwrap();
+        let hn = legacy.for_slug(&Catalog::get().find("hacker news").unwrap().slug).unwrap();
+        assert_eq!((hn.transport, hn.url.path()), (UpstreamTransport::Sse, "/sse"));
     }
 
     #[test]
@@ -148,8 +175,10 @@ mod tests {
             ("[github]\nurl = \"not a url\"\n", "not a valid URL"),
             ("[github]\nurl = \"http://h/mcp\"\ncredential_format = \"Bearer\"\n", "{token}"),
             ("[github]\nurl = \"http://h/mcp\"\ncredential_header = \"bad header\"\n", "credential_header"),
-            ("[github]\nurl = \"http://h/mcp\"\nsse_url = \"x\"\n", "unknown field"),
-            ("[github]\ncredential_header = \"A\"\n", "missing field `url`"),
+            ("[github]\nurl = \"http://h/mcp\"\nsse_url = \"http://h/sse\"\n", "both url and sse_url"),
+            ("[github]\ncredential_header = \"A\"\n", "needs url (Streamable HTTP) or sse_url"),
+            ("[github]\nsse_url = \"file:///sse\"\n", "sse_url must be an absolute http(s) URL"),
+            ("[github]\nurl = \"http://h/mcp\"\ntransport = \"sse\"\n", "unknown field"),
             ("[github]\nurl = \"http://h/a\"\n[GITHUB]\nurl = \"http://h/b\"\n", "same server"),
             ("[github\n", "not valid TOML"),
         ];

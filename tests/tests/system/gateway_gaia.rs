@@ -135,7 +135,21 @@ async fn the_projects_key_is_required_and_a_foreign_unknown_or_deleted_server_is
 }
 
 #[tokio::test]
-async fn a_stdio_server_is_not_run_and_an_sse_server_names_the_missing_transport() {
+async fn an_sse_server_is_reached_over_the_legacy_transport_with_its_custom_headers() {
+    let upstream = Upstream::start_sse().await;
+    let app = app_allowing_private().await;
+    let headers = json!([{"name": "X-Upstream-Key", "value": "secret-of-the-server"}]);
+    let fields = json!({"transportType": "sse", "url": upstream.url, "customHeaders": headers});
+    let server = register(&app, "Legacy", fields).await;
+    let (mut session, init) = open(&gateway_url(&server), &app.key).await;
+    assert_eq!(init.message["result"]["serverInfo"]["name"], "gateway-test-upstream", "{init:?}");
+    let seen = whoami(&session.call_tool("whoami", json!({})).await);
+    assert_eq!(seen["headers"]["x-upstream-key"], "secret-of-the-server", "{seen}");
+    assert_eq!(seen["headers"]["authorization"], Value::Null, "the caller's key stays here: {seen}");
+}
+
+#[tokio::test]
+async fn a_stdio_server_is_not_run() {
     let app = app_allowing_private().await;
     let stdio =
         register(&app, "Local", json!({"transportType": "stdio", "url": null, "command": "mcp-server-time"})).await;
@@ -144,11 +158,6 @@ async fn a_stdio_server_is_not_run_and_an_sse_server_names_the_missing_transport
     let answer = open(&url, &app.key).await.1;
     refused(&answer, 200, -32002);
     assert!(answer.error_message().contains("does not run stdio servers"), "{}", answer.error_message());
-
-    let sse = register(&app, "Legacy", json!({"transportType": "sse", "url": "https://mcp.example.com/sse"})).await;
-    let answer = open(&gateway_url(&sse), &app.key).await.1;
-    refused(&answer, 200, -32002);
-    assert!(answer.error_message().contains("legacy sse transport"), "{}", answer.error_message());
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ mod gateway_record;
 mod gateway_refresh;
 mod gateway_replicas;
 mod gateway_sse;
+mod gateway_sse_upstream;
 mod input_limits;
 mod klavis_errors;
 mod klavis_instances;

@@ -6,8 +6,8 @@
 
 use super::super::forward::MAX_ANSWER_BYTES;
 use super::super::message::Message;
+use super::super::sse::EventDecoder;
 use super::super::{Gateway, GatewayError, Target};
-use super::decoder::EventDecoder;
 use super::hub::LocalSession;
 use bytes::Bytes;
 use futures::StreamExt;

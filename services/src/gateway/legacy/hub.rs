@@ -1,10 +1,13 @@
 //! The legacy sessions this replica owns: the ones whose event stream it holds. State in
 //! memory only (the stream is a connection to this process, so nothing else could use it):
 //! the way to the client's stream, and the session the gateway holds upstream on its behalf.
+//! Likewise its connections to upstreams of the legacy transport ([`Connection`]), whose
+//! event streams it holds.
 
 use super::super::forward::SESSION_HEADER;
 use super::super::session::{Scope, SessionSealer};
 use super::super::{Address, Incoming};
+use super::connection::Connection;
 use super::token::{LegacyToken, PURPOSE};
 use crate::secrets::MasterKey;
 use bytes::Bytes;
@@ -32,6 +35,7 @@ struct HubInner {
     replica: String,
     sealer: SessionSealer,
     sessions: Mutex<HashMap<Uuid, Arc<LocalSession>>>,
+    connections: Mutex<HashMap<Uuid, Arc<Connection>>>,
     /// The NATS connection to other replicas, once there is one.
     link: OnceLock<async_nats::Client>,
 }
@@ -61,6 +65,7 @@ impl Hub {
             replica: Uuid::new_v4().simple().to_string(),
             sealer: SessionSealer::for_purpose(master, PURPOSE),
             sessions: Mutex::default(),
+            connections: Mutex::default(),
             link: OnceLock::new(),
         };
         Self { inner: Arc::new(inner) }
@@ -96,11 +101,28 @@ impl Hub {
     }
 
     /// Ends every session of this replica (it is shutting down): their streams end, and
-    /// their clients reconnect, to another replica.
+    /// their clients reconnect, to another replica. Its upstream connections end too.
     pub fn end_all(&self) {
         for session in self.sessions().values() {
             session.ended.cancel();
         }
+        for connection in self.connections().values() {
+            connection.ended.cancel();
+        }
+    }
+
+    pub fn add_connection(&self, connection: Arc<Connection>) {
+        self.connections().insert(connection.key, connection);
+    }
+
+    /// The upstream connection `key` of `scope`, while it is open here.
+    pub fn connection(&self, key: Uuid, scope: &Scope) -> Option<Arc<Connection>> {
+        let connections = self.connections();
+        connections.get(&key).filter(|c| &c.scope == scope && !c.ended.is_cancelled()).cloned()
+    }
+
+    pub fn remove_connection(&self, key: Uuid) {
+        self.connections().remove(&key);
     }
 
     pub fn link(&self) -> Option<&async_nats::Client> {
@@ -113,6 +135,10 @@ impl Hub {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<LocalSession>>> {
         self.inner.sessions.lock().expect("the legacy sessions lock is not poisoned")
+    }
+
+    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Connection>>> {
+        self.inner.connections.lock().expect("the upstream connections lock is not poisoned")
     }
 }
 

@@ -11,14 +11,20 @@
 //! The replica holding the stream owns the session (in memory, [`hub`]); a POST that lands on
 //! another replica is relayed to it over NATS ([`replicas`]). The session id in the endpoint
 //! seals the owner and the session's key with the instance ([`token`]).
+//!
+//! The same transport the other way round: upstreams that speak only it (an `sse_url` in the
+//! upstreams file, a GAIA `sse` server) are reached through a connection this replica holds
+//! to their event stream ([`connection`]), presented to the gateway as a Streamable HTTP
+//! upstream ([`upstream`]).
 
-mod decoder;
+mod connection;
 mod edge;
 mod exchange;
 mod hub;
 mod replicas;
 mod stream;
 mod token;
+pub(super) mod upstream;
 
 pub use edge::{messages_endpoint, sse_endpoint};
 pub use hub::Hub;

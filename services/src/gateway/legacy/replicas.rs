@@ -1,15 +1,19 @@
-//! Legacy POSTs across replicas: a POST may land on any `serve` replica, but only the owner
-//! of its session (the replica holding the client's event stream) can answer on that stream.
-//! The receiving replica sends the message to the owner over NATS core request/reply, on the
-//! owner's own subject (`provisioner-legacy-sse.<replica>`, outside the event stream's
-//! subjects: nothing is stored), and answers the client as the owner replied. No responder
-//! (the owner is gone) is a session not found: the client reconnects. Without NATS, only the
-//! owner itself serves a session's POSTs.
+//! Legacy sessions across replicas: a request may land on any `serve` replica, but only the
+//! owner of the event stream can use it: the replica holding a legacy client's stream (its
+//! POSTs are answered on that stream), or the replica holding the connection to an upstream
+//! of the legacy transport ([`super::upstream`]). The receiving replica sends the message to
+//! the owner over NATS core request/reply, on the owner's own subject
+//! (`provisioner-legacy-sse.<replica>`, outside the event stream's subjects: nothing is
+//! stored), and answers the client as the owner replied. No responder (the owner is gone) is
+//! a session not found: the client reconnects. Without NATS, only the owner itself serves a
+//! session.
 
 use super::super::session::Scope;
 use super::super::{Gateway, GatewayError};
 use super::token::LegacyToken;
+use super::upstream::{Relayed, Reply};
 use crate::config::RelaySettings;
+use crate::gateway::forward::SendFailure;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -29,9 +33,18 @@ fn subject(replica: &str) -> String {
     format!("{SUBJECT_PREFIX}.{replica}")
 }
 
-/// A client's message for a session of another replica.
+/// What one replica asks another.
 #[derive(Serialize, Deserialize)]
-struct Delivery {
+enum Delivery {
+    /// A legacy client's message, answered on the client's stream ([`Outcome`]).
+    Client(ClientMessage),
+    /// A message for a connection to an upstream of the legacy transport ([`Reply`]).
+    Upstream(Relayed),
+}
+
+/// A legacy client's message for a session of another replica.
+#[derive(Serialize, Deserialize)]
+struct ClientMessage {
     key: Uuid,
     scope: Scope,
     /// The JSON-RPC message, as the client sent it.
@@ -135,11 +148,21 @@ impl Gateway {
     /// Delivers one message from another replica, and replies with the outcome.
     async fn answer(self, client: async_nats::Client, delivery: async_nats::Message) {
         let Some(reply) = delivery.reply else { return };
-        let outcome = match serde_json::from_slice::<Delivery>(&delivery.payload) {
-            Ok(d) => Outcome::of(self.deliver(d.key, &d.scope, Bytes::from(d.message)).await),
-            Err(_) => Outcome::Failed,
+        let payload = match serde_json::from_slice::<Delivery>(&delivery.payload) {
+            Ok(Delivery::Client(m)) => {
+                let outcome = Outcome::of(self.deliver(m.key, &m.scope, Bytes::from(m.message)).await);
+                serde_json::to_vec(&outcome)
+            }
+            Ok(Delivery::Upstream(relayed)) => serde_json::to_vec(&self.answer_relayed(relayed).await),
+            Err(_) => serde_json::to_vec(&Outcome::Failed),
         };
-        let payload = serde_json::to_vec(&outcome).expect("an outcome serialises");
+        let mut payload = payload.expect("a reply serialises");
+        let max = client.server_info().max_payload;
+        if payload.len() > max {
+            let problem =
+                format!("answered more than this deployment's NATS max_payload ({max} bytes) across replicas");
+            payload = serde_json::to_vec(&Reply::Failed(problem)).expect("a reply serialises");
+        }
         if let Err(e) = client.publish(reply, payload.into()).await {
             tracing::warn!(error = %e, "cannot reply to a legacy delivery");
         }
@@ -152,32 +175,63 @@ impl Gateway {
         scope: &Scope,
         message: Bytes,
     ) -> Result<(), GatewayError> {
-        let Some(client) = self.inner.legacy.link() else {
-            // Without NATS a session lives on the replica that opened it, alone.
-            return Err(GatewayError::SessionNotFound);
-        };
-        let delivery = Delivery {
+        let delivery = Delivery::Client(ClientMessage {
             key: address.key,
             scope: scope.clone(),
             message: String::from_utf8_lossy(&message).into_owned(),
-        };
-        let payload = serde_json::to_vec(&delivery).expect("a delivery serialises");
-        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(OWNER_TIMEOUT));
-        match client.send_request(subject(&address.owner), request).await {
-            Ok(reply) => serde_json::from_slice::<Outcome>(&reply.payload)
+        });
+        match self.ask_owner(&address.owner, &delivery, OWNER_TIMEOUT).await {
+            Ok(reply) => serde_json::from_slice::<Outcome>(&reply)
                 .map_err(|_| GatewayError::Internal)
                 .and_then(Outcome::into_result),
+            Err(Unanswered::TooLarge(max)) => Err(GatewayError::TooLarge(max)),
+            Err(Unanswered::NoOwner) => Err(GatewayError::SessionNotFound),
+        }
+    }
+
+    /// Sends a message for an upstream connection to the replica that holds it; `wait` is
+    /// how long the owner may take with the answer.
+    pub(super) async fn relay_to_connection_owner(
+        &self,
+        owner: &str,
+        relayed: Relayed,
+        wait: Duration,
+    ) -> Result<Reply, SendFailure> {
+        match self.ask_owner(owner, &Delivery::Upstream(relayed), wait + OWNER_TIMEOUT).await {
+            Ok(reply) => serde_json::from_slice::<Reply>(&reply)
+                .map_err(|_| SendFailure::Failed("answered across replicas with something unreadable".into())),
+            Err(Unanswered::TooLarge(max)) => {
+                Err(SendFailure::Failed(format!("was sent a message larger than NATS max_payload ({max} bytes)")))
+            }
+            // The owner is gone, and so is the connection: the client starts a new session.
+            Err(Unanswered::NoOwner) => Ok(Reply::NotFound),
+        }
+    }
+
+    /// One request to the replica `owner`, and its reply's payload.
+    async fn ask_owner(&self, owner: &str, delivery: &Delivery, timeout: Duration) -> Result<Bytes, Unanswered> {
+        // Without NATS a session lives on the replica that opened it, alone.
+        let client = self.inner.legacy.link().ok_or(Unanswered::NoOwner)?;
+        let payload = serde_json::to_vec(delivery).expect("a delivery serialises");
+        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(timeout));
+        match client.send_request(subject(owner), request).await {
+            Ok(reply) => Ok(reply.payload),
             Err(e) if e.kind() == async_nats::client::RequestErrorKind::MaxPayloadExceeded => {
-                let max = client.server_info().max_payload;
-                Err(GatewayError::TooLarge(max))
+                Err(Unanswered::TooLarge(client.server_info().max_payload))
             }
             Err(e) => {
-                // No responder or no reply: the owner is gone, and so is the session.
+                // No responder or no reply: the owner is gone.
                 tracing::info!(error = %e, "the owner of a legacy session did not answer");
-                Err(GatewayError::SessionNotFound)
+                Err(Unanswered::NoOwner)
             }
         }
     }
+}
+
+/// Why another replica gave no reply.
+enum Unanswered {
+    TooLarge(usize),
+    NoOwner,
 }
 
 #[cfg(test)]

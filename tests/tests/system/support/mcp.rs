@@ -29,11 +29,22 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The test upstream over Streamable HTTP (its `url` ends in `/mcp`).
     pub async fn start() -> Self {
+        Self::start_with(&[], "/mcp").await
+    }
+
+    /// The test upstream over the legacy HTTP+SSE transport only (its `url` is the `GET /sse`).
+    pub async fn start_sse() -> Self {
+        Self::start_with(&["sse"], "/sse").await
+    }
+
+    async fn start_with(args: &[&str], path: &str) -> Self {
         let port = free_port();
         let child = tokio::process::Command::new(python())
             .arg(script("upstream.py"))
             .arg(port.to_string())
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -41,7 +52,7 @@ impl Upstream {
             .expect("the upstream MCP server starts (is the mcp package installed? run scripts/test)");
         for _ in 0..300 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { url: format!("http://127.0.0.1:{port}/mcp"), _child: child };
+                return Self { url: format!("http://127.0.0.1:{port}{path}"), _child: child };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
