@@ -7,7 +7,7 @@
 //! (`require_mcp_api_key`, the default for new projects). A server of another project, an
 //! unknown or deleted one, a user without any account for the server's auth config, or an
 //! account of another auth config is not there (404). The plural selectors `user_ids` /
-//! `connected_account_ids` are refused, as Composio's transport refuses them (composio #3496).
+//! `connected_account_ids` holding one id mean the same as the singular ones.
 //!
 //! The credential: the user's most recent ACTIVE connected account for the server's auth
 //! config (or the one `connected_account_id` names), opened from its events right before the
@@ -52,18 +52,25 @@ pub enum Selector {
 }
 
 impl Selector {
-    /// The one singular selector of a URL's query.
+    /// The one selector of a URL's query: `user_id` or `connected_account_id`, or the plural
+    /// names (`user_ids`, `connected_account_ids`, as the Composio SDKs' `generate` emits them)
+    /// holding one id. Composio's own transport refuses the plural (composio #3496); here it
+    /// means the same as the singular.
     pub fn of_query(query: Option<&str>) -> Result<Self, GatewayError> {
         let mut user = None;
         let mut account = None;
-        let mut plural = None;
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-            match name.as_ref() {
-                "user_id" => user = Some(value.into_owned()),
-                "connected_account_id" => account = Some(value.into_owned()),
-                "user_ids" | "connected_account_ids" => plural = Some(name.into_owned()),
-                _ => {}
+            let slot = match name.as_ref() {
+                "user_id" | "user_ids" => &mut user,
+                "connected_account_id" | "connected_account_ids" => &mut account,
+                _ => continue,
+            };
+            if value.contains(',') || slot.is_some() {
+                return Err(GatewayError::InvalidRequest(format!(
+                    "`{name}` names one id per URL: each user or connected account has a URL of its own"
+                )));
             }
+            *slot = Some(value.into_owned());
         }
         match (user, account) {
             (Some(user), None) if !user.is_empty() => Ok(Self::User(user)),
@@ -71,13 +78,9 @@ impl Selector {
             (Some(_), Some(_)) => {
                 Err(GatewayError::InvalidRequest("give user_id or connected_account_id, not both".into()))
             }
-            _ => Err(GatewayError::InvalidRequest(match plural {
-                Some(name) => format!(
-                    "user_id or connected_account_id query parameter is required: `{name}` (plural) is not read, \
-                     give one id with the singular name"
-                ),
-                None => "user_id or connected_account_id query parameter is required".into(),
-            })),
+            _ => {
+                Err(GatewayError::InvalidRequest("user_id or connected_account_id query parameter is required".into()))
+            }
         }
     }
 
@@ -313,18 +316,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_singular_selector_is_read_and_the_plural_is_refused_by_name() {
+    fn one_selector_is_read_singular_or_plural_with_one_id() {
         assert_eq!(Selector::of_query(Some("user_id=a+b")), Ok(Selector::User("a b".into())));
         assert_eq!(
             Selector::of_query(Some("include_composio_helper_actions=true&connected_account_id=ca_1")),
             Ok(Selector::Account("ca_1".into()))
         );
-        for query in [None, Some(""), Some("user_id="), Some("user_id=a&connected_account_id=b")] {
+        assert_eq!(Selector::of_query(Some("connected_account_ids=ca_1")), Ok(Selector::Account("ca_1".into())));
+        assert_eq!(Selector::of_query(Some("user_ids=a")), Selector::of_query(Some("user_id=a")));
+        let refused = [
+            None,
+            Some(""),
+            Some("user_id="),
+            Some("user_id=a&connected_account_id=b"),
+            Some("user_ids=a,b"),
+            Some("user_id=a&user_ids=a"),
+        ];
+        for query in refused {
             assert!(matches!(Selector::of_query(query), Err(GatewayError::InvalidRequest(_))), "{query:?}");
         }
-        let Err(GatewayError::InvalidRequest(message)) = Selector::of_query(Some("connected_account_ids=ca_1")) else {
-            panic!("the plural selector is refused");
-        };
-        assert!(message.contains("`connected_account_ids` (plural)"), "{message}");
     }
 }

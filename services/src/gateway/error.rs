@@ -63,8 +63,12 @@ pub enum GatewayError {
          to the upstreams file (PROVISIONER_UPSTREAMS)"
     )]
     Unbound { server_name: String, binding: String },
-    #[error("`{server_name}` is a registered server; the gateway does not serve registered servers yet")]
-    NotServed { server_name: String },
+    /// An instance of a Composio MCP server, named by its id at the Klavis URL.
+    #[error(
+        "`{server_name}` is a Composio MCP server: its users connect at its Composio URL \
+         (/v3/mcp/{server_id}?user_id=…), not by instance id"
+    )]
+    NotServed { server_name: String, server_id: String },
     #[error("{}", not_authenticated(server_name, oauth_url.as_deref()))]
     NotAuthenticated { server_name: String, oauth_url: Option<String> },
     #[error("the credential stored for this instance has no token or api_key to send upstream")]

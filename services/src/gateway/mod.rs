@@ -415,7 +415,8 @@ impl Gateway {
     ) -> Result<(&Upstream, Option<(HeaderName, HeaderValue)>, Policy), GatewayError> {
         let instance_id = record.instance_id().ok_or(GatewayError::InstanceNotFound)?;
         let Some(slug) = record.server_key.strip_prefix("catalog:") else {
-            return Err(GatewayError::NotServed { server_name: record.server_name.clone() });
+            let server_id = record.server_key.strip_prefix("server:").unwrap_or_default().to_owned();
+            return Err(GatewayError::NotServed { server_name: record.server_name.clone(), server_id });
         };
         let upstream = self.inner.upstreams.for_slug(slug).ok_or_else(|| GatewayError::Unbound {
             server_name: record.server_name.clone(),

@@ -3,7 +3,7 @@
 //! ACTIVE connected account's credential, `allowed_tools` enforced, and the project's key
 //! required on every request.
 
-use crate::support::composio::{api_key_auth_config, api_key_connection, mcp_server};
+use crate::support::composio::{api_key_auth_config, api_key_connection, create_instance, mcp_server};
 use crate::support::mcp::{Answer, Session, Upstream, python_client};
 use crate::support::{TestApp, json_of};
 use reqwest::Method;
@@ -129,7 +129,7 @@ async fn allowed_tools_are_the_only_tools_listed_and_callable_and_a_patch_applie
 }
 
 #[tokio::test]
-async fn the_projects_key_a_known_server_and_user_and_one_singular_selector_are_required() {
+async fn the_projects_key_a_known_server_and_user_and_one_selector_are_required() {
     let (app, _upstream) = app_and_upstream().await;
     let (server, _, _) = github_server(&app, &[]).await;
     let alice = user_url(&app, &server, "alice").await;
@@ -156,9 +156,15 @@ async fn the_projects_key_a_known_server_and_user_and_one_singular_selector_are_
     assert!(carol.error_message().contains("carol"), "{}", carol.error_message());
 
     let base = format!("{}/v3/mcp/{server}", app.base_url);
-    let plural = open(&format!("{base}?user_ids=alice"), &app.key).await.1;
-    refused(&plural, 400, -32600);
-    assert!(plural.error_message().contains("`user_ids` (plural)"), "{}", plural.error_message());
+    // The plural names the Composio SDKs emit, with one id, mean the singular; several ids do not.
+    let (mut plural, init) = open(&format!("{base}?user_ids=alice"), &app.key).await;
+    assert_eq!(init.status, 200, "{init:?}");
+    let seen = whoami(&plural.call_tool("whoami", json!({})).await);
+    assert_eq!(seen["headers"]["authorization"], "Bearer key-of-alice", "{seen}");
+    let several = open(&format!("{base}?user_ids=alice,bob"), &app.key).await.1;
+    refused(&several, 400, -32600);
+    assert!(several.error_message().contains("one id per URL"), "{}", several.error_message());
+    refused(&open(&format!("{base}?user_id=alice&user_ids=bob"), &app.key).await.1, 400, -32600);
     refused(&open(&base, &app.key).await.1, 400, -32600);
 
     // An account of another auth config is not this server's.
@@ -314,4 +320,17 @@ async fn allowed_tools_apply_to_the_merged_names_and_a_missing_account_names_its
     let carol_url = user_url(&app, &server, "alice").await.replace("user_id=alice", "user_id=carol");
     let carol = open(&carol_url, &app.key).await.1;
     assert_eq!((carol.status, carol.error_code()), (404, Some(-32001)), "{carol:?}");
+}
+
+#[tokio::test]
+async fn a_composio_instances_id_at_the_klavis_url_is_pointed_to_the_composio_url() {
+    let (app, _upstream) = app_and_upstream().await;
+    let (server, _, _) = github_server(&app, &[]).await;
+    let instance = json_of(create_instance(&app, &server, "alice").await, 201).await;
+    let url = format!("{}/mcp/?instance_id={}", app.base_url, instance["id"].as_str().unwrap());
+
+    let (_, answer) = Session::open(&url).await;
+
+    assert_eq!((answer.status, answer.error_code()), (200, Some(-32002)), "{answer:?}");
+    assert!(answer.error_message().contains(&format!("/v3/mcp/{server}?user_id=")), "{}", answer.error_message());
 }
