@@ -163,6 +163,14 @@ pub struct ServeArgs {
     /// upstreams file is trusted either way.
     #[arg(long = "gateway-allow-private", env = "PROVISIONER_GATEWAY_ALLOW_PRIVATE", default_value_t = false)]
     pub gateway_allow_private: bool,
+
+    /// How long the response to a POST with an `Idempotency-Key` is kept for its retries.
+    #[arg(long = "idempotency-ttl-secs", env = "PROVISIONER_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
+
+    /// How long a retry waits for the request it repeats, still running, before it answers 409.
+    #[arg(long = "idempotency-wait-ms", env = "PROVISIONER_IDEMPOTENCY_WAIT_MS", default_value_t = 5_000)]
+    pub idempotency_wait_ms: u64,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -186,6 +194,7 @@ pub struct Settings {
     /// The largest event the store takes (see [`ServeArgs::max_event_bytes`]).
     pub max_event_bytes: usize,
     pub gateway: crate::gateway::GatewaySettings,
+    pub idempotency: crate::idempotency::IdempotencySettings,
 }
 
 impl Settings {
@@ -215,6 +224,25 @@ impl ServeArgs {
             pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
             max_event_bytes: max_event_bytes(self.max_event_bytes)?,
             gateway: self.gateway()?,
+            idempotency: self.idempotency()?,
+        })
+    }
+
+    fn idempotency(&self) -> Result<crate::idempotency::IdempotencySettings, ConfigError> {
+        if !(60..=30 * 86_400).contains(&self.idempotency_ttl_secs) {
+            return Err(ConfigError::new("PROVISIONER_IDEMPOTENCY_TTL_SECS", "must be between 60 s and 30 days"));
+        }
+        if self.idempotency_wait_ms > 60_000 {
+            return Err(ConfigError::new("PROVISIONER_IDEMPOTENCY_WAIT_MS", "must be at most 60000 (one minute)"));
+        }
+        let ttl = Duration::from_secs(self.idempotency_ttl_secs);
+        Ok(crate::idempotency::IdempotencySettings {
+            ttl,
+            wait: Duration::from_millis(self.idempotency_wait_ms),
+            // A few sweeps per lifetime, at most every ten minutes: a key outlives its ttl by
+            // that much at most, and is never replayed once expired anyway.
+            sweep_every: (ttl / 4).min(Duration::from_secs(600)),
+            ..Default::default()
         })
     }
 
@@ -303,6 +331,8 @@ mod tests {
             gateway_timeout_secs: 30,
             gateway_allowed_origins: String::new(),
             gateway_allow_private: false,
+            idempotency_ttl_secs: 86_400,
+            idempotency_wait_ms: 5_000,
         }
     }
 

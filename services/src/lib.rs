@@ -39,6 +39,7 @@ pub mod gateway;
 pub mod gateway_record;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
 pub mod instance;
 pub mod klavis;

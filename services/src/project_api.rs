@@ -17,10 +17,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use serde::Deserialize;
 
+/// Where a caller of the service's own API (`/api/v1`) sends its key: as a bearer token or in
+/// `x-api-key`.
+pub const KEY_SOURCES: [KeySource; 2] = [KeySource::Bearer, KeySource::Header("x-api-key")];
+
 caller_extractor!(
-    /// The caller of a project request: the project's API key as a bearer token or in `x-api-key`.
+    /// The caller of a project request (see [`KEY_SOURCES`]).
     ProjectCaller,
-    [("ProjectBearer", KeySource::Bearer), ("ProjectApiKey", KeySource::Header("x-api-key"))]
+    [("ProjectBearer", KEY_SOURCES[0]), ("ProjectApiKey", KEY_SOURCES[1])]
 );
 
 #[derive(Tags)]

@@ -8,6 +8,7 @@ use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
 use crate::http::{context, surface, uri, without_trailing_slash};
+use crate::idempotency::{Idempotency, IdempotencyStore};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
@@ -36,6 +37,8 @@ pub struct AppState {
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
+    /// Where the responses of keyed POSTs are kept.
+    pub idempotency: IdempotencyStore,
 }
 
 /// The whole HTTP application: every surface, `/openapi.json`, `/docs`, `/health`, `/ready`.
@@ -77,7 +80,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/messages", crate::gateway::messages_endpoint(state.gateway.clone()))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .nest("/", api)
+        // Every surface's POSTs take an Idempotency-Key; its answers are kept as rendered,
+        // errors included, hence the surfaces' error rendering inside it.
+        .nest("/", api.around(surface::render_errors).with(Idempotency::new(state.idempotency.clone())))
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
         // Every extractor that checks an API key resolves it here.

@@ -8,6 +8,7 @@ use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccou
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
 use crate::health::Health;
+use crate::idempotency::{IdempotencyStore, run_sweeper};
 use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer, TokenRefresher};
 use crate::outbound::{AddressPolicy, Outbound, TOKEN_RESPONSE_LIMIT};
@@ -149,6 +150,7 @@ fn app_state(
         redirects,
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
+        idempotency: IdempotencyStore::new(pool.clone(), settings.idempotency.clone()),
     }
 }
 
@@ -255,6 +257,7 @@ impl Application {
             self.expiry_check_every,
             self.cancel.clone(),
         ));
+        let sweeper = tokio::spawn(run_sweeper(self.state.idempotency.clone(), self.cancel.clone()));
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
@@ -268,6 +271,7 @@ impl Application {
         recorder.await?;
         projector.await?;
         expirer.await?;
+        sweeper.await?;
         if let Some(relay) = relay {
             relay.await?;
         }

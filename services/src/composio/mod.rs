@@ -19,11 +19,14 @@ use crate::http::caller::KeySource;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::Tags;
 
+/// Where a Composio caller sends its key: `x-api-key`, or `x-user-api-key` as Composio's user
+/// keys are sent.
+pub const KEY_SOURCES: [KeySource; 2] = [KeySource::Header("x-api-key"), KeySource::Header("x-user-api-key")];
+
 caller_extractor!(
-    /// The caller of a Composio request: the project's key in `x-api-key`, or in
-    /// `x-user-api-key` as Composio's user keys are sent.
+    /// The caller of a Composio request (see [`KEY_SOURCES`]).
     ComposioCaller,
-    [("ComposioApiKey", KeySource::Header("x-api-key")), ("ComposioUserApiKey", KeySource::Header("x-user-api-key"))]
+    [("ComposioApiKey", KEY_SOURCES[0]), ("ComposioUserApiKey", KEY_SOURCES[1])]
 );
 
 #[derive(Tags)]

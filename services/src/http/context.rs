@@ -21,6 +21,21 @@ pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Runs `future` in a task of its own that stays part of the current request: the request's id
+/// (for error bodies) and span follow it. For work that must finish even if the client goes
+/// away, which drops the request's own future.
+pub fn spawn_in_request<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let task = future.instrument(tracing::Span::current());
+    match current_request_id() {
+        Some(id) => tokio::spawn(CURRENT_REQUEST_ID.scope(id, task)),
+        None => tokio::spawn(task),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,

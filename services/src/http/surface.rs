@@ -2,12 +2,14 @@
 //! format of the surface the path belongs to, so that each product's clients always get the
 //! error body they know.
 
+use super::caller::KeySource;
 use super::context::RequestContext;
 use super::problem::Problem;
 use poem::web::Json;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-enum Surface {
+/// The surface a path belongs to: whose error format it answers in, where its callers send their key.
+pub enum Surface {
     /// GAIA AI's MCP server registry under `/api/mcp`.
     Gaia,
     /// Klavis AI's API: `/mcp-server`, `/user`, `/white-labeling`, `/oauth`.
@@ -23,7 +25,7 @@ fn under(path: &str, prefix: &str) -> bool {
 }
 
 impl Surface {
-    fn of(path: &str) -> Self {
+    pub fn of(path: &str) -> Self {
         if under(path, "/api/mcp") {
             Self::Gaia
         } else if under(path, "/api/v3") || under(path, "/api/v3.1") {
@@ -35,7 +37,17 @@ impl Surface {
         }
     }
 
-    fn render(&self, problem: Problem) -> Response {
+    /// Where this surface's callers present their API key, in the order its extractor reads them.
+    pub fn key_sources(&self) -> &'static [KeySource] {
+        match self {
+            Self::Gaia => &crate::gaia::KEY_SOURCES,
+            Self::Klavis => &crate::klavis::KEY_SOURCES,
+            Self::Composio => &crate::composio::KEY_SOURCES,
+            Self::Service => &crate::project_api::KEY_SOURCES,
+        }
+    }
+
+    pub fn render(&self, problem: Problem) -> Response {
         match self {
             Self::Gaia => crate::gaia::render(problem),
             Self::Klavis => crate::klavis::render(problem),

@@ -35,10 +35,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 use wire::*;
 
+/// Where a Klavis caller sends its key: `Authorization: Bearer <key>`.
+pub const KEY_SOURCES: [KeySource; 1] = [KeySource::Bearer];
+
 caller_extractor!(
-    /// The caller of a Klavis request: `Authorization: Bearer <key>`.
+    /// The caller of a Klavis request (see [`KEY_SOURCES`]).
     KlavisCaller,
-    [("HTTPBearer", KeySource::Bearer)]
+    [("HTTPBearer", KEY_SOURCES[0])]
 );
 
 #[derive(Tags)]
