@@ -1,6 +1,6 @@
 //! `provisioner bench http`: the Postgres ceiling for one create (pgbench), then the HTTP API
-//! under load (new-instance creates, repeat creates, instance GETs) against `provisioner
-//! serve` on its own database, and the figures side by side.
+//! under load (new-instance creates, plain and with an `Idempotency-Key` each, repeat creates,
+//! instance GETs) against `provisioner serve` on its own database, and the figures side by side.
 
 use super::load::{Measurement, drive};
 use super::pgbench::{self, CREATE_SCRIPT, Ceiling};
@@ -61,9 +61,23 @@ pub(crate) async fn demo_key(url: &str) -> anyhow::Result<String> {
 }
 
 async fn post_create(client: &reqwest::Client, base: &str, key: &str, user: &str) -> Option<String> {
+    post_create_keyed(client, base, key, user, None).await
+}
+
+/// A create, with this `Idempotency-Key` when one is given.
+async fn post_create_keyed(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    user: &str,
+    idempotency_key: Option<&str>,
+) -> Option<String> {
     let body = json!({"serverName": "Gmail", "userId": user});
-    let response =
-        client.post(format!("{base}/mcp-server/instance/create")).bearer_auth(key).json(&body).send().await.ok()?;
+    let mut request = client.post(format!("{base}/mcp-server/instance/create")).bearer_auth(key).json(&body);
+    if let Some(idempotency_key) = idempotency_key {
+        request = request.header("Idempotency-Key", idempotency_key);
+    }
+    let response = request.send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }
@@ -109,6 +123,18 @@ async fn measure(args: &HttpBenchArgs, duration: Duration, ceiling_url: &str, se
     })
     .await;
 
+    // The same creates, each with a key of its own: the price of claiming and keeping it.
+    eprintln!("HTTP: new-instance creates with an Idempotency-Key each, {c} connections, {}s", args.duration);
+    let (b, k) = (base.clone(), key.clone());
+    let keyed = drive(c, duration, move |client, conn, n| {
+        let (b, k) = (b.clone(), k.clone());
+        async move {
+            let user = format!("keyed-{conn}-{n}");
+            post_create_keyed(&client, &b, &k, &user, Some(&user)).await.is_some()
+        }
+    })
+    .await;
+
     // One user per connection, created once, then created again and again.
     let client = reqwest::Client::new();
     let mut instances = Vec::with_capacity(c);
@@ -145,10 +171,17 @@ async fn measure(args: &HttpBenchArgs, duration: Duration, ceiling_url: &str, se
         &select_ceiling,
         &[
             ("new-instance creates", &fresh, &create_ceiling),
+            ("creates with Idempotency-Key", &keyed, &create_ceiling),
             ("repeat creates", &repeat, &select_ceiling),
             ("instance GETs", &gets, &select_ceiling),
         ],
         rss,
+    );
+    println!(
+        "creates with Idempotency-Key / plain creates: {:.2} ({:.0} vs {:.0} req/s)",
+        keyed.per_second() / fresh.per_second(),
+        keyed.per_second(),
+        fresh.per_second()
     );
     Ok(())
 }

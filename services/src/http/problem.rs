@@ -57,6 +57,9 @@ pub enum Kind {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    /// An `Idempotency-Key` sent again with another request: 422 on every surface, as the
+    /// draft has it (Composio's own validation errors are 400s).
+    IdempotencyKeyReused,
     Unavailable,
     Internal,
 }
@@ -128,6 +131,7 @@ impl Problem {
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::Conflict => StatusCode::CONFLICT,
+            Kind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -1,4 +1,4 @@
-//! The middleware. A POST with an `Idempotency-Key` and a valid API key of its surface:
+//! The middleware. A POST (or PATCH) with an `Idempotency-Key` and a valid API key of its surface:
 //! - claims (project, key) before it runs, with a fingerprint of method, path and body;
 //! - same key, same request, already answered: the kept response, `Idempotent-Replayed: true`;
 //! - same key, another request: 422 in the surface's format, nothing run;
@@ -61,7 +61,8 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        if req.method() != Method::POST {
+        // The draft's non-idempotent methods; PUT and DELETE are idempotent already.
+        if !matches!(*req.method(), Method::POST | Method::PATCH) {
             return pass(&*self.inner, req).await;
         }
         let Some(raw) = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec()) else {
@@ -207,16 +208,18 @@ fn header_problem(message: &str) -> Problem {
     Problem::invalid(Location::Header("Idempotency-Key".into()), Issue::Rule, message)
 }
 
+/// Refused as each surface refuses a bad header (Klavis and GAIA 422, Composio 400).
 fn bad_key() -> Problem {
-    header_problem(&BadKey.to_string()).with_kind(Kind::MalformedBody)
+    header_problem(&BadKey.to_string())
 }
 
 /// The draft's 422: the key was used for another request.
 fn reused_key() -> Problem {
     header_problem("was already used for a different request (method, path or body); use a new key for a new request")
+        .with_kind(Kind::IdempotencyKeyReused)
 }
 
 /// The draft's 409: the first request with this key has not finished.
 fn in_flight() -> Problem {
-    header_problem("is in use by a request still running; retry once it has finished").with_kind(Kind::Conflict)
+    Problem::new(Kind::Conflict, "The Idempotency-Key is in use by a request still running; retry once it has finished")
 }

@@ -1,5 +1,5 @@
 //! `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header) on every authenticated
-//! POST of every surface: the first response to a (project, key) is kept in Postgres for a day,
+//! POST (and PATCH) of every surface: the first response to a (project, key) is kept in Postgres for a day,
 //! and a retry with the same key and the same request gets it back byte for byte, marked
 //! `Idempotent-Replayed: true`, from any replica and after a restart. See [`middleware`] for
 //! the rules, [`store`] for how the rows are claimed, completed and swept.

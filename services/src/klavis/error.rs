@@ -97,6 +97,8 @@ impl From<Problem> for KlavisError {
     fn from(problem: Problem) -> Self {
         match problem.kind {
             Kind::Validation(issue) => validation(&problem, issue),
+            // FastAPI's shape for a refused header, so that the 422 reads like the others.
+            Kind::IdempotencyKeyReused => validation(&problem, Issue::Rule),
             Kind::MalformedBody => {
                 let item = ValidationError {
                     loc: vec![Value::from("body")],
