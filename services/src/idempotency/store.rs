@@ -52,11 +52,18 @@ impl IdempotencyStore {
 
     /// Claims `key` for a request with this fingerprint. An expired row is taken over whatever
     /// it held; a running one whose lease lapsed is taken over by the same request only.
+    ///
+    /// The claim commits without waiting for its WAL flush (`synchronous_commit` off for this
+    /// statement alone): the write the request then makes commits after it, and flushing that
+    /// commit flushes all WAL before it, the claim included. A claim whose request wrote nothing
+    /// may be lost in a Postgres crash, which loses nothing but the claim. This saves a flush
+    /// per keyed request (see `bench http`).
     pub async fn claim(&self, project: ProjectId, key: &str, fingerprint: &[u8]) -> sqlx::Result<Claim> {
         let claim = Uuid::new_v4();
         let claimed: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO idempotency_keys (project_id, key, fingerprint, claim, claimed_until) \
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
+             SELECT $1::uuid, $2::text, $3::bytea, $4::uuid, now() + make_interval(secs => $5) \
+             FROM (SELECT set_config('synchronous_commit', 'off', true)) AS this_statement_only \
              ON CONFLICT (project_id, key) DO UPDATE SET \
                fingerprint = EXCLUDED.fingerprint, claim = EXCLUDED.claim, claimed_until = EXCLUDED.claimed_until, \
                created_at = now(), status = NULL, header_names = NULL, header_values = NULL, body = NULL \
