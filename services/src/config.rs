@@ -346,6 +346,21 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_settings_are_bounded_and_named() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        let kept = serve.settings().unwrap().idempotency;
+        assert_eq!(kept.ttl, Duration::from_secs(86_400));
+        assert_eq!(kept.sweep_every, Duration::from_secs(600));
+        serve.idempotency_ttl_secs = 59;
+        assert_eq!(serve.settings().err().unwrap().setting, "PROVISIONER_IDEMPOTENCY_TTL_SECS");
+        serve.idempotency_ttl_secs = 120;
+        assert_eq!(serve.settings().unwrap().idempotency.sweep_every, Duration::from_secs(30));
+        serve.idempotency_wait_ms = 60_001;
+        assert_eq!(serve.settings().err().unwrap().setting, "PROVISIONER_IDEMPOTENCY_WAIT_MS");
+    }
+
+    #[test]
     fn a_missing_master_key_is_named() {
         let err = args(None, "127.0.0.1:0").settings().err().unwrap();
         assert_eq!(err.setting, "PROVISIONER_MASTER_KEY");
