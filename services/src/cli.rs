@@ -11,7 +11,7 @@ use crate::store::CommandMetadata;
 use crate::telemetry;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use domain::project::{ProjectName, RedirectHosts, RedirectHostsChange};
+use domain::project::{ProjectName, RateLimit, RedirectHosts, RedirectHostsChange};
 use events::{ApiKeyId, ProjectId};
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
@@ -116,6 +116,25 @@ enum ProjectCommand {
     /// The hosts the project's OAuth flows may redirect the browser to: changes them with
     /// --add/--remove, --set or --clear, then prints the list in force, one host a line.
     RedirectHosts(RedirectHostsArgs),
+    /// The project's own request rate per API key (instead of PROVISIONER_RATE_LIMIT_PER_KEY):
+    /// sets it with --per-second and --burst, or --clear, then prints the rate in force.
+    RateLimit(RateLimitArgs),
+}
+
+#[derive(clap::Args)]
+struct RateLimitArgs {
+    project: String,
+    /// Requests per second each key of the project may make, sustained.
+    #[arg(long, requires = "burst", conflicts_with = "clear")]
+    per_second: Option<u32>,
+    /// Requests each key may make at once beyond the rate (refilled at the rate).
+    #[arg(long, requires = "per_second", conflicts_with = "clear")]
+    burst: Option<u32>,
+    /// Back to the deployment's default.
+    #[arg(long)]
+    clear: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(clap::Args)]
@@ -213,6 +232,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Project { command: ProjectCommand::RedirectHosts(args) } => redirect_hosts(args).await,
+        Command::Project { command: ProjectCommand::RateLimit(args) } => rate_limit(args).await,
         Command::Key { command: KeyCommand::Create { project, name, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let issued = projects(&database).await?.issue_key(project_id, name, &CommandMetadata::actor("cli")).await?;
@@ -247,6 +267,25 @@ async fn redirect_hosts(args: RedirectHostsArgs) -> anyhow::Result<()> {
     }
     if hosts.is_empty() {
         eprintln!("no redirect hosts: OAuth flows of this project end on this service's own pages");
+    }
+    Ok(())
+}
+
+async fn rate_limit(args: RateLimitArgs) -> anyhow::Result<()> {
+    let project_id: ProjectId = args.project.parse().context("the project id")?;
+    let projects = projects(&args.database).await?;
+    let meta = CommandMetadata::actor("cli");
+    let in_force = match (args.per_second, args.burst) {
+        (Some(per_second), Some(burst)) => {
+            let limit = RateLimit::new(per_second, burst).map_err(|reason| anyhow::anyhow!("{reason}"))?;
+            projects.set_rate_limit(project_id, Some(limit), &meta).await?
+        }
+        _ if args.clear => projects.set_rate_limit(project_id, None, &meta).await?,
+        _ => projects.rate_limit(project_id).await?,
+    };
+    match in_force {
+        Some(limit) => println!("{} requests/s per key, burst {}", limit.per_second(), limit.burst()),
+        None => println!("the deployment's default (PROVISIONER_RATE_LIMIT_PER_KEY)"),
     }
     Ok(())
 }
