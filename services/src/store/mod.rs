@@ -6,9 +6,9 @@ mod metadata;
 mod upcaster;
 
 pub use command_bus::{CommandBus, Committed, LastEvent};
-pub use event_size::{DEFAULT_MAX_EVENT_BYTES, EventTooLarge};
+pub use event_size::DEFAULT_MAX_EVENT_BYTES;
 pub use metadata::CommandMetadata;
-pub use upcaster::{Upcaster, current_shape};
+pub use upcaster::Upcaster;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
