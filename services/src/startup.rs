@@ -39,17 +39,6 @@ pub fn views() -> Vec<Arc<dyn Projection>> {
     ]
 }
 
-/// Connections per process: requests, the projector and two listeners.
-const POOL_SIZE: u32 = 20;
-
-/// Connects to the database and applies pending migrations.
-pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
-    let pool =
-        store::connect(database_url, POOL_SIZE).await.context("cannot connect to the database at DATABASE_URL")?;
-    store::migrate(&pool).await.context("cannot apply the database migrations")?;
-    Ok(pool)
-}
-
 /// The command bus of a process, given how it reads its own writes: waiting for the
 /// projector (`serve`) or projecting inline (the CLI).
 pub fn command_bus(pool: &PgPool, views: Arc<dyn AwaitViews>) -> CommandBus {
@@ -194,7 +183,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let pool = connect_and_migrate(&settings.database_url).await?;
+        let pool = store::connect_and_migrate(&settings.database_url).await?;
         let cancel = CancellationToken::new();
         let watch =
             ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;
