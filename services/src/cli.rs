@@ -1,12 +1,12 @@
 //! The `provisioner` command line.
 
-use crate::config::{DatabaseArgs, NatsArgs, ServeArgs};
+use crate::config::{DatabaseArgs, NatsArgs};
 use crate::project::Projects;
 use crate::projection::Projector;
 use crate::projection::progress::ConsoleProgress;
 use crate::projection::replay::Replay;
 use crate::relay::{self, Relay, RelayReport};
-use crate::startup::{self, Application};
+use crate::startup::{self, Application, ServeArgs};
 use crate::store::{self, CommandMetadata};
 use crate::telemetry;
 use anyhow::Context;

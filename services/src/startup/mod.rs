@@ -2,8 +2,11 @@
 //! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
 //! the port (tests bind port 0).
 
+mod settings;
+
+pub use settings::{ServeArgs, Settings};
+
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
-use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
