@@ -1,13 +1,13 @@
 //! The `provisioner` command line.
 
-use crate::config::{DatabaseArgs, NatsArgs, ServeArgs};
+use crate::config::{DatabaseArgs, NatsArgs};
 use crate::project::Projects;
 use crate::projection::Projector;
 use crate::projection::progress::ConsoleProgress;
 use crate::projection::replay::Replay;
 use crate::relay::{self, Relay, RelayReport};
-use crate::startup::{self, Application};
-use crate::store::CommandMetadata;
+use crate::startup::{self, Application, ServeArgs};
+use crate::store::{self, CommandMetadata};
 use crate::telemetry;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -221,7 +221,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Republish(args) => crate::relay::republish::run(args).await,
 
         Command::Migrate(database) => {
-            startup::connect_and_migrate(&database.url()?).await?;
+            store::connect_and_migrate(&database.url()?).await?;
             eprintln!("migrations applied");
             Ok(())
         }
@@ -293,13 +293,13 @@ async fn rate_limit(args: RateLimitArgs) -> anyhow::Result<()> {
 /// Project commands from the CLI. No projector may be running, so the CLI brings the views
 /// up to date itself before it returns: a key it prints works at once.
 async fn projects(database: &DatabaseArgs) -> anyhow::Result<Projects> {
-    let pool = startup::connect_and_migrate(&database.url()?).await?;
+    let pool = store::connect_and_migrate(&database.url()?).await?;
     let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
     Ok(Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool))
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let replay = Replay::new(pool, startup::views(), args.projection.as_deref())?.with_batch_size(args.batch_size);
     let start = replay.prepare(args.restart).await?;
     if start.resumed {
@@ -328,7 +328,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The relay and the gateway's record publisher, as `serve` runs them.
 async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     let settings = args.nats.required()?;
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
     let relay = tokio::spawn(Relay::new(pool.clone(), settings.clone()).run(cancel.clone()));
     let publisher = tokio::spawn(crate::gateway_record::Publisher::new(pool, settings).run(cancel.clone()));
@@ -341,7 +341,7 @@ async fn relay(args: RelayArgs) -> anyhow::Result<()> {
 
 /// What an operator needs to know of the relay, one fact per line.
 async fn relay_status(args: RelayArgs) -> anyhow::Result<()> {
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let report = RelayReport::read(&pool, Relay::SUBSCRIBER).await?;
     println!("checkpoint            {}", report.checkpoint);
     println!("lag                   {} events, {:.1} s", report.lag.events, report.lag.seconds);

@@ -9,7 +9,6 @@ pub mod input;
 pub mod problem;
 pub mod secret_input;
 pub mod service_error;
-pub mod surface;
 pub mod uri;
 
 use poem::{Endpoint, IntoResponse, Request, Response};

@@ -2,8 +2,11 @@
 //! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
 //! the port (tests bind port 0).
 
+mod settings;
+
+pub use settings::{ServeArgs, Settings};
+
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
-use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
@@ -37,17 +40,6 @@ pub fn views() -> Vec<Arc<dyn Projection>> {
         Arc::new(AuthConfigsView),
         Arc::new(ConnectedAccountsView),
     ]
-}
-
-/// Connections per process: requests, the projector and two listeners.
-const POOL_SIZE: u32 = 20;
-
-/// Connects to the database and applies pending migrations.
-pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
-    let pool =
-        store::connect(database_url, POOL_SIZE).await.context("cannot connect to the database at DATABASE_URL")?;
-    store::migrate(&pool).await.context("cannot apply the database migrations")?;
-    Ok(pool)
 }
 
 /// The command bus of a process, given how it reads its own writes: waiting for the
@@ -194,7 +186,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let pool = connect_and_migrate(&settings.database_url).await?;
+        let pool = store::connect_and_migrate(&settings.database_url).await?;
         let cancel = CancellationToken::new();
         let watch =
             ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;

@@ -1,13 +1,15 @@
 //! The whole HTTP application: every surface mounted over the shared services, with the
 //! plumbing of `http` around them. Above the surfaces, so that `http` stays below them.
 
+mod surface;
+
 use crate::audit::{Audit, AuditApi};
 use crate::auth_config::AuthConfigs;
 use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi};
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, surface, uri, without_trailing_slash};
+use crate::http::{context, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};

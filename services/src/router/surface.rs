@@ -1,9 +1,10 @@
 //! Errors raised outside handlers (routing, extractors, authentication) are rendered in the
 //! format of the surface the path belongs to, so that each product's clients always get the
-//! error body they know.
+//! error body they know. Here, beside the mounting of the surfaces, since it names each
+//! surface's prefixes and renderer: `http` stays below the surfaces.
 
-use super::context::RequestContext;
-use super::problem::Problem;
+use crate::http::context::RequestContext;
+use crate::http::problem::Problem;
 use poem::web::Json;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
