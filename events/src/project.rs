@@ -59,7 +59,7 @@ pub struct RateLimitSet {
 
 /// Requests per second each API key of a project may make, sustained, and how many at once
 /// beyond that (GCRA: the burst refills at the rate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KeyRateLimit {
     pub per_second: u32,
     pub burst: u32,

@@ -24,7 +24,7 @@ pub enum ProjectCommand {
 
 /// A valid per-key rate: 1 to [`RateLimit::MAX`] requests per second, and a burst of at
 /// least one request and at most [`RateLimit::MAX`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimit(events::project::KeyRateLimit);
 
 impl RateLimit {

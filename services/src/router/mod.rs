@@ -1,6 +1,7 @@
 //! The whole HTTP application: every surface mounted over the shared services, with the
 //! plumbing of `http` around them. Above the surfaces, so that `http` stays below them.
 
+mod by_address;
 mod surface;
 
 use crate::audit::{Audit, AuditApi};
@@ -15,6 +16,7 @@ use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
 use crate::project::{Projects, RedirectPolicy};
 use crate::project_api::ProjectApi;
+use crate::rate_limit::RateLimits;
 use crate::server::Servers;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub audit: Audit,
     pub gateway: crate::gateway::Gateway,
     pub redirects: RedirectPolicy,
+    /// Counted per key when a key is resolved, per address on the routes without one.
+    pub rate_limits: RateLimits,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
@@ -69,6 +73,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let limits = state.rate_limits.clone();
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))
@@ -82,8 +87,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
-        // Every extractor that checks an API key resolves it here.
+        .around(move |next, req| by_address::limit(next, req, limits.clone()))
+        // Every extractor that checks an API key resolves it here, and counts it.
         .data(state.projects.clone())
+        .data(state.rate_limits.clone())
         // Shared, not cloned per request.
         .data(Arc::new(state))
         .around(context::with_request_context)

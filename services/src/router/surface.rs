@@ -3,8 +3,10 @@
 //! error body they know. Here, beside the mounting of the surfaces, since it names each
 //! surface's prefixes and renderer: `http` stays below the surfaces.
 
+use crate::http::caller::AuthError;
 use crate::http::context::RequestContext;
 use crate::http::problem::Problem;
+use crate::rate_limit::Limited;
 use poem::web::Json;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
@@ -57,11 +59,15 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         // A handler's own error response (already in its surface's format).
         Err(err) if err.is_from_response() => Ok(err.into_response()),
         Err(err) => {
+            let limited = err.downcast_ref::<AuthError>().and_then(AuthError::rate_limited).map(Limited::headers);
             let problem = Problem::from_poem(err);
             // The kind and field only: an error's text may quote a value sent by mistake.
             let field = problem.location.as_ref().map(|l| l.field_name());
             tracing::debug!(%request_id, kind = ?problem.kind, ?field, "request refused before its handler");
-            Ok(surface.render(problem))
+            let mut response = surface.render(problem);
+            // Over the rate: when to come back, and the policy.
+            response.headers_mut().extend(limited.into_iter().flatten());
+            Ok(response)
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, 
 use crate::outbound::{AddressPolicy, Outbound, TOKEN_RESPONSE_LIMIT};
 use crate::project::{KeyCache, ProjectViews, Projects, RedirectPolicy};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
+use crate::rate_limit::RateLimits;
 use crate::relay::Relay;
 use crate::router::{AppState, app};
 use crate::secrets::Vault;
@@ -121,8 +122,14 @@ fn app_state(
     });
     let projects = Projects::new(bus, pool.clone()).with_key_cache(keys);
     let refresher = TokenRefresher::new(oauth_flow.clone(), pool.clone());
-    let composio =
-        ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone(), refresher.clone());
+    let rate_limits = RateLimits::new(settings.rate_limits);
+    let composio = ComposioTargets::new(
+        projects.clone(),
+        servers.clone(),
+        connected_accounts.clone(),
+        refresher.clone(),
+        rate_limits.clone(),
+    );
     let registered = RegisteredTargets::new(servers.clone());
     let targets = Targets { instances: instances.clone(), refresher, composio, registered };
     let gateway = Gateway::new(targets, &settings.gateway, &settings.master_key, public_url.clone(), recorder);
@@ -139,6 +146,7 @@ fn app_state(
         health: Health::new(pool.clone(), settings.max_view_lag, settings.relay.is_some()),
         audit: crate::audit::Audit::new(pool.clone()),
         redirects,
+        rate_limits,
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
     }
@@ -247,6 +255,7 @@ impl Application {
             self.expiry_check_every,
             self.cancel.clone(),
         ));
+        let sweeper = tokio::spawn(self.state.rate_limits.clone().sweep(self.cancel.clone()));
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
@@ -260,6 +269,7 @@ impl Application {
         recorder.await?;
         projector.await?;
         expirer.await?;
+        sweeper.await?;
         if let Some(relay) = relay {
             relay.await?;
         }

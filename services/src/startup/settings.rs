@@ -69,6 +69,17 @@ pub struct ServeArgs {
     /// upstreams file is trusted either way.
     #[arg(long = "gateway-allow-private", env = "PROVISIONER_GATEWAY_ALLOW_PRIVATE", default_value_t = false)]
     pub gateway_allow_private: bool,
+
+    /// Requests per second each API key may make, and its burst: `RATE` or `RATE,BURST`
+    /// (burst = rate when not given). Unset: no limit. A project's own rate
+    /// (`provisioner project rate-limit`) replaces it for that project's keys.
+    #[arg(long = "rate-limit-per-key", env = "PROVISIONER_RATE_LIMIT_PER_KEY")]
+    pub rate_limit_per_key: Option<String>,
+    /// Requests per second from one client address to the routes without a key (the
+    /// gateway's capability URLs, OAuth pages, connect links), as `RATE` or `RATE,BURST`.
+    /// Unset: no limit.
+    #[arg(long = "rate-limit-per-address", env = "PROVISIONER_RATE_LIMIT_PER_ADDRESS")]
+    pub rate_limit_per_address: Option<String>,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -92,6 +103,7 @@ pub struct Settings {
     /// The largest event the store takes (see [`ServeArgs::max_event_bytes`]).
     pub max_event_bytes: usize,
     pub gateway: crate::gateway::GatewaySettings,
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 impl Settings {
@@ -121,6 +133,10 @@ impl ServeArgs {
             pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
             max_event_bytes: max_event_bytes(self.max_event_bytes)?,
             gateway: self.gateway()?,
+            rate_limits: crate::rate_limit::RateLimitSettings {
+                per_key: rate("PROVISIONER_RATE_LIMIT_PER_KEY", self.rate_limit_per_key.as_deref())?,
+                per_address: rate("PROVISIONER_RATE_LIMIT_PER_ADDRESS", self.rate_limit_per_address.as_deref())?,
+            },
         })
     }
 
@@ -143,6 +159,19 @@ impl ServeArgs {
             allow_private: self.gateway_allow_private,
         })
     }
+}
+
+/// `RATE` or `RATE,BURST`; empty or unset is no limit.
+fn rate(name: &'static str, raw: Option<&str>) -> Result<Option<domain::project::RateLimit>, ConfigError> {
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else { return Ok(None) };
+    let number = |text: &str| text.trim().parse::<u32>().ok();
+    let parsed = match raw.split_once(',') {
+        Some((rate, burst)) => number(rate).zip(number(burst)),
+        None => number(raw).map(|rate| (rate, rate)),
+    };
+    let (per_second, burst) =
+        parsed.ok_or_else(|| ConfigError::new(name, "must be RATE or RATE,BURST (requests per second, burst)"))?;
+    domain::project::RateLimit::new(per_second, burst).map(Some).map_err(|reason| ConfigError::new(name, reason))
 }
 
 fn pending_connection_ttl(secs: u64) -> Result<Duration, ConfigError> {
@@ -195,6 +224,26 @@ mod tests {
             gateway_timeout_secs: 30,
             gateway_allowed_origins: String::new(),
             gateway_allow_private: false,
+            rate_limit_per_key: None,
+            rate_limit_per_address: None,
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_off_unless_set_and_a_bad_one_is_named() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        assert_eq!(serve.settings().unwrap().rate_limits, crate::rate_limit::RateLimitSettings::default());
+        serve.rate_limit_per_key = Some("50,100".into());
+        serve.rate_limit_per_address = Some(" 20 ".into());
+        let limits = serve.settings().unwrap().rate_limits;
+        let (key_rate, address_rate) = (limits.per_key.unwrap(), limits.per_address.unwrap());
+        assert_eq!((key_rate.per_second(), key_rate.burst()), (50, 100));
+        assert_eq!((address_rate.per_second(), address_rate.burst()), (20, 20), "the burst is the rate");
+        for bad in ["fast", "0", "10,0", "10,x", "-1"] {
+            serve.rate_limit_per_key = Some(bad.into());
+            let error = serve.settings().err().unwrap_or_else(|| panic!("{bad} was taken"));
+            assert_eq!(error.setting, "PROVISIONER_RATE_LIMIT_PER_KEY", "{bad}");
         }
     }
 
