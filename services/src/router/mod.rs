@@ -10,7 +10,7 @@ use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesAp
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, uri, without_trailing_slash};
+use crate::http::{context, drain, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
@@ -96,6 +96,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(context::with_request_context)
         .around(without_trailing_slash)
         .around(composio::version_alias)
+        // Outermost: whatever answered early, the unread body is dealt with here.
+        .around(drain::unread_bodies)
 }
 
 /// The Composio surface's APIs, over the shared services.

@@ -23,6 +23,7 @@ mod gateway_refresh;
 mod gateway_replicas;
 mod gateway_sse;
 mod gateway_sse_upstream;
+mod http_connections;
 mod input_limits;
 mod klavis_errors;
 mod klavis_instances;
