@@ -5,6 +5,7 @@
 pub mod body;
 pub mod caller;
 pub mod context;
+pub mod deadline;
 pub mod drain;
 pub mod input;
 pub mod problem;

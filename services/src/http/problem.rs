@@ -172,6 +172,9 @@ impl Problem {
                 AuthError::RateLimited(limited) => Self::new(Kind::TooManyRequests, limited.message()),
             };
         }
+        if let Some(e) = err.downcast_ref::<super::deadline::RequestTimedOut>() {
+            return Self::new(Kind::Unavailable, e.to_string());
+        }
         if let Some(e) = err.downcast_ref::<ControlCharacterInUri>() {
             return Self::invalid(e.location.clone(), Issue::Rule, "must not contain NUL or other control characters");
         }

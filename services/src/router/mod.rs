@@ -10,7 +10,7 @@ use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesAp
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, drain, uri, without_trailing_slash};
+use crate::http::{context, deadline, drain, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
@@ -42,6 +42,8 @@ pub struct AppState {
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
+    /// The deadline of an API request (the gateway's URLs have their own timeouts).
+    pub request_timeout: std::time::Duration,
 }
 
 /// The whole HTTP application: every surface, `/openapi.json`, `/docs`, `/health`, `/ready`.
@@ -74,6 +76,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let limits = state.rate_limits.clone();
+    let request_timeout = state.request_timeout;
+    let api = api.around(move |next, req| deadline::within(next, req, request_timeout));
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))

@@ -147,6 +147,7 @@ fn app_state(
         audit: crate::audit::Audit::new(pool.clone()),
         redirects,
         rate_limits,
+        request_timeout: settings.request_timeout,
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
     }

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// Unset: no limit.
     #[arg(long = "rate-limit-per-address", env = "PROVISIONER_RATE_LIMIT_PER_ADDRESS")]
     pub rate_limit_per_address: Option<String>,
+
+    /// The longest an API request may take before it is stopped and answered 503 (the
+    /// gateway's URLs have their own timeouts).
+    #[arg(long = "request-timeout-secs", env = "PROVISIONER_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -104,6 +109,7 @@ pub struct Settings {
     pub max_event_bytes: usize,
     pub gateway: crate::gateway::GatewaySettings,
     pub rate_limits: crate::rate_limit::RateLimitSettings,
+    pub request_timeout: Duration,
 }
 
 impl Settings {
@@ -137,6 +143,7 @@ impl ServeArgs {
                 per_key: rate("PROVISIONER_RATE_LIMIT_PER_KEY", self.rate_limit_per_key.as_deref())?,
                 per_address: rate("PROVISIONER_RATE_LIMIT_PER_ADDRESS", self.rate_limit_per_address.as_deref())?,
             },
+            request_timeout: request_timeout(self.request_timeout_secs)?,
         })
     }
 
@@ -172,6 +179,13 @@ fn rate(name: &'static str, raw: Option<&str>) -> Result<Option<domain::project:
     let (per_second, burst) =
         parsed.ok_or_else(|| ConfigError::new(name, "must be RATE or RATE,BURST (requests per second, burst)"))?;
     domain::project::RateLimit::new(per_second, burst).map(Some).map_err(|reason| ConfigError::new(name, reason))
+}
+
+fn request_timeout(secs: u64) -> Result<Duration, ConfigError> {
+    if !(1..=3600).contains(&secs) {
+        return Err(ConfigError::new("PROVISIONER_REQUEST_TIMEOUT_SECS", "must be between 1 and 3600 seconds"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn pending_connection_ttl(secs: u64) -> Result<Duration, ConfigError> {
@@ -226,6 +240,7 @@ mod tests {
             gateway_allow_private: false,
             rate_limit_per_key: None,
             rate_limit_per_address: None,
+            request_timeout_secs: 60,
         }
     }
 

@@ -7,6 +7,8 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 struct Connection {
     stream: BufReader<TcpStream>,
     host: String,
@@ -75,7 +77,7 @@ async fn after_a_413_415_or_401_with_a_large_body_the_same_connection_serves_the
     let before = app.event_count().await;
     let mut connection = Connection::open(&app.base_url).await;
     let json_type = ("content-type", "application/json");
-    let cases: [(&[(&str, &str)], &str, u16); 3] = [
+    let cases: [(Headers, &str, u16); 3] = [
         (&[("authorization", &bearer), json_type], &large, 413),
         (&[("authorization", &bearer), ("content-type", "text/plain")], &medium, 415),
         (&[json_type], &medium, 401),
@@ -89,4 +91,26 @@ async fn after_a_413_415_or_401_with_a_large_body_the_same_connection_serves_the
         assert_eq!(next.status, 200, "the next request on the same connection after a {status}");
     }
     assert_eq!(app.event_count().await, before, "nothing refused was stored");
+}
+
+#[tokio::test]
+async fn a_request_past_the_deadline_is_stopped_with_a_503_in_its_surfaces_format() {
+    let app = TestApp::spawn_with(|settings| settings.request_timeout = std::time::Duration::from_secs(1)).await;
+    let (_, klavis_key) = app.new_project("slow klavis").await;
+    let (_, composio_key) = app.new_project("slow composio").await;
+    // Keys not yet cached are looked up in view_api_keys, which this transaction holds.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE view_api_keys IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+
+    let klavis = app.call_as(&klavis_key, reqwest::Method::GET, "/mcp-server/servers", None).await;
+    let composio = app.composio_as(&composio_key, reqwest::Method::GET, "/api/v3/auth_configs", None).await;
+    lock.rollback().await.unwrap();
+
+    assert_eq!(klavis.status(), 503);
+    let body: serde_json::Value = klavis.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("took longer than 1 s"), "{body}");
+    assert_eq!(composio.status(), 503);
+    let body: serde_json::Value = composio.json().await.unwrap();
+    assert_eq!(body["error"]["status"], 503, "{body}");
+    assert_eq!(app.call_as(&klavis_key, reqwest::Method::GET, "/mcp-server/servers", None).await.status(), 200);
 }

@@ -52,6 +52,7 @@ impl TestApp {
             max_event_bytes: services::store::DEFAULT_MAX_EVENT_BYTES,
             gateway: Default::default(),
             rate_limits: Default::default(),
+            request_timeout: std::time::Duration::from_secs(60),
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
