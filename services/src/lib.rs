@@ -48,6 +48,7 @@ pub mod outbound;
 pub mod project;
 pub mod project_api;
 pub mod projection;
+pub mod rate_limit;
 pub mod relay;
 pub mod router;
 pub mod secrets;

@@ -11,7 +11,7 @@ use crate::project::Projects;
 use crate::projection::Projector;
 use crate::secrets::MasterKey;
 use crate::startup;
-use crate::store::CommandMetadata;
+use crate::store::{self, CommandMetadata};
 use domain::project::ProjectName;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -40,7 +40,7 @@ pub(crate) async fn create_database(admin_url: &str, name: &str) -> anyhow::Resu
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
     admin.close().await;
     let url = with_database(admin_url, name);
-    startup::connect_and_migrate(&url).await?.close().await;
+    store::connect_and_migrate(&url).await?.close().await;
     Ok(url)
 }
 
@@ -52,7 +52,7 @@ pub(crate) async fn drop_database(admin_url: &str, name: &str) {
 
 /// A project and key in the service's database.
 pub(crate) async fn demo_key(url: &str) -> anyhow::Result<String> {
-    let pool = startup::connect_and_migrate(url).await?;
+    let pool = store::connect_and_migrate(url).await?;
     let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
     let projects = Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool);
     let meta = CommandMetadata::actor("bench");

@@ -12,7 +12,8 @@
 //! A record that cannot be committed turns the answer into a JSON-RPC error: no success goes
 //! out unrecorded. Arguments and results are never read into a record.
 
-use super::forward::{MAX_ANSWER_BYTES, SESSION_HEADER};
+use super::forward::SESSION_HEADER;
+use super::message::MAX_ANSWER_BYTES;
 use super::message::Message;
 use super::session::Scope;
 use super::{Gateway, GatewayError, Incoming, Target, sse};

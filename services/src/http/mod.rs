@@ -5,11 +5,12 @@
 pub mod body;
 pub mod caller;
 pub mod context;
+pub mod deadline;
+pub mod drain;
 pub mod input;
 pub mod problem;
 pub mod secret_input;
 pub mod service_error;
-pub mod surface;
 pub mod uri;
 
 use poem::{Endpoint, IntoResponse, Request, Response};

@@ -11,10 +11,9 @@
 use super::key::{self, BadKey, HEADER, REPLAYED_HEADER};
 use super::store::{Claim, IdempotencyStore, StoredResponse};
 use crate::http::body::{BodyError, MAX_BODY_BYTES};
-use crate::http::caller::authenticate;
+use crate::http::caller::{Authenticated, KeySource, authenticate};
 use crate::http::context::spawn_in_request;
 use crate::http::problem::{Issue, Kind, Location, Problem};
-use crate::http::surface::Surface;
 use events::ProjectId;
 use poem::error::ReadBodyError;
 use poem::http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -23,15 +22,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// What the middleware needs of the surface a path belongs to, given by the router, which
+/// knows the surfaces (this module stays below them): where its callers send their API key,
+/// and how it renders a problem.
+#[derive(Clone, Copy)]
+pub struct Surfaces {
+    pub key_sources: fn(&str) -> &'static [KeySource],
+    pub render: fn(&str, Problem) -> Response,
+}
+
 /// Applied once, around the surfaces' APIs (see `router::app`).
 #[derive(Clone)]
 pub struct Idempotency {
     store: IdempotencyStore,
+    surfaces: Surfaces,
 }
 
 impl Idempotency {
-    pub fn new(store: IdempotencyStore) -> Self {
-        Self { store }
+    pub fn new(store: IdempotencyStore, surfaces: Surfaces) -> Self {
+        Self { store, surfaces }
     }
 }
 
@@ -39,7 +48,7 @@ impl<E: Endpoint + 'static> Middleware<E> for Idempotency {
     type Output = IdempotentEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        IdempotentEndpoint { inner: Arc::new(inner), store: self.store.clone() }
+        IdempotentEndpoint { inner: Arc::new(inner), store: self.store.clone(), surfaces: self.surfaces }
     }
 }
 
@@ -47,11 +56,14 @@ pub struct IdempotentEndpoint<E> {
     /// Shared with the task that runs a keyed request (see [`run_and_keep`]).
     inner: Arc<E>,
     store: IdempotencyStore,
+    surfaces: Surfaces,
 }
 
 /// A keyed request, once its key and caller are known.
 struct Keyed {
-    surface: Surface,
+    /// The request's path, naming its surface.
+    path: String,
+    render: fn(&str, Problem) -> Response,
     project: ProjectId,
     key: String,
     fingerprint: Vec<u8>,
@@ -68,23 +80,26 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
         let Some(raw) = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec()) else {
             return pass(&*self.inner, req).await;
         };
-        let surface = Surface::of(req.uri().path());
+        let (path, render) = (req.uri().path().to_owned(), self.surfaces.render);
         let key = match key::parse(&raw) {
             Ok(key) => key,
-            Err(BadKey) => return Ok(surface.render(bad_key())),
+            Err(BadKey) => return Ok(render(&path, bad_key())),
         };
         // The same resolution as the handler's extractor: a request it would refuse is left to
         // refuse, in its own words, and a request without a project has no key space.
-        let Ok(caller) = authenticate(&req, surface.key_sources()).await else {
+        // Counted against the caller's rate here, once: the extractor takes the caller from here.
+        let Ok(caller) = authenticate(&req, (self.surfaces.key_sources)(&path)).await else {
             return pass(&*self.inner, req).await;
         };
-        let (req, body) = match read_body(req).await {
+        let project = caller.project_id;
+        let (mut req, body) = match read_body(req).await {
             Ok(read) => read,
-            Err(e) => return Ok(surface.render(Problem::from_poem(e.into()))),
+            Err(e) => return Ok(render(&path, Problem::from_poem(e.into()))),
         };
-        let path = req.uri().path_and_query().map_or_else(|| req.uri().path(), |p| p.as_str()).to_owned();
-        let fingerprint = key::fingerprint(req.method().as_str(), &path, &body);
-        let keyed = Keyed { surface, project: caller.project_id, key, fingerprint };
+        req.set_data(Authenticated(caller));
+        let target = req.uri().path_and_query().map_or_else(|| req.uri().path(), |p| p.as_str()).to_owned();
+        let fingerprint = key::fingerprint(req.method().as_str(), &target, &body);
+        let keyed = Keyed { path, render, project, key, fingerprint };
         self.keyed(keyed, req).await
     }
 }
@@ -99,17 +114,16 @@ impl<E: Endpoint + 'static> IdempotentEndpoint<E> {
                 Err(e) => {
                     // Running it anyway could run it twice: the caller retries later instead.
                     tracing::error!(error = %e, "cannot claim an idempotency key");
-                    return Ok(keyed
-                        .surface
-                        .render(Problem::new(Kind::Unavailable, "The service is temporarily unavailable; try again")));
+                    let problem = Problem::new(Kind::Unavailable, "The service is temporarily unavailable; try again");
+                    return Ok((keyed.render)(&keyed.path, problem));
                 }
             };
             match claim {
                 Claim::Owned(claim) => return Ok(self.run_and_keep(keyed, claim, req).await),
                 Claim::Done(stored) => return Ok(replay(stored)),
-                Claim::Mismatch => return Ok(keyed.surface.render(reused_key())),
+                Claim::Mismatch => return Ok((keyed.render)(&keyed.path, reused_key())),
                 Claim::Vanished => continue,
-                Claim::InFlight if Instant::now() >= deadline => return Ok(keyed.surface.render(in_flight())),
+                Claim::InFlight if Instant::now() >= deadline => return Ok((keyed.render)(&keyed.path, in_flight())),
                 Claim::InFlight => {
                     tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
                     pause = (pause * 2).min(Duration::from_millis(100));
@@ -123,7 +137,7 @@ impl<E: Endpoint + 'static> IdempotentEndpoint<E> {
     /// then run it again); keeps the answer, or releases the key on a 5xx.
     async fn run_and_keep(&self, keyed: Keyed, claim: Uuid, req: Request) -> Response {
         let (inner, store) = (self.inner.clone(), self.store.clone());
-        let Keyed { project, key, surface, .. } = keyed;
+        let Keyed { project, key, path, render, .. } = keyed;
         let task = spawn_in_request(async move {
             let response = match inner.call(req).await {
                 Ok(response) => response.into_response(),
@@ -144,7 +158,7 @@ impl<E: Endpoint + 'static> IdempotentEndpoint<E> {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(error = %e, "a keyed request failed");
-                surface.render(Problem::new(Kind::Internal, "Internal server error"))
+                render(&path, Problem::new(Kind::Internal, "Internal server error"))
             }
         }
     }

@@ -8,7 +8,7 @@ pub mod key;
 pub mod middleware;
 pub mod store;
 
-pub use middleware::Idempotency;
+pub use middleware::{Idempotency, Surfaces};
 pub use store::{IdempotencyStore, run_sweeper};
 
 use std::time::Duration;

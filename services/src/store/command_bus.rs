@@ -1,8 +1,8 @@
 use super::CommandMetadata;
-use super::event_size::{DEFAULT_MAX_EVENT_BYTES, EventTooLarge, SizeLimitedRepository};
-use super::upcaster::{Upcaster, current_shape};
-use crate::error::AppError;
-use crate::feed::Position;
+use super::event_size::{DEFAULT_MAX_EVENT_BYTES, SizeLimitedRepository};
+use super::upcaster::Upcaster;
+use crate::error::{AppError, EventTooLarge};
+use crate::feed::{Position, current_shape};
 use crate::projection::AwaitViews;
 use cqrs_es::EventStore;
 use cqrs_es::persist::PersistedEventStore;

@@ -1,19 +1,23 @@
 //! The whole HTTP application: every surface mounted over the shared services, with the
 //! plumbing of `http` around them. Above the surfaces, so that `http` stays below them.
 
+mod by_address;
+mod surface;
+
 use crate::audit::{Audit, AuditApi};
 use crate::auth_config::AuthConfigs;
 use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi};
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, surface, uri, without_trailing_slash};
+use crate::http::{context, deadline, drain, uri, without_trailing_slash};
 use crate::idempotency::{Idempotency, IdempotencyStore};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
 use crate::project::{Projects, RedirectPolicy};
 use crate::project_api::ProjectApi;
+use crate::rate_limit::RateLimits;
 use crate::server::Servers;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -34,9 +38,13 @@ pub struct AppState {
     pub audit: Audit,
     pub gateway: crate::gateway::Gateway,
     pub redirects: RedirectPolicy,
+    /// Counted per key when a key is resolved, per address on the routes without one.
+    pub rate_limits: RateLimits,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
+    /// The deadline of an API request (the gateway's URLs have their own timeouts).
+    pub request_timeout: std::time::Duration,
     /// Where the responses of keyed POSTs are kept.
     pub idempotency: IdempotencyStore,
 }
@@ -70,6 +78,9 @@ pub fn app(state: AppState) -> impl Endpoint {
     );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let limits = state.rate_limits.clone();
+    let request_timeout = state.request_timeout;
+    let api = api.around(move |next, req| deadline::within(next, req, request_timeout));
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))
@@ -82,16 +93,24 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         // Every surface's POSTs take an Idempotency-Key; its answers are kept as rendered,
         // errors included, hence the surfaces' error rendering inside it.
-        .nest("/", api.around(surface::render_errors).with(Idempotency::new(state.idempotency.clone())))
+        .nest(
+            "/",
+            api.around(surface::render_errors)
+                .with(Idempotency::new(state.idempotency.clone(), surface::FOR_IDEMPOTENCY)),
+        )
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
-        // Every extractor that checks an API key resolves it here.
+        .around(move |next, req| by_address::limit(next, req, limits.clone()))
+        // Every extractor that checks an API key resolves it here, and counts it.
         .data(state.projects.clone())
+        .data(state.rate_limits.clone())
         // Shared, not cloned per request.
         .data(Arc::new(state))
         .around(context::with_request_context)
         .around(without_trailing_slash)
         .around(composio::version_alias)
+        // Outermost: whatever answered early, the unread body is dealt with here.
+        .around(drain::unread_bodies)
 }
 
 /// The Composio surface's APIs, over the shared services.

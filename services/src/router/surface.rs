@@ -1,15 +1,18 @@
 //! Errors raised outside handlers (routing, extractors, authentication) are rendered in the
 //! format of the surface the path belongs to, so that each product's clients always get the
-//! error body they know.
+//! error body they know. Here, beside the mounting of the surfaces, since it names each
+//! surface's prefixes and renderer: `http` stays below the surfaces.
 
-use super::caller::KeySource;
-use super::context::RequestContext;
-use super::problem::Problem;
+use crate::http::caller::AuthError;
+use crate::http::caller::KeySource;
+use crate::http::context::RequestContext;
+use crate::http::problem::Problem;
+use crate::rate_limit::Limited;
 use poem::web::Json;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 /// The surface a path belongs to: whose error format it answers in, where its callers send their key.
-pub enum Surface {
+enum Surface {
     /// GAIA AI's MCP server registry under `/api/mcp`.
     Gaia,
     /// Klavis AI's API: `/mcp-server`, `/user`, `/white-labeling`, `/oauth`.
@@ -25,7 +28,7 @@ fn under(path: &str, prefix: &str) -> bool {
 }
 
 impl Surface {
-    pub fn of(path: &str) -> Self {
+    fn of(path: &str) -> Self {
         if under(path, "/api/mcp") {
             Self::Gaia
         } else if under(path, "/api/v3") || under(path, "/api/v3.1") {
@@ -38,7 +41,7 @@ impl Surface {
     }
 
     /// Where this surface's callers present their API key, in the order its extractor reads them.
-    pub fn key_sources(&self) -> &'static [KeySource] {
+    fn key_sources(&self) -> &'static [KeySource] {
         match self {
             Self::Gaia => &crate::gaia::KEY_SOURCES,
             Self::Klavis => &crate::klavis::KEY_SOURCES,
@@ -47,7 +50,7 @@ impl Surface {
         }
     }
 
-    pub fn render(&self, problem: Problem) -> Response {
+    fn render(&self, problem: Problem) -> Response {
         match self {
             Self::Gaia => crate::gaia::render(problem),
             Self::Klavis => crate::klavis::render(problem),
@@ -60,6 +63,18 @@ impl Surface {
     }
 }
 
+/// The surfaces as the idempotency middleware needs them.
+pub const FOR_IDEMPOTENCY: crate::idempotency::Surfaces =
+    crate::idempotency::Surfaces { key_sources: key_sources_of, render: render_for };
+
+fn key_sources_of(path: &str) -> &'static [KeySource] {
+    Surface::of(path).key_sources()
+}
+
+fn render_for(path: &str, problem: Problem) -> Response {
+    Surface::of(path).render(problem)
+}
+
 pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let surface = Surface::of(req.uri().path());
     let request_id = RequestContext::of(&req).request_id;
@@ -68,11 +83,15 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         // A handler's own error response (already in its surface's format).
         Err(err) if err.is_from_response() => Ok(err.into_response()),
         Err(err) => {
+            let limited = err.downcast_ref::<AuthError>().and_then(AuthError::rate_limited).map(Limited::headers);
             let problem = Problem::from_poem(err);
             // The kind and field only: an error's text may quote a value sent by mistake.
             let field = problem.location.as_ref().map(|l| l.field_name());
             tracing::debug!(%request_id, kind = ?problem.kind, ?field, "request refused before its handler");
-            Ok(surface.render(problem))
+            let mut response = surface.render(problem);
+            // Over the rate: when to come back, and the policy.
+            response.headers_mut().extend(limited.into_iter().flatten());
+            Ok(response)
         }
     }
 }
