@@ -51,6 +51,7 @@ pub mod relay;
 pub mod router;
 pub mod secrets;
 pub mod server;
+pub mod spec;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -65,7 +65,9 @@ pub fn app(state: AppState) -> impl Endpoint {
          v3.1 MCP, auth config and connected account APIs (`/api/v3.1/...` is served by the `/api/v3/...` \
          routes), and GAIA AI's MCP server registry.",
     );
-    let spec = api.spec_endpoint();
+    let document = crate::spec::document(&api.spec());
+    let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));
+    let spec = crate::spec::endpoint(&document);
     let docs = api.swagger_ui();
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
@@ -80,6 +82,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
+        .around(move |next, req| allowed.clone().add_to_405(next, req))
         // Every extractor that checks an API key resolves it here.
         .data(state.projects.clone())
         // Shared, not cloned per request.

@@ -365,7 +365,9 @@ impl KlavisApi {
 
     /// The catalog of servers that can be instantiated.
     #[oai(path = "/mcp-server/servers", method = "get", tag = "KlavisTags::McpServer")]
-    async fn servers(&self, _caller: KlavisCaller) -> Json<GetMcpServersResponse> {
+    // An `Answer`, though it never fails itself, so that the spec declares the 401/403 its
+    // key check answers.
+    async fn servers(&self, _caller: KlavisCaller) -> Answer<GetMcpServersResponse> {
         let servers = Catalog::get()
             .all()
             .iter()
@@ -377,7 +379,7 @@ impl KlavisApi {
                 auth_needed: e.auth != crate::catalog::AuthKind::None,
             })
             .collect();
-        Json(GetMcpServersResponse { servers })
+        Ok(Json(GetMcpServersResponse { servers }))
     }
 
     /// The servers a user has an instance or a credential for.

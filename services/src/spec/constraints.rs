@@ -1,0 +1,175 @@
+//! What the handlers check by hand. Identifiers, names and counts are read as plain strings, so
+//! that a bad one gets the surface's own error (FastAPI's 422 for Klavis, Composio's envelope)
+//! rather than poem-openapi's; the generated document then says `string` where the service
+//! wants a UUID, a catalog name or a whole number. These rules declare what the parsers
+//! accept, next to the parsers they describe (see each rule's source).
+
+use crate::catalog::Catalog;
+use serde_json::{Map, Value, json};
+
+/// A path segment: the URI guard (`http::uri`) refuses encoded ASCII control characters.
+const PATH_TEXT: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+/// A query value: the URI guard refuses any control character (`char::is_control`).
+const QUERY_TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// `domain::instance::UserId`: 1 to 256 characters, not blank, no control character.
+const USER_ID: &str =
+    "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// Which parameters a rule is about: the path starts with `prefix`, the parameter is named
+/// `name` and sits `in` the path or the query.
+struct Rule {
+    prefix: &'static str,
+    location: &'static str,
+    name: &'static str,
+    schema: fn() -> Value,
+}
+
+const RULES: &[Rule] = &[
+    // Klavis: `klavis::convert::instance_id`, `user_id`, `server`.
+    Rule { prefix: "/mcp-server/instance/", location: "path", name: "instanceId", schema: uuid },
+    Rule { prefix: "/user/", location: "path", name: "userId", schema: user_id },
+    Rule { prefix: "/user/", location: "path", name: "serverName", schema: catalog_name },
+    // GAIA: `gaia::parse_server_id`, `check_project`.
+    Rule { prefix: "/api/mcp/servers/", location: "path", name: "id", schema: uuid },
+    Rule { prefix: "/api/mcp/servers", location: "query", name: "projectId", schema: uuid },
+    // Composio: `ids::is_nanoid`, the MCP server ids (UUIDs), `paging`, `status_of`.
+    Rule { prefix: "/api/v3/auth_configs/", location: "path", name: "nanoid", schema: auth_config_id },
+    Rule { prefix: "/api/v3/auth_configs/", location: "path", name: "status", schema: auth_config_status },
+    Rule { prefix: "/api/v3/connected_accounts/", location: "path", name: "nanoid", schema: connected_account_id },
+    Rule { prefix: "/api/v3/mcp/", location: "path", name: "id", schema: uuid },
+    Rule { prefix: "/api/v3/mcp/servers/", location: "path", name: "serverId", schema: uuid },
+    Rule { prefix: "/api/v3/", location: "query", name: "limit", schema: count_to_1000 },
+    Rule { prefix: "/api/v3/", location: "query", name: "page_no", schema: page_number },
+    Rule { prefix: "/api/v3/", location: "query", name: "order_by", schema: order_by },
+    Rule { prefix: "/api/v3/", location: "query", name: "order_direction", schema: order_direction },
+    Rule { prefix: "/api/v3/auth_configs", location: "query", name: "is_composio_managed", schema: true_or_false },
+];
+
+fn uuid() -> Value {
+    json!({ "type": "string", "format": "uuid" })
+}
+
+fn user_id() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 256, "pattern": USER_ID })
+}
+
+/// The catalog's names as written there; the parser also takes any case, and `_` for a space.
+fn catalog_name() -> Value {
+    let names: Vec<&str> = Catalog::get().all().iter().map(|e| e.name.as_str()).collect();
+    json!({ "type": "string", "enum": names })
+}
+
+fn auth_config_id() -> Value {
+    json!({ "type": "string", "pattern": "^ac_[A-Za-z0-9]{12}$" })
+}
+
+fn connected_account_id() -> Value {
+    json!({ "type": "string", "pattern": "^ca_[A-Za-z0-9]{12}$" })
+}
+
+fn auth_config_status() -> Value {
+    json!({ "type": "string", "enum": ["ENABLED", "DISABLED"] })
+}
+
+/// `paging::count`: a whole number (`20.0` too); empty means the default.
+fn count_to_1000() -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": 1000 })
+}
+
+fn page_number() -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": i32::MAX })
+}
+
+/// `paging::order`: empty means the default.
+fn order_by() -> Value {
+    json!({ "type": "string", "enum": ["", "created_at", "updated_at"] })
+}
+
+fn order_direction() -> Value {
+    json!({ "type": "string", "enum": ["", "asc", "desc"] })
+}
+
+fn true_or_false() -> Value {
+    json!({ "type": "string", "enum": ["", "true", "false"] })
+}
+
+pub fn apply(spec: &mut Value) {
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+            for parameter in parameters.iter_mut().filter_map(Value::as_object_mut) {
+                constrain(path, parameter);
+            }
+        }
+    }
+}
+
+fn constrain(path: &str, parameter: &mut Map<String, Value>) {
+    let location = parameter.get("in").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let name = parameter.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let rule = RULES.iter().find(|r| path.starts_with(r.prefix) && r.location == location && r.name == name);
+    let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) else { return };
+    match rule {
+        Some(rule) => replace_keeping_notes(schema, (rule.schema)()),
+        None => refuse_control_characters(schema, &location),
+    }
+}
+
+/// The rule's schema, with the generated one's description and default.
+fn replace_keeping_notes(schema: &mut Map<String, Value>, rule: Value) {
+    let notes: Vec<(String, Value)> =
+        ["description", "default"].iter().filter_map(|k| Some((k.to_string(), schema.get(*k)?.clone()))).collect();
+    if let Value::Object(rule) = rule {
+        *schema = rule;
+    }
+    schema.extend(notes);
+}
+
+/// Any other text parameter: no control character, as the URI guard enforces.
+fn refuse_control_characters(schema: &mut Map<String, Value>, location: &str) {
+    let plain_text = schema.get("type") == Some(&json!("string"))
+        && !["format", "pattern", "enum"].iter().any(|k| schema.contains_key(*k));
+    if plain_text {
+        let pattern = if location == "path" { PATH_TEXT } else { QUERY_TEXT };
+        schema.insert("pattern".into(), json!(pattern));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(path: &str, location: &str, name: &str) -> Value {
+        json!({"paths": {path: {"get": {"parameters": [
+            {"in": location, "name": name, "schema": {"type": "string", "description": "d"}}
+        ]}}}})
+    }
+
+    fn schema_of(spec: &Value, path: &str) -> Value {
+        spec["paths"][path]["get"]["parameters"][0]["schema"].clone()
+    }
+
+    #[test]
+    fn a_rule_replaces_the_schema_and_keeps_its_description() {
+        let path = "/mcp-server/instance/{instanceId}";
+        let mut spec = spec_with(path, "path", "instanceId");
+        apply(&mut spec);
+        assert_eq!(schema_of(&spec, path), json!({"type": "string", "format": "uuid", "description": "d"}));
+    }
+
+    #[test]
+    fn other_text_parameters_refuse_control_characters() {
+        let path = "/white-labeling/get/{client_id}";
+        let mut spec = spec_with(path, "path", "client_id");
+        apply(&mut spec);
+        assert_eq!(schema_of(&spec, path)["pattern"], PATH_TEXT);
+    }
+
+    #[test]
+    fn every_catalog_name_is_listed_for_a_server_name() {
+        let names = catalog_name()["enum"].as_array().unwrap().len();
+        assert_eq!(names, Catalog::get().all().len());
+    }
+}
