@@ -63,7 +63,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     .description(
         "Provisions MCP server instances. Speaks the wire formats of Klavis AI's instance API, Composio's v3 and \
          v3.1 MCP, auth config and connected account APIs (`/api/v3.1/...` is served by the `/api/v3/...` \
-         routes), and GAIA AI's MCP server registry.",
+         routes), and GAIA AI's MCP server registry. No string of a request holds NUL (Postgres cannot store it): \
+         a body with one, in a value or a key, is refused, and so is a path or query with any control character.",
     );
     let document = crate::spec::document(&api.spec());
     let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));

@@ -663,6 +663,11 @@ const OAUTH_SERVER_NAMES: &[&str] = &[
     "Instagram",
 ];
 
+/// The `server_name`s `POST /white-labeling/create` takes (as written; any case is taken too).
+pub(crate) fn white_label_server_names() -> Vec<&'static str> {
+    OAUTH_SERVER_NAMES.iter().copied().filter(|n| Catalog::get().oauth_provider(n).is_some()).collect()
+}
+
 fn is_oauth_server_name(name: &str) -> bool {
     let wanted = crate::catalog::normalize(name);
     OAUTH_SERVER_NAMES.iter().any(|n| crate::catalog::normalize(n) == wanted)

@@ -43,7 +43,102 @@ const RULES: &[Rule] = &[
     Rule { prefix: "/api/v3/", location: "query", name: "order_by", schema: order_by },
     Rule { prefix: "/api/v3/", location: "query", name: "order_direction", schema: order_direction },
     Rule { prefix: "/api/v3/auth_configs", location: "query", name: "is_composio_managed", schema: true_or_false },
+    // `audit::parse_time`: RFC 3339.
+    Rule { prefix: "/", location: "query", name: "as_of", schema: time },
+    Rule { prefix: "/api/v1/audit/", location: "query", name: "since", schema: time },
+    Rule { prefix: "/api/v1/audit/", location: "query", name: "until", schema: time },
 ];
+
+fn time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+/// Which body field a rule is about: a property of a component schema.
+struct FieldRule {
+    schema_name: &'static str,
+    property: &'static str,
+    schema: fn() -> Value,
+}
+
+const fn field(schema_name: &'static str, property: &'static str, schema: fn() -> Value) -> FieldRule {
+    FieldRule { schema_name, property, schema }
+}
+
+const FIELD_RULES: &[FieldRule] = &[
+    // Klavis: `klavis::convert::server`, `user_id`, `instance_id`; the white-label names.
+    field("CreateServerRequest", "serverName", catalog_name),
+    field("CreateServerRequest", "userId", user_id),
+    field("CreateSelfHostedServerRequest", "serverName", catalog_name),
+    field("CreateSelfHostedServerRequest", "userId", user_id),
+    field("SetUserAuthRequest", "serverName", catalog_name),
+    field("SetUserAuthRequest", "userId", user_id),
+    field("SetAuthRequest", "instanceId", uuid),
+    field("SetAuthTokenRequest", "instanceId", uuid),
+    field("ListToolsRequest", "serverUrl", http_url),
+    field("CallToolRequest", "serverUrl", http_url),
+    field("CallToolRequest", "toolName", non_empty),
+    field("CreateWhiteLabelingRequest", "server_name", white_label_name),
+    // GAIA: `check_project`, `domain::server::TimeoutMs`.
+    field("GaiaCreateServerRequest", "projectId", uuid),
+    field("GaiaCreateServerRequest", "requestTimeout", timeout_ms),
+    field("GaiaCreateServerRequest", "maxTotalTimeout", timeout_ms),
+    field("GaiaUpdateServerRequest", "requestTimeout", timeout_ms),
+    field("GaiaUpdateServerRequest", "maxTotalTimeout", timeout_ms),
+    // Composio: MCP server names, auth config ids, toolkit slugs, user ids.
+    field("ComposioCreateMcpServerRequest", "name", mcp_server_name),
+    field("ComposioCreateMcpServerRequest", "auth_config_ids", auth_config_ids),
+    field("ComposioCreateCustomMcpServerRequest", "name", mcp_server_name),
+    field("ComposioCreateCustomMcpServerRequest", "auth_config_ids", auth_config_ids),
+    field("ComposioUpdateMcpServerRequest", "name", mcp_server_name),
+    field("ComposioUpdateMcpServerRequest", "auth_config_ids", auth_config_ids),
+    field("ComposioToolkitRef", "slug", toolkit_slug),
+    field("ComposioAuthConfigRef", "id", auth_config_id),
+    field("ComposioCreateLinkRequest", "auth_config_id", auth_config_id),
+    field("ComposioCreateLinkRequest", "user_id", user_id),
+    field("ComposioCreateInstanceRequest", "user_id", user_id),
+    field("ComposioGenerateUrlsRequest", "mcp_server_id", uuid),
+    // `project::RedirectHosts::parse`.
+    field("ReplaceRedirectHosts", "hosts", redirect_hosts),
+    field("EditRedirectHosts", "add", redirect_hosts),
+    field("EditRedirectHosts", "remove", redirect_hosts),
+];
+
+fn white_label_name() -> Value {
+    json!({ "type": "string", "enum": crate::klavis::white_label_server_names() })
+}
+
+fn http_url() -> Value {
+    json!({ "type": "string", "format": "uri", "pattern": "^https?://[^\\s/?#]+[^\\s]*$" })
+}
+
+fn non_empty() -> Value {
+    json!({ "type": "string", "minLength": 1 })
+}
+
+fn timeout_ms() -> Value {
+    json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": 3_600_000 })
+}
+
+/// `composio::mcp`: 4 to 30 letters, digits, spaces or hyphens.
+fn mcp_server_name() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9 -]{4,30}$" })
+}
+
+fn auth_config_ids() -> Value {
+    json!({ "type": "array", "items": auth_config_id() })
+}
+
+/// The catalog's slugs; `Catalog::for_toolkit` also takes names without punctuation.
+fn toolkit_slug() -> Value {
+    let slugs: Vec<&str> = Catalog::get().all().iter().map(|e| e.slug.as_str()).collect();
+    json!({ "type": "string", "enum": slugs })
+}
+
+/// A host with an optional port and an optional leading `*.` (IDNA names are taken too).
+fn redirect_hosts() -> Value {
+    let host = "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[1-9][0-9]{0,3})?$";
+    json!({ "type": "array", "items": { "type": "string", "pattern": host } })
+}
 
 fn uuid() -> Value {
     json!({ "type": "string", "format": "uuid" })
@@ -94,6 +189,20 @@ fn true_or_false() -> Value {
 }
 
 pub fn apply(spec: &mut Value) {
+    constrain_fields(spec);
+    constrain_parameters(spec);
+}
+
+fn constrain_fields(spec: &mut Value) {
+    for rule in FIELD_RULES {
+        let pointer = format!("/components/schemas/{}/properties/{}", rule.schema_name, rule.property);
+        if let Some(Value::Object(schema)) = spec.pointer_mut(&pointer) {
+            replace_keeping_notes(schema, (rule.schema)());
+        }
+    }
+}
+
+fn constrain_parameters(spec: &mut Value) {
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
         let Some(operations) = item.as_object_mut() else { continue };

@@ -16,8 +16,9 @@ use std::sync::Arc;
 /// The finished document, from poem-openapi's.
 pub fn document(generated: &str) -> Value {
     let mut spec: Value = serde_json::from_str(generated).expect("poem-openapi writes JSON");
-    nullable::mark_optional_properties(&mut spec);
+    // Before `nullable`, which then marks the rules' optional fields too.
     constraints::apply(&mut spec);
+    nullable::mark_optional_properties(&mut spec);
     pages::declare_json_errors(&mut spec);
     // Last, so that the v3.1 copies carry everything above.
     aliases::add_v3_1(&mut spec);
