@@ -7,6 +7,7 @@ pub mod allow;
 mod constraints;
 mod nullable;
 mod pages;
+mod requests;
 
 use poem::http::header::CONTENT_TYPE;
 use poem::{Endpoint, Response, handler};
@@ -18,6 +19,7 @@ pub fn document(generated: &str) -> Value {
     let mut spec: Value = serde_json::from_str(generated).expect("poem-openapi writes JSON");
     // Before `nullable`, which then marks the rules' optional fields too.
     constraints::apply(&mut spec);
+    requests::declare(&mut spec);
     nullable::mark_optional_properties(&mut spec);
     pages::declare_json_errors(&mut spec);
     // Last, so that the v3.1 copies carry everything above.

@@ -21,7 +21,8 @@ fn mark_object(schema: &mut Value) {
         .unwrap_or_default();
     let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else { return };
     for (name, property) in properties.iter_mut() {
-        if !required.contains(name) {
+        // A property with a default is a plain value the parser fills in, not an `Option`.
+        if !required.contains(name) && property.get("default").is_none() {
             make_nullable(property);
         }
     }

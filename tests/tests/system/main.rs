@@ -40,6 +40,7 @@ mod republish;
 mod secrets;
 mod serve;
 mod servers;
+mod spec;
 mod tenancy;
 mod upcast;
 mod verify;
