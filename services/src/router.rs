@@ -66,10 +66,11 @@ pub fn app(state: AppState) -> impl Endpoint {
          routes), and GAIA AI's MCP server registry. No string of a request holds NUL (Postgres cannot store it): \
          a body with one, in a value or a key, is refused, and so is a path or query with any control character.",
     );
-    let document = crate::spec::document(&api.spec());
+    let generated = api.spec();
+    let document = crate::spec::document(&generated);
     let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));
     let spec = crate::spec::endpoint(&document);
-    let docs = api.swagger_ui();
+    let docs = crate::spec::docs(&api.swagger_ui_html(), &generated, &document);
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))

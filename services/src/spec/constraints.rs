@@ -7,8 +7,9 @@
 use crate::catalog::Catalog;
 use serde_json::{Map, Value, json};
 
-/// A path segment: the URI guard (`http::uri`) refuses encoded ASCII control characters.
-const PATH_TEXT: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+/// A path segment: the URI guard (`http::uri`) refuses encoded ASCII control characters, and
+/// the handlers' `http::input` checks any other control character.
+const PATH_TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 /// A query value: the URI guard refuses any control character (`char::is_control`).
 const QUERY_TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 /// `domain::instance::UserId`: 1 to 256 characters, not blank, no control character.
@@ -39,6 +40,9 @@ const RULES: &[Rule] = &[
     Rule { prefix: "/api/v3/mcp/", location: "path", name: "id", schema: uuid },
     Rule { prefix: "/api/v3/mcp/servers/", location: "path", name: "serverId", schema: uuid },
     Rule { prefix: "/api/v3/", location: "query", name: "limit", schema: count_to_1000 },
+    Rule { prefix: "/oauth/", location: "query", name: "redirect_url", schema: http_url },
+    // `audit::Subject`.
+    Rule { prefix: "/api/v1/audit/", location: "path", name: "aggregateType", schema: aggregate_type },
     Rule { prefix: "/api/v3/", location: "query", name: "page_no", schema: page_number },
     Rule { prefix: "/api/v3/", location: "query", name: "order_by", schema: order_by },
     Rule { prefix: "/api/v3/", location: "query", name: "order_direction", schema: order_direction },
@@ -78,12 +82,17 @@ const FIELD_RULES: &[FieldRule] = &[
     field("CallToolRequest", "serverUrl", http_url),
     field("CallToolRequest", "toolName", non_empty),
     field("CreateWhiteLabelingRequest", "server_name", white_label_name),
+    field("CreateWhiteLabelingRequest", "client_id", client_id),
     // GAIA: `check_project`, `domain::server::TimeoutMs`.
     field("GaiaCreateServerRequest", "projectId", uuid),
+    field("GaiaCreateServerRequest", "name", gaia_name),
+    field("GaiaUpdateServerRequest", "name", gaia_name),
     field("GaiaCreateServerRequest", "requestTimeout", timeout_ms),
     field("GaiaCreateServerRequest", "maxTotalTimeout", timeout_ms),
     field("GaiaUpdateServerRequest", "requestTimeout", timeout_ms),
     field("GaiaUpdateServerRequest", "maxTotalTimeout", timeout_ms),
+    field("GaiaCreateServerRequest", "env", env),
+    field("GaiaUpdateServerRequest", "env", env),
     // Composio: MCP server names, auth config ids, toolkit slugs, user ids.
     field("ComposioCreateMcpServerRequest", "name", mcp_server_name),
     field("ComposioCreateMcpServerRequest", "auth_config_ids", auth_config_ids),
@@ -95,6 +104,10 @@ const FIELD_RULES: &[FieldRule] = &[
     field("ComposioAuthConfigRef", "id", auth_config_id),
     field("ComposioCreateLinkRequest", "auth_config_id", auth_config_id),
     field("ComposioCreateLinkRequest", "user_id", user_id),
+    field("ComposioCreateLinkRequest", "callback_url", http_url),
+    field("ComposioConnectionInput", "user_id", user_id),
+    field("ComposioAuthConfigInput", "authScheme", auth_scheme),
+    field("ComposioConnectionStateInput", "authScheme", auth_scheme),
     field("ComposioCreateInstanceRequest", "user_id", user_id),
     field("ComposioGenerateUrlsRequest", "mcp_server_id", uuid),
     // `project::RedirectHosts::parse`.
@@ -102,6 +115,35 @@ const FIELD_RULES: &[FieldRule] = &[
     field("EditRedirectHosts", "add", redirect_hosts),
     field("EditRedirectHosts", "remove", redirect_hosts),
 ];
+
+/// `klavis`'s white-label client ids: 1 to 512 printable characters.
+fn client_id() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 512, "pattern": PATH_TEXT })
+}
+
+/// `domain::server::ServerName`: 1 to 128 characters, not blank.
+fn gaia_name() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": USER_ID })
+}
+
+/// `domain::server::EnvName` keys: a letter or `_`, then letters, digits or `_`; the values are
+/// secrets. `propertyNames` is JSON Schema's (OpenAPI 3.1); 3.0 tools skip it.
+fn env() -> Value {
+    json!({
+        "type": "object",
+        "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+        "additionalProperties": {
+            "type": "string",
+            "format": "password",
+            "writeOnly": true,
+            "description": "A secret. Encrypted at rest; never returned (shown masked)."
+        },
+    })
+}
+
+fn auth_scheme() -> Value {
+    json!({ "type": "string", "enum": domain::auth_config::AUTH_SCHEMES })
+}
 
 fn white_label_name() -> Value {
     json!({ "type": "string", "enum": crate::klavis::white_label_server_names() })
@@ -134,10 +176,15 @@ fn toolkit_slug() -> Value {
     json!({ "type": "string", "enum": slugs })
 }
 
-/// A host with an optional port and an optional leading `*.` (IDNA names are taken too).
+/// A host name with an optional port; a leading `*.` needs two labels or more after it. The
+/// last label starts with a letter (else the name reads as an IPv4 address). IDNA names and
+/// IP addresses are taken too.
 fn redirect_hosts() -> Value {
-    let host = "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[1-9][0-9]{0,3})?$";
-    json!({ "type": "array", "items": { "type": "string", "pattern": host } })
+    const LABEL: &str = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    const LAST: &str = "[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    let host = format!("^({LABEL}\\.)*{LAST}(:[1-9][0-9]{{0,3}})?$");
+    let wildcard = format!("^\\*\\.({LABEL}\\.)+{LAST}(:[1-9][0-9]{{0,3}})?$");
+    json!({ "type": "array", "items": { "type": "string", "anyOf": [{ "pattern": host }, { "pattern": wildcard }] } })
 }
 
 fn uuid() -> Value {
@@ -166,13 +213,18 @@ fn auth_config_status() -> Value {
     json!({ "type": "string", "enum": ["ENABLED", "DISABLED"] })
 }
 
-/// `paging::count`: a whole number (`20.0` too); empty means the default.
+/// `paging::count`: a whole number (`20.0` too) from 1 to 1000; empty means the default.
 fn count_to_1000() -> Value {
-    json!({ "type": "integer", "minimum": 1, "maximum": 1000 })
+    json!({ "type": "string", "pattern": "^([1-9][0-9]{0,2}(\\.0+)?|1000(\\.0+)?)?$" })
 }
 
+/// `paging::count` for page numbers (up to `i32::MAX`; declared up to 999999999).
 fn page_number() -> Value {
-    json!({ "type": "integer", "minimum": 1, "maximum": i32::MAX })
+    json!({ "type": "string", "pattern": "^([1-9][0-9]{0,8}(\\.0+)?)?$" })
+}
+
+fn aggregate_type() -> Value {
+    json!({ "type": "string", "enum": crate::audit::AGGREGATE_TYPES })
 }
 
 /// `paging::order`: empty means the default.
@@ -193,7 +245,28 @@ pub fn apply(spec: &mut Value) {
     constrain_parameters(spec);
 }
 
+/// `gaia::convert::headers`: a header is named by `name`, a token, or, when `name` is absent
+/// or blank, by `key` (GAIA's docs).
+fn custom_header_named(schema: &mut Map<String, Value>) {
+    let by_name = json!({ "required": ["name"], "properties": { "name": header_name() } });
+    let blank = json!({ "type": "string", "nullable": true, "pattern": "^\\s*$" });
+    let by_key = json!({ "required": ["key"], "properties": { "key": header_name(), "name": blank } });
+    schema.insert("anyOf".into(), json!([by_name, by_key]));
+}
+
+fn header_name() -> Value {
+    json!({ "type": "string", "maxLength": 256, "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })
+}
+
+/// Rules about a whole object: what its fields must hold together.
+const OBJECT_RULES: &[(&str, fn(&mut Map<String, Value>))] = &[("GaiaCustomHeaderInput", custom_header_named)];
+
 fn constrain_fields(spec: &mut Value) {
+    for (name, rule) in OBJECT_RULES {
+        if let Some(Value::Object(schema)) = spec.pointer_mut(&format!("/components/schemas/{name}")) {
+            rule(schema);
+        }
+    }
     for rule in FIELD_RULES {
         let pointer = format!("/components/schemas/{}/properties/{}", rule.schema_name, rule.property);
         if let Some(Value::Object(schema)) = spec.pointer_mut(&pointer) {
@@ -236,8 +309,12 @@ fn replace_keeping_notes(schema: &mut Map<String, Value>, rule: Value) {
     schema.extend(notes);
 }
 
-/// Any other text parameter: no control character, as the URI guard enforces.
+/// Any other text parameter (or each item of a list): no control character, as the URI guard
+/// enforces.
 fn refuse_control_characters(schema: &mut Map<String, Value>, location: &str) {
+    if let Some(Value::Object(items)) = schema.get_mut("items") {
+        return refuse_control_characters(items, location);
+    }
     let plain_text = schema.get("type") == Some(&json!("string"))
         && !["format", "pattern", "enum"].iter().any(|k| schema.contains_key(*k));
     if plain_text {

@@ -27,6 +27,17 @@ pub fn document(generated: &str) -> Value {
     spec
 }
 
+/// `/docs`: poem-openapi's Swagger UI page, showing the finished document.
+pub fn docs(page: &str, generated: &str, document: &Value) -> impl Endpoint + use<> {
+    let html = docs_page(page, generated, document);
+    poem::Route::new().at("/", poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())))
+}
+
+/// The page embeds the document verbatim, and poem-openapi builds it from its own.
+fn docs_page(page: &str, generated: &str, document: &Value) -> String {
+    page.replacen(generated, &document.to_string(), 1)
+}
+
 /// `GET /openapi.json`, rendered once.
 pub fn endpoint(document: &Value) -> impl Endpoint + use<> {
     let body: Arc<str> = document.to_string().into();
@@ -35,4 +46,17 @@ pub fn endpoint(document: &Value) -> impl Endpoint + use<> {
         Response::builder().header(CONTENT_TYPE, "application/json; charset=utf-8").body(body.0.to_string())
     }
     poem::EndpointExt::data(serve, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docs_page_shows_the_finished_document() {
+        let generated = "{\"paths\": {}}";
+        let page = format!("<script>let spec = {generated};</script>");
+        let html = docs_page(&page, generated, &serde_json::json!({"paths": {"/finished": {}}}));
+        assert_eq!(html, "<script>let spec = {\"paths\":{\"/finished\":{}}};</script>");
+    }
 }

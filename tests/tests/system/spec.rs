@@ -13,9 +13,13 @@ const MAX_EXAMPLES: &str = "8";
 /// picks another, to explore).
 const DEFAULT_SEED: &str = "14";
 
-/// Which security scheme of the document gets the key, and how: one per alternative, so that
-/// a request carries one key (the first scheme an operation lists).
-const AUTH: &str = r#"
+/// Every check schemathesis has (`enabled = true` is the config file's `--checks all`; the
+/// file, not the flag, so that the exceptions below apply), and which security scheme of the
+/// document gets the key, and how: one per alternative, so that a request carries one key.
+const CONFIG: &str = r#"
+[checks]
+enabled = true
+
 [auth.openapi.HTTPBearer]
 bearer = "${PROVISIONER_KEY}"
 [auth.openapi.GaiaBearer]
@@ -26,6 +30,37 @@ bearer = "${PROVISIONER_KEY}"
 bearer = "${PROVISIONER_KEY}"
 [auth.openapi.ComposioApiKey]
 api_key = "${PROVISIONER_KEY}"
+
+# `positive_data_acceptance` (a request the document allows is not refused) cannot hold where
+# success needs what the service handed out, which no document can list: an OAuth `state`, a
+# list `cursor`, a redirect host on the project's allow-list. Nor where a rule ties fields
+# together in a way OpenAPI 3.0 cannot state: `instance_id` or `server_id` (audit calls),
+# `authData` with a token or data but not both, the credentials an OAuth2 auth config needs.
+# Every other check still runs on these operations.
+[[operations]]
+include-path-regex = "^/oauth/\\{provider\\}/callback$"
+checks.positive_data_acceptance.enabled = false
+[[operations]]
+include-path-regex = "^/api/v3(\\.1)?/(auth_configs|connected_accounts)$"
+include-method = "GET"
+checks.positive_data_acceptance.enabled = false
+[[operations]]
+include-path-regex = "^/api/v3(\\.1)?/(auth_configs|connected_accounts/link)$"
+include-method = "POST"
+checks.positive_data_acceptance.enabled = false
+[[operations]]
+include-path = "/api/v1/audit/calls"
+checks.positive_data_acceptance.enabled = false
+[[operations]]
+include-path-regex = "^/(mcp-server/instance|user)/set-auth$"
+checks.positive_data_acceptance.enabled = false
+
+# `negative_data_rejection` (a request the document forbids is refused) cannot hold for the
+# redirect hosts: the document gives the ASCII grammar, and the service also takes IDNA names
+# (`ß` is `xn--zca`), which no pattern can state exactly.
+[[operations]]
+include-path = "/api/v1/project/redirect-hosts"
+checks.negative_data_rejection.enabled = false
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +73,7 @@ async fn schemathesis_finds_no_response_that_contradicts_the_spec() {
     let serve =
         ServeProcess::start(&[("DATABASE_URL", &db.url), ("PROVISIONER_MASTER_KEY", &MasterKey::generate_base64())]);
     let config = std::env::temp_dir().join(format!("schemathesis-{}.toml", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&config, AUTH).unwrap();
+    std::fs::write(&config, CONFIG).unwrap();
     let seed = std::env::var("PROVISIONER_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
 
     // Act
@@ -49,8 +84,6 @@ async fn schemathesis_finds_no_response_that_contradicts_the_spec() {
         config.to_str().unwrap(),
         "run",
         &spec_url,
-        "--checks",
-        "all",
         "--max-examples",
         MAX_EXAMPLES,
         "--seed",
@@ -60,9 +93,10 @@ async fn schemathesis_finds_no_response_that_contradicts_the_spec() {
         "false",
         "--no-color",
     ];
+    let args = args.map(str::to_owned);
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&schemathesis)
-            .args(args.map(str::to_owned))
+            .args(args)
             .env("PROVISIONER_KEY", key)
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", schemathesis.display()))
