@@ -258,8 +258,10 @@ fn header_name() -> Value {
     json!({ "type": "string", "maxLength": 256, "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })
 }
 
-/// Rules about a whole object: what its fields must hold together.
-const OBJECT_RULES: &[(&str, fn(&mut Map<String, Value>))] = &[("GaiaCustomHeaderInput", custom_header_named)];
+/// A rule about a whole object: what its fields must hold together.
+type ObjectRule = fn(&mut Map<String, Value>);
+
+const OBJECT_RULES: &[(&str, ObjectRule)] = &[("GaiaCustomHeaderInput", custom_header_named)];
 
 fn constrain_fields(spec: &mut Value) {
     for (name, rule) in OBJECT_RULES {
