@@ -91,6 +91,10 @@ const FIELD_RULES: &[FieldRule] = &[
     field("GaiaCreateServerRequest", "maxTotalTimeout", timeout_ms),
     field("GaiaUpdateServerRequest", "requestTimeout", timeout_ms),
     field("GaiaUpdateServerRequest", "maxTotalTimeout", timeout_ms),
+    field("GaiaCreateServerRequest", "url", http_url),
+    field("GaiaCreateServerRequest", "proxyUrl", http_url),
+    field("GaiaUpdateServerRequest", "url", http_url),
+    field("GaiaUpdateServerRequest", "proxyUrl", http_url),
     field("GaiaCreateServerRequest", "env", env),
     field("GaiaUpdateServerRequest", "env", env),
     // Composio: MCP server names, auth config ids, toolkit slugs, user ids.

@@ -35,7 +35,8 @@ api_key = "${PROVISIONER_KEY}"
 # success needs what the service handed out, which no document can list: an OAuth `state`, a
 # list `cursor`, a redirect host on the project's allow-list. Nor where a rule ties fields
 # together in a way OpenAPI 3.0 cannot state: `instance_id` or `server_id` (audit calls),
-# `authData` with a token or data but not both, the credentials an OAuth2 auth config needs.
+# `authData` with a token or data but not both, the credentials an OAuth2 auth config needs,
+# the fields a GAIA server's transport requires (`command` for stdio, `url` for http and sse).
 # Every other check still runs on these operations.
 [[operations]]
 include-path-regex = "^/oauth/\\{provider\\}/callback$"
@@ -47,6 +48,10 @@ checks.positive_data_acceptance.enabled = false
 [[operations]]
 include-path-regex = "^/api/v3(\\.1)?/(auth_configs|connected_accounts/link)$"
 include-method = "POST"
+checks.positive_data_acceptance.enabled = false
+[[operations]]
+include-path-regex = "^/api/mcp/servers(/\\{id\\})?$"
+include-method-regex = "^(POST|PATCH)$"
 checks.positive_data_acceptance.enabled = false
 [[operations]]
 include-path = "/api/v1/audit/calls"
