@@ -163,6 +163,11 @@ pub struct ServeArgs {
     /// upstreams file is trusted either way.
     #[arg(long = "gateway-allow-private", env = "PROVISIONER_GATEWAY_ALLOW_PRIVATE", default_value_t = false)]
     pub gateway_allow_private: bool,
+
+    /// Address of the Prometheus `/metrics` listener, apart from the API's so that it is
+    /// never public by accident. Unset (the default): no metrics are recorded or served.
+    #[arg(long = "metrics-listen", env = "PROVISIONER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -186,6 +191,8 @@ pub struct Settings {
     /// The largest event the store takes (see [`ServeArgs::max_event_bytes`]).
     pub max_event_bytes: usize,
     pub gateway: crate::gateway::GatewaySettings,
+    /// Where `/metrics` is served; none when metrics are off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -215,7 +222,17 @@ impl ServeArgs {
             pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
             max_event_bytes: max_event_bytes(self.max_event_bytes)?,
             gateway: self.gateway()?,
+            metrics_listen: self.metrics_listen()?,
         })
+    }
+
+    fn metrics_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        const NAME: &str = "PROVISIONER_METRICS_LISTEN";
+        let Some(raw) = self.metrics_listen.as_deref().map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+        let addr = raw
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::new(NAME, "must be an address and port, like 127.0.0.1:9090"))?;
+        Ok(Some(addr))
     }
 
     /// The upstreams file is read and checked now: a bad entry stops `serve`, named.
@@ -303,7 +320,19 @@ mod tests {
             gateway_timeout_secs: 30,
             gateway_allowed_origins: String::new(),
             gateway_allow_private: false,
+            metrics_listen: None,
         }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_given_an_address_of_their_own() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        assert_eq!(serve.settings().unwrap().metrics_listen, None);
+        serve.metrics_listen = Some("127.0.0.1:9090".into());
+        assert_eq!(serve.settings().unwrap().metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        serve.metrics_listen = Some("localhost".into());
+        assert_eq!(serve.settings().err().unwrap().setting, "PROVISIONER_METRICS_LISTEN");
     }
 
     #[test]

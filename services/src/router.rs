@@ -7,7 +7,7 @@ use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesAp
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, surface, uri, without_trailing_slash};
+use crate::http::{context, route, surface, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
@@ -78,6 +78,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
+        .around(route::remember)
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
         // Every extractor that checks an API key resolves it here.

@@ -189,6 +189,8 @@ pub struct Application {
     /// Publishes them to NATS, beside the relay.
     publisher: Option<Publisher>,
     expiry_check_every: Duration,
+    /// The `/metrics` listener, when metrics are on.
+    metrics: Option<crate::metrics::MetricsServer>,
     cancel: CancellationToken,
 }
 
@@ -219,9 +221,16 @@ impl Application {
         };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let publisher = settings.relay.clone().map(|relay| Publisher::new(pool.clone(), relay));
-        let projector = Projector::new(pool, Projector::VIEWS, views());
+        let projector = Projector::new(pool.clone(), Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
+        let metrics = match settings.metrics_listen {
+            Some(addr) => {
+                let scraped = crate::metrics::Scraped::new(pool, settings.relay.is_some());
+                Some(crate::metrics::MetricsServer::bind(addr, scraped).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             acceptor,
             local_addr,
@@ -232,6 +241,7 @@ impl Application {
             recorder: recorder_task,
             publisher,
             expiry_check_every,
+            metrics,
             cancel,
         })
     }
@@ -255,6 +265,13 @@ impl Application {
             self.expiry_check_every,
             self.cancel.clone(),
         ));
+        let metrics = match self.metrics {
+            Some(server) => {
+                tracing::info!("metrics on http://{}/metrics", server.local_addr()?);
+                Some(tokio::spawn(server.run(self.cancel.clone())))
+            }
+            None => None,
+        };
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
@@ -276,6 +293,9 @@ impl Application {
         }
         if let Some(publisher) = publisher {
             publisher.await?;
+        }
+        if let Some(metrics) = metrics {
+            metrics.await?.context("the metrics server failed")?;
         }
         served.context("the HTTP server failed")
     }

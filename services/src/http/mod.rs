@@ -7,6 +7,7 @@ pub mod caller;
 pub mod context;
 pub mod input;
 pub mod problem;
+pub mod route;
 pub mod secret_input;
 pub mod service_error;
 pub mod surface;

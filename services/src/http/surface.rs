@@ -22,6 +22,25 @@ fn under(path: &str, prefix: &str) -> bool {
     path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// The surface a path belongs to, as a metric label: `gaia`, `klavis`, `composio`, `gateway`
+/// (the MCP gateway's URLs, whose errors are JSON-RPC) or `service`.
+pub fn label(path: &str) -> &'static str {
+    let gateway = path == "/mcp"
+        || under(path, "/v3/mcp")
+        || path == "/sse"
+        || path == "/messages"
+        || (under(path, "/api/mcp/servers") && path.ends_with("/mcp"));
+    if gateway {
+        return "gateway";
+    }
+    match Surface::of(path) {
+        Surface::Gaia => "gaia",
+        Surface::Klavis => "klavis",
+        Surface::Composio => "composio",
+        Surface::Service => "service",
+    }
+}
+
 impl Surface {
     fn of(path: &str) -> Self {
         if under(path, "/api/mcp") {
