@@ -228,7 +228,9 @@ impl ServeArgs {
 
     fn metrics_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
         const NAME: &str = "PROVISIONER_METRICS_LISTEN";
-        let Some(raw) = self.metrics_listen.as_deref().map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+        let Some(raw) = self.metrics_listen.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
         let addr = raw
             .parse::<SocketAddr>()
             .map_err(|_| ConfigError::new(NAME, "must be an address and port, like 127.0.0.1:9090"))?;

@@ -142,7 +142,8 @@ fn count(kind: RecordKind, outcome: Outcome, target: &RecordTarget, elapsed: std
     match kind {
         RecordKind::ToolCalled => {
             let outcome = outcome.as_str();
-            ::metrics::counter!(crate::metrics::GATEWAY_TOOL_CALLS, "outcome" => outcome, "target" => target).increment(1);
+            ::metrics::counter!(crate::metrics::GATEWAY_TOOL_CALLS, "outcome" => outcome, "target" => target)
+                .increment(1);
             ::metrics::histogram!(crate::metrics::GATEWAY_UPSTREAM_DURATION, "outcome" => outcome, "target" => target)
                 .record(elapsed.as_secs_f64());
         }

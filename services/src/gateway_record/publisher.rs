@@ -96,7 +96,8 @@ impl Publisher {
                 }
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "cannot publish gateway records to NATS; retrying");
-                    ::metrics::counter!(crate::metrics::NATS_PUBLISH_ERRORS, "publisher" => "gateway_records").increment(1);
+                    ::metrics::counter!(crate::metrics::NATS_PUBLISH_ERRORS, "publisher" => "gateway_records")
+                        .increment(1);
                     retry.wait(cancel).await;
                 }
             }

@@ -74,13 +74,18 @@ pub async fn with_request_context<E: Endpoint>(next: E, mut req: Request) -> poe
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
-        path = %req.uri().path(),
+        path = tracing::field::Empty,
         request_id = %context.request_id,
-        // Filled once routed: the exported span is named by its template, not its path.
-        otel.name = tracing::field::Empty,
+        // Filled once routed. (The exported span keeps the name `request`: its context is taken
+        // before routing, for the events' metadata, and a started span is not renamed.)
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
+    // An exported span names its route template only: a path may hold an instance id, which is
+    // a credential of the gateway's URLs, and a trace backend is not the service's own log.
+    if !crate::telemetry::exporting() {
+        span.record("path", req.uri().path());
+    }
     context.traceparent = trace_context::continue_request(req.headers(), &span);
     let request_id = HeaderValue::from_str(&context.request_id).ok();
     let id = context.request_id.clone();
@@ -97,7 +102,6 @@ pub async fn with_request_context<E: Endpoint>(next: E, mut req: Request) -> poe
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         let span = tracing::Span::current();
-        span.record("otel.name", format!("{method} {}", route.template()));
         span.record("http.route", route.template());
         span.record("http.response.status_code", status);
         crate::metrics::http::handled(&method, surface, route.template(), status, elapsed);

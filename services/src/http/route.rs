@@ -1,4 +1,5 @@
-//! The route template a request matched (`/mcp-server/instance/:instance_id`), never its raw
+//! The route template a request matched (`/mcp-server/instance/:param0`: poem-openapi names
+//! an operation's path parameters by position), never its raw
 //! path: for metric labels and span names, where ids would mean one series per id (and an
 //! instance id is a credential of the gateway's URLs).
 //!
@@ -16,9 +17,11 @@ use std::sync::{Arc, OnceLock};
 pub struct RouteSlot(Arc<OnceLock<Arc<str>>>);
 
 impl RouteSlot {
-    /// The template, or `unmatched` (any path no route takes: a label of its own, not the path).
+    /// The template, or `unmatched` for a path no route takes (a label of its own, never the
+    /// path). The API's routes are nested at `/`, so a path none of them takes matched only
+    /// that nest, whose own template is empty.
     pub fn template(&self) -> &str {
-        self.0.get().map_or("unmatched", |t| t)
+        self.0.get().map(|t| &**t).filter(|t| !t.is_empty()).unwrap_or("unmatched")
     }
 }
 

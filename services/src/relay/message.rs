@@ -1,7 +1,7 @@
 use crate::feed::FeedEvent;
+use crate::telemetry::trace_context;
 use anyhow::Context;
 use events::envelope::{self, Envelope};
-use crate::telemetry::trace_context;
 use events::{AnyEvent, secret};
 
 /// One event, ready for JetStream: its subject, its `Nats-Msg-Id` and its CloudEvents body.

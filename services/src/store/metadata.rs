@@ -21,14 +21,12 @@ impl CommandMetadata {
 
     pub fn to_map(&self) -> HashMap<String, String> {
         let mut map = HashMap::from([("actor".to_owned(), self.actor.clone())]);
-        for (key, value) in
-            [
+        for (key, value) in [
             ("request_id", &self.request_id),
             ("client_addr", &self.client_addr),
             ("user_agent", &self.user_agent),
             ("traceparent", &self.traceparent),
-        ]
-        {
+        ] {
             if let Some(value) = value {
                 map.insert(key.to_owned(), value.clone());
             }

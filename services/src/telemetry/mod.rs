@@ -31,7 +31,9 @@ pub fn init() {
     let plain = (!json).then(|| fmt::layer().with_writer(std::io::stderr).with_filter(filter()));
     let json = json.then(|| fmt::layer().json().with_writer(std::io::stderr).with_filter(filter()));
     let traces = tracer().map(|tracer| {
-        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(Targets::new().with_target("services", Level::INFO))
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(Targets::new().with_target("services", Level::INFO))
     });
     // try_init: tests may have installed a subscriber already.
     let _ = tracing_subscriber::registry().with(plain).with(json).with(traces).try_init();

@@ -21,7 +21,8 @@ pub fn checked(value: &str) -> Option<String> {
     let rest = &value[55..];
     let fields: Vec<&str> = head.split('-').collect();
     let [version, trace_id, parent_id, flags] = fields[..] else { return None };
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
     let fits = hex(version, 2)
         && version != "ff"

@@ -52,6 +52,7 @@ impl TestApp {
             pending_connection_ttl: std::time::Duration::from_secs(600),
             max_event_bytes: services::store::DEFAULT_MAX_EVENT_BYTES,
             gateway: Default::default(),
+            metrics_listen: None,
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
