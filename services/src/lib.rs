@@ -42,6 +42,7 @@ pub mod http;
 pub mod ids;
 pub mod instance;
 pub mod klavis;
+pub mod metrics;
 pub mod oauth;
 pub mod outbound;
 pub mod project;

@@ -10,7 +10,7 @@ use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesAp
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, deadline, drain, uri, without_trailing_slash};
+use crate::http::{context, deadline, drain, route, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
+        .around(route::remember)
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
         .around(move |next, req| by_address::limit(next, req, limits.clone()))

@@ -2,6 +2,7 @@
 //! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
 //! the port (tests bind port 0).
 
+mod metrics_server;
 mod settings;
 
 pub use settings::{ServeArgs, Settings};
@@ -190,6 +191,8 @@ pub struct Application {
     /// Publishes them to NATS, beside the relay.
     publisher: Option<Publisher>,
     expiry_check_every: Duration,
+    /// The `/metrics` listener, when metrics are on.
+    metrics: Option<metrics_server::MetricsServer>,
     cancel: CancellationToken,
 }
 
@@ -220,9 +223,16 @@ impl Application {
         };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let publisher = settings.relay.clone().map(|relay| Publisher::new(pool.clone(), relay));
-        let projector = Projector::new(pool, Projector::VIEWS, views());
+        let projector = Projector::new(pool.clone(), Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
+        let metrics = match settings.metrics_listen {
+            Some(addr) => {
+                let scraped = metrics_server::Scraped::new(pool, settings.relay.is_some());
+                Some(metrics_server::MetricsServer::bind(addr, scraped).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             acceptor,
             local_addr,
@@ -233,6 +243,7 @@ impl Application {
             recorder: recorder_task,
             publisher,
             expiry_check_every,
+            metrics,
             cancel,
         })
     }
@@ -257,6 +268,13 @@ impl Application {
             self.cancel.clone(),
         ));
         let sweeper = tokio::spawn(self.state.rate_limits.clone().sweep(self.cancel.clone()));
+        let metrics = match self.metrics {
+            Some(server) => {
+                tracing::info!("metrics on http://{}/metrics", server.local_addr()?);
+                Some(tokio::spawn(server.run(self.cancel.clone())))
+            }
+            None => None,
+        };
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
@@ -279,6 +297,9 @@ impl Application {
         }
         if let Some(publisher) = publisher {
             publisher.await?;
+        }
+        if let Some(metrics) = metrics {
+            metrics.await?.context("the metrics server failed")?;
         }
         served.context("the HTTP server failed")
     }

@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// gateway's URLs have their own timeouts).
     #[arg(long = "request-timeout-secs", env = "PROVISIONER_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
+
+    /// Address of the Prometheus `/metrics` listener, apart from the API's so that it is
+    /// never public by accident. Unset (the default): no metrics are recorded or served.
+    #[arg(long = "metrics-listen", env = "PROVISIONER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -110,6 +115,8 @@ pub struct Settings {
     pub gateway: crate::gateway::GatewaySettings,
     pub rate_limits: crate::rate_limit::RateLimitSettings,
     pub request_timeout: Duration,
+    /// Where `/metrics` is served; none when metrics are off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -144,7 +151,19 @@ impl ServeArgs {
                 per_address: rate("PROVISIONER_RATE_LIMIT_PER_ADDRESS", self.rate_limit_per_address.as_deref())?,
             },
             request_timeout: request_timeout(self.request_timeout_secs)?,
+            metrics_listen: self.metrics_listen()?,
         })
+    }
+
+    fn metrics_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        const NAME: &str = "PROVISIONER_METRICS_LISTEN";
+        let Some(raw) = self.metrics_listen.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let addr = raw
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::new(NAME, "must be an address and port, like 127.0.0.1:9090"))?;
+        Ok(Some(addr))
     }
 
     /// The upstreams file is read and checked now: a bad entry stops `serve`, named.
@@ -241,7 +260,19 @@ mod tests {
             rate_limit_per_key: None,
             rate_limit_per_address: None,
             request_timeout_secs: 60,
+            metrics_listen: None,
         }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_given_an_address_of_their_own() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        assert_eq!(serve.settings().unwrap().metrics_listen, None);
+        serve.metrics_listen = Some("127.0.0.1:9090".into());
+        assert_eq!(serve.settings().unwrap().metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        serve.metrics_listen = Some("localhost".into());
+        assert_eq!(serve.settings().err().unwrap().setting, "PROVISIONER_METRICS_LISTEN");
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod klavis_oauth;
 mod klavis_tools;
 mod klavis_users;
 mod oauth_outbound;
+mod observability;
 mod oversized_events;
 mod rate_limits;
 mod read_your_writes;

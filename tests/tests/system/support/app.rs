@@ -53,6 +53,7 @@ impl TestApp {
             gateway: Default::default(),
             rate_limits: Default::default(),
             request_timeout: std::time::Duration::from_secs(60),
+            metrics_listen: None,
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");
