@@ -17,6 +17,9 @@ pub enum ProjectEvent {
     /// the whole list (canonical entries: lower-case ASCII host, optional `:port`, optional
     /// leading `*.`); an empty list allows no redirect away from this service.
     RedirectHostsSet(RedirectHostsSet),
+    /// The project's own request rate per API key was set (replacing the deployment's
+    /// default), or cleared (`limit: null`: the default applies again).
+    RateLimitSet(RateLimitSet),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +51,20 @@ pub struct RedirectHostsSet {
     pub hosts: Vec<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitSet {
+    pub project_id: ProjectId,
+    pub limit: Option<KeyRateLimit>,
+}
+
+/// Requests per second each API key of a project may make, sustained, and how many at once
+/// beyond that (GCRA: the burst refills at the rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyRateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
 impl Event for ProjectEvent {
     const AGGREGATE_TYPE: &'static str = "project";
 
@@ -57,6 +74,7 @@ impl Event for ProjectEvent {
             Self::ApiKeyIssued(e) => e.project_id,
             Self::ApiKeyRevoked(e) => e.project_id,
             Self::RedirectHostsSet(e) => e.project_id,
+            Self::RateLimitSet(e) => e.project_id,
         }
     }
 
@@ -66,6 +84,7 @@ impl Event for ProjectEvent {
             Self::ApiKeyIssued(_) => "project.api_key_issued",
             Self::ApiKeyRevoked(_) => "project.api_key_revoked",
             Self::RedirectHostsSet(_) => "project.redirect_hosts_set",
+            Self::RateLimitSet(_) => "project.rate_limit_set",
         }
     }
 }

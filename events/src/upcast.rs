@@ -17,6 +17,7 @@ const CURRENT: &[(&str, &str)] = &[
     ("project.api_key_issued", "1.0"),
     ("project.api_key_revoked", "1.0"),
     ("project.redirect_hosts_set", "1.0"),
+    ("project.rate_limit_set", "1.0"),
     ("server.registered", "1.0"),
     ("server.updated", "1.0"),
     ("server.deleted", "1.0"),

@@ -1,17 +1,17 @@
 //! The `provisioner` command line.
 
-use crate::config::{DatabaseArgs, NatsArgs, ServeArgs};
+use crate::config::{DatabaseArgs, NatsArgs};
 use crate::project::Projects;
 use crate::projection::Projector;
 use crate::projection::progress::ConsoleProgress;
 use crate::projection::replay::Replay;
 use crate::relay::{self, Relay, RelayReport};
-use crate::startup::{self, Application};
-use crate::store::CommandMetadata;
+use crate::startup::{self, Application, ServeArgs};
+use crate::store::{self, CommandMetadata};
 use crate::telemetry;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use domain::project::{ProjectName, RedirectHosts, RedirectHostsChange};
+use domain::project::{ProjectName, RateLimit, RedirectHosts, RedirectHostsChange};
 use events::{ApiKeyId, ProjectId};
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
@@ -116,6 +116,25 @@ enum ProjectCommand {
     /// The hosts the project's OAuth flows may redirect the browser to: changes them with
     /// --add/--remove, --set or --clear, then prints the list in force, one host a line.
     RedirectHosts(RedirectHostsArgs),
+    /// The project's own request rate per API key (instead of PROVISIONER_RATE_LIMIT_PER_KEY):
+    /// sets it with --per-second and --burst, or --clear, then prints the rate in force.
+    RateLimit(RateLimitArgs),
+}
+
+#[derive(clap::Args)]
+struct RateLimitArgs {
+    project: String,
+    /// Requests per second each key of the project may make, sustained.
+    #[arg(long, requires = "burst", conflicts_with = "clear")]
+    per_second: Option<u32>,
+    /// Requests each key may make at once beyond the rate (refilled at the rate).
+    #[arg(long, requires = "per_second", conflicts_with = "clear")]
+    burst: Option<u32>,
+    /// Back to the deployment's default.
+    #[arg(long)]
+    clear: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(clap::Args)]
@@ -182,7 +201,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(run(cli.command)) {
+    let outcome = runtime.block_on(run(cli.command));
+    // The spans of the last requests are still in the exporter's batch.
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -202,7 +224,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Republish(args) => crate::relay::republish::run(args).await,
 
         Command::Migrate(database) => {
-            startup::connect_and_migrate(&database.url()?).await?;
+            store::connect_and_migrate(&database.url()?).await?;
             eprintln!("migrations applied");
             Ok(())
         }
@@ -213,6 +235,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Project { command: ProjectCommand::RedirectHosts(args) } => redirect_hosts(args).await,
+        Command::Project { command: ProjectCommand::RateLimit(args) } => rate_limit(args).await,
         Command::Key { command: KeyCommand::Create { project, name, database } } => {
             let project_id: ProjectId = project.parse().context("--project")?;
             let issued = projects(&database).await?.issue_key(project_id, name, &CommandMetadata::actor("cli")).await?;
@@ -251,16 +274,35 @@ async fn redirect_hosts(args: RedirectHostsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn rate_limit(args: RateLimitArgs) -> anyhow::Result<()> {
+    let project_id: ProjectId = args.project.parse().context("the project id")?;
+    let projects = projects(&args.database).await?;
+    let meta = CommandMetadata::actor("cli");
+    let in_force = match (args.per_second, args.burst) {
+        (Some(per_second), Some(burst)) => {
+            let limit = RateLimit::new(per_second, burst).map_err(|reason| anyhow::anyhow!("{reason}"))?;
+            projects.set_rate_limit(project_id, Some(limit), &meta).await?
+        }
+        _ if args.clear => projects.set_rate_limit(project_id, None, &meta).await?,
+        _ => projects.rate_limit(project_id).await?,
+    };
+    match in_force {
+        Some(limit) => println!("{} requests/s per key, burst {}", limit.per_second(), limit.burst()),
+        None => println!("the deployment's default (PROVISIONER_RATE_LIMIT_PER_KEY)"),
+    }
+    Ok(())
+}
+
 /// Project commands from the CLI. No projector may be running, so the CLI brings the views
 /// up to date itself before it returns: a key it prints works at once.
 async fn projects(database: &DatabaseArgs) -> anyhow::Result<Projects> {
-    let pool = startup::connect_and_migrate(&database.url()?).await?;
+    let pool = store::connect_and_migrate(&database.url()?).await?;
     let projector = Projector::new(pool.clone(), Projector::VIEWS, startup::views());
     Ok(Projects::new(startup::command_bus(&pool, Arc::new(projector)), pool))
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let replay = Replay::new(pool, startup::views(), args.projection.as_deref())?.with_batch_size(args.batch_size);
     let start = replay.prepare(args.restart).await?;
     if start.resumed {
@@ -289,7 +331,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The relay and the gateway's record publisher, as `serve` runs them.
 async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     let settings = args.nats.required()?;
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
     let relay = tokio::spawn(Relay::new(pool.clone(), settings.clone()).run(cancel.clone()));
     let publisher = tokio::spawn(crate::gateway_record::Publisher::new(pool, settings).run(cancel.clone()));
@@ -302,7 +344,7 @@ async fn relay(args: RelayArgs) -> anyhow::Result<()> {
 
 /// What an operator needs to know of the relay, one fact per line.
 async fn relay_status(args: RelayArgs) -> anyhow::Result<()> {
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let report = RelayReport::read(&pool, Relay::SUBSCRIBER).await?;
     println!("checkpoint            {}", report.checkpoint);
     println!("lag                   {} events, {:.1} s", report.lag.events, report.lag.seconds);

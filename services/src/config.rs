@@ -2,8 +2,9 @@
 //!
 //! clap reads the raw values; this module checks them, so that an error names the setting
 //! without echoing its value (a database URL may hold a password, the master key is one).
+//! Here are the arguments several commands share (the database, NATS) and the checks behind
+//! them; `serve`'s own settings, which gather every part's, are `startup::settings`.
 
-use crate::secrets::MasterKey;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
         Self { setting, problem: problem.into() }
     }
 }
@@ -102,158 +103,6 @@ impl NatsArgs {
     }
 }
 
-/// No `Debug`: it holds the master key.
-#[derive(Clone, clap::Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    #[command(flatten)]
-    pub nats: NatsArgs,
-
-    /// Address the HTTP API listens on. Port 0 picks a free port.
-    #[arg(long, env = "PROVISIONER_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-
-    /// Base of the URLs handed out (server URLs, OAuth links). Defaults to http://<listen>.
-    #[arg(long = "public-url", env = "PROVISIONER_PUBLIC_URL")]
-    pub public_url: Option<String>,
-
-    /// Master key wrapping every data key: base64 of 32 random bytes.
-    #[arg(long = "master-key", env = "PROVISIONER_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
-
-    /// Allow OAuth endpoints on loopback, plain http included (a local provider in development
-    /// and tests): the outbound client then connects to loopback addresses, never to private or
-    /// link-local ones. Off by default: it would let a project make this service call its own host.
-    #[arg(long = "oauth-allow-loopback-http", env = "PROVISIONER_OAUTH_ALLOW_LOOPBACK_HTTP", default_value_t = false)]
-    pub oauth_allow_loopback_http: bool,
-
-    /// How long a pending (OAuth) connected account waits for its user before it expires.
-    #[arg(long = "pending-connection-secs", env = "PROVISIONER_PENDING_CONNECTION_SECS", default_value_t = 600)]
-    pub pending_connection_secs: u64,
-
-    /// `/ready` fails when the views are further behind the event store than this.
-    #[arg(long = "max-view-lag-secs", env = "PROVISIONER_MAX_VIEW_LAG_SECS", default_value_t = 10)]
-    pub max_view_lag_secs: u64,
-
-    /// The largest event the store takes, in bytes of JSON (payload and metadata); a write
-    /// that would store a larger one answers 413. Lowered at start to a quarter of the NATS
-    /// server's `max_payload` when that is smaller.
-    #[arg(long = "max-event-bytes", env = "PROVISIONER_MAX_EVENT_BYTES", default_value_t = crate::store::DEFAULT_MAX_EVENT_BYTES)]
-    pub max_event_bytes: usize,
-
-    /// The gateway's upstreams file (TOML): which MCP server each catalog server's instances
-    /// are forwarded to. Without it, every instance URL answers that its server is unbound.
-    #[arg(long = "upstreams", env = "PROVISIONER_UPSTREAMS")]
-    pub upstreams: Option<std::path::PathBuf>,
-
-    /// How long the gateway waits for an upstream MCP server's answer to one message.
-    #[arg(long = "gateway-timeout-secs", env = "PROVISIONER_GATEWAY_TIMEOUT_SECS", default_value_t = 30)]
-    pub gateway_timeout_secs: u64,
-
-    /// Browser origins (besides the public URL's) whose pages may call the gateway:
-    /// comma-separated `scheme://host[:port]`, or `*` for any. Requests without `Origin`
-    /// (programs, not pages) always pass.
-    #[arg(long = "gateway-allowed-origins", env = "PROVISIONER_GATEWAY_ALLOWED_ORIGINS", default_value = "")]
-    pub gateway_allowed_origins: String,
-    /// Let the gateway forward to registered servers (GAIA) on loopback, private, link-local
-    /// and other non-public addresses. Off by default: a project could otherwise make this
-    /// service call its own host, its network or the cloud metadata service. The operator's
-    /// upstreams file is trusted either way.
-    #[arg(long = "gateway-allow-private", env = "PROVISIONER_GATEWAY_ALLOW_PRIVATE", default_value_t = false)]
-    pub gateway_allow_private: bool,
-}
-
-/// Checked settings of `provisioner serve`.
-#[derive(Clone)]
-pub struct Settings {
-    pub database_url: String,
-    /// The relay to NATS; none when no NATS URL is set.
-    pub relay: Option<RelaySettings>,
-    pub listen: SocketAddr,
-    /// Without a trailing slash.
-    pub public_url: Option<String>,
-    pub master_key: MasterKey,
-    pub max_view_lag: Duration,
-    /// How long a write waits for the views to include it before answering from its events.
-    pub read_your_writes_timeout: Duration,
-    pub oauth_allow_loopback_http: bool,
-    /// How long an OAuth authorization may take, from authorize to callback.
-    pub oauth_state_ttl: Duration,
-    /// How long a pending connected account lives before it expires (Composio: 10 minutes).
-    pub pending_connection_ttl: Duration,
-    /// The largest event the store takes (see [`ServeArgs::max_event_bytes`]).
-    pub max_event_bytes: usize,
-    pub gateway: crate::gateway::GatewaySettings,
-}
-
-impl Settings {
-    /// How often pending connections are checked for expiry: a tenth of their lifetime,
-    /// between 1 and 30 seconds, so that one expires at most that late.
-    pub fn expiry_check_every(&self) -> Duration {
-        (self.pending_connection_ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
-    }
-}
-
-impl ServeArgs {
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let listen =
-            self.listen.trim().parse::<SocketAddr>().map_err(|_| {
-                ConfigError::new("PROVISIONER_LISTEN", "must be an address and port, like 127.0.0.1:8080")
-            })?;
-        Ok(Settings {
-            database_url: self.database.url()?,
-            relay: self.nats.relay_settings()?,
-            listen,
-            public_url: self.public_url.as_deref().map(check_public_url).transpose()?,
-            master_key: master_key(self.master_key.as_deref())?,
-            max_view_lag: Duration::from_secs(self.max_view_lag_secs),
-            read_your_writes_timeout: Duration::from_secs(5),
-            oauth_allow_loopback_http: self.oauth_allow_loopback_http,
-            oauth_state_ttl: Duration::from_secs(600),
-            pending_connection_ttl: pending_connection_ttl(self.pending_connection_secs)?,
-            max_event_bytes: max_event_bytes(self.max_event_bytes)?,
-            gateway: self.gateway()?,
-        })
-    }
-
-    /// The upstreams file is read and checked now: a bad entry stops `serve`, named.
-    fn gateway(&self) -> Result<crate::gateway::GatewaySettings, ConfigError> {
-        let upstreams = match &self.upstreams {
-            Some(path) => crate::gateway::Upstreams::load(path)
-                .map_err(|problem| ConfigError::new("PROVISIONER_UPSTREAMS", format!("is not usable: {problem}")))?,
-            None => crate::gateway::Upstreams::default(),
-        };
-        if !(1..=3600).contains(&self.gateway_timeout_secs) {
-            return Err(ConfigError::new("PROVISIONER_GATEWAY_TIMEOUT_SECS", "must be between 1 and 3600 seconds"));
-        }
-        let allowed_origins = crate::gateway::AllowedOrigins::parse(&self.gateway_allowed_origins)
-            .map_err(|problem| ConfigError::new("PROVISIONER_GATEWAY_ALLOWED_ORIGINS", problem))?;
-        Ok(crate::gateway::GatewaySettings {
-            upstreams,
-            timeout: Duration::from_secs(self.gateway_timeout_secs),
-            allowed_origins,
-            allow_private: self.gateway_allow_private,
-        })
-    }
-}
-
-fn pending_connection_ttl(secs: u64) -> Result<Duration, ConfigError> {
-    if secs == 0 {
-        return Err(ConfigError::new("PROVISIONER_PENDING_CONNECTION_SECS", "must be at least 1 second"));
-    }
-    Ok(Duration::from_secs(secs))
-}
-
-/// At least 4 KiB: every event of the service fits in that when its fields are short.
-fn max_event_bytes(bytes: usize) -> Result<usize, ConfigError> {
-    if bytes < 4096 {
-        return Err(ConfigError::new("PROVISIONER_MAX_EVENT_BYTES", "must be at least 4096 bytes"));
-    }
-    Ok(bytes)
-}
-
 fn check_nats_url(raw: &str) -> Result<String, ConfigError> {
     let url = url_of("NATS_URL", raw)?;
     match url.scheme() {
@@ -264,76 +113,13 @@ fn check_nats_url(raw: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn check_public_url(raw: &str) -> Result<String, ConfigError> {
-    let url = url_of("PROVISIONER_PUBLIC_URL", raw)?;
-    match url.scheme() {
-        "http" | "https" if url.host_str().is_some() => Ok(raw.trim().trim_end_matches('/').to_owned()),
-        _ => Err(ConfigError::new("PROVISIONER_PUBLIC_URL", "must be an absolute http(s) URL")),
-    }
-}
-
-fn url_of(setting: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
+pub(crate) fn url_of(setting: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
     url::Url::parse(raw.trim()).map_err(|e| ConfigError::new(setting, format!("is not a valid URL ({e})")))
-}
-
-fn master_key(raw: Option<&str>) -> Result<MasterKey, ConfigError> {
-    const NAME: &str = "PROVISIONER_MASTER_KEY";
-    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
-        ConfigError::new(NAME, "is not set: give it base64 of 32 random bytes (`head -c32 /dev/urandom | base64`)")
-    })?;
-    MasterKey::from_base64(raw).map_err(|problem| ConfigError::new(NAME, problem))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(master_key: Option<&str>, listen: &str) -> ServeArgs {
-        ServeArgs {
-            database: DatabaseArgs { database_url: Some("postgres://u:hunter2@localhost/db".into()) },
-            nats: NatsArgs { nats_url: None, replicas: 1, duplicate_window_secs: 120 },
-            listen: listen.into(),
-            public_url: None,
-            master_key: master_key.map(str::to_owned),
-            max_view_lag_secs: 10,
-            pending_connection_secs: 600,
-            oauth_allow_loopback_http: false,
-            max_event_bytes: crate::store::DEFAULT_MAX_EVENT_BYTES,
-            upstreams: None,
-            gateway_timeout_secs: 30,
-            gateway_allowed_origins: String::new(),
-            gateway_allow_private: false,
-        }
-    }
-
-    #[test]
-    fn registered_upstreams_on_private_addresses_are_refused_unless_the_operator_allows_them() {
-        let key = MasterKey::generate_base64();
-        let mut serve = args(Some(&key), "127.0.0.1:0");
-        assert!(!serve.settings().unwrap().gateway.allow_private, "off by default");
-        serve.gateway_allow_private = true;
-        assert!(serve.settings().unwrap().gateway.allow_private);
-    }
-
-    #[test]
-    fn a_missing_master_key_is_named() {
-        let err = args(None, "127.0.0.1:0").settings().err().unwrap();
-        assert_eq!(err.setting, "PROVISIONER_MASTER_KEY");
-    }
-
-    #[test]
-    fn a_short_master_key_is_named_without_echoing_it() {
-        let err = args(Some("c2hvcnQ="), "127.0.0.1:0").settings().err().unwrap();
-        assert_eq!(err.setting, "PROVISIONER_MASTER_KEY");
-        assert!(!err.to_string().contains("c2hvcnQ="), "{err}");
-    }
-
-    #[test]
-    fn a_bad_listen_address_is_named() {
-        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-        let err = args(Some(key), "localhost").settings().err().unwrap();
-        assert_eq!(err.setting, "PROVISIONER_LISTEN");
-    }
 
     #[test]
     fn a_database_url_error_does_not_echo_the_password() {

@@ -12,7 +12,7 @@ pub enum AppError<E: std::error::Error> {
     /// The change would store an event larger than the store takes (the input's fields add up
     /// to too much, even though each is within its own limit).
     #[error(transparent)]
-    TooLarge(crate::store::EventTooLarge),
+    TooLarge(EventTooLarge),
     /// The database cannot be reached right now (refused, timed out, pool exhausted): the
     /// client may retry.
     #[error("the store is unavailable: {0:#}")]
@@ -35,6 +35,17 @@ impl<E: std::error::Error> AppError<E> {
             Self::Failed(e) => AppError::Failed(e),
         }
     }
+}
+
+/// A command would store an event larger than the limit (the store's bound, see
+/// `store::event_size`). Nothing was stored. It lives beside [`AppError`], which carries it to
+/// every surface, so that the outcome does not depend on the store that produces it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {event_type} event would take {bytes} bytes; an event may take at most {limit} bytes")]
+pub struct EventTooLarge {
+    pub event_type: String,
+    pub bytes: usize,
+    pub limit: usize,
 }
 
 /// Whether a database error means "not reachable now" rather than "wrong".

@@ -26,7 +26,7 @@ pub struct VerifyArgs {
 const SHOWN: usize = 20;
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let pool = crate::startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = crate::store::connect_and_migrate(&args.database.url()?).await?;
     let mut problems = 0;
     let (at, differences) = views(&pool, &crate::startup::views()).await?;
     for difference in &differences {

@@ -2,7 +2,7 @@ use super::{ProjectCommand, ProjectError, RedirectHosts, RedirectHostsChange};
 use crate::Recorded;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use events::project::{ApiKeyIssued, ApiKeyRevoked, ProjectCreated, RedirectHostsSet};
+use events::project::{ApiKeyIssued, ApiKeyRevoked, KeyRateLimit, ProjectCreated, RateLimitSet, RedirectHostsSet};
 use events::{ApiKeyId, ProjectEvent, ProjectId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,6 +16,9 @@ pub struct Project {
     /// The redirect allow-list, as recorded (canonical entries).
     #[serde(default)]
     redirect_hosts: Vec<String>,
+    /// The project's own rate per key, if it has one.
+    #[serde(default)]
+    rate_limit: Option<KeyRateLimit>,
 }
 
 impl Aggregate for Project {
@@ -73,6 +76,15 @@ impl Aggregate for Project {
                 }
                 ProjectEvent::RedirectHostsSet(RedirectHostsSet { project_id, hosts: hosts.entries() })
             }
+            ProjectCommand::SetRateLimit(limit) => {
+                let project_id = self.id.ok_or(ProjectError::NotFound)?;
+                let limit = limit.map(|l| l.recorded());
+                // Setting the rate it already has changes nothing, and says so by emitting nothing.
+                if limit == self.rate_limit {
+                    return Ok(());
+                }
+                ProjectEvent::RateLimitSet(RateLimitSet { project_id, limit })
+            }
         };
         sink.write(Recorded(event), self).await;
         Ok(())
@@ -88,6 +100,7 @@ impl Aggregate for Project {
                 self.keys.insert(e.key_id, true);
             }
             ProjectEvent::RedirectHostsSet(e) => self.redirect_hosts = e.hosts,
+            ProjectEvent::RateLimitSet(e) => self.rate_limit = e.limit,
         }
     }
 }
@@ -249,5 +262,42 @@ mod tests {
         assert!(ProjectName::parse("a\u{7}b").is_err());
         assert!(KeyDigest::parse("AB").is_err());
         assert!(KeyDigest::parse(&"AB".repeat(32)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_is_set_changed_and_cleared_and_the_same_one_again_emits_nothing() {
+        let project_id = ProjectId::random();
+        let created = Recorded(ProjectEvent::ProjectCreated(ProjectCreated { project_id, name: "p".into() }));
+        let limit = crate::project::RateLimit::new(5, 10).unwrap();
+        let set = Recorded(ProjectEvent::RateLimitSet(RateLimitSet { project_id, limit: Some(limit.recorded()) }));
+        TestFramework::<Project>::with(())
+            .given(vec![created.clone()])
+            .when_async(ProjectCommand::SetRateLimit(Some(limit)))
+            .await
+            .then_expect_events(vec![set.clone()]);
+        TestFramework::<Project>::with(())
+            .given(vec![created.clone(), set.clone()])
+            .when_async(ProjectCommand::SetRateLimit(Some(limit)))
+            .await
+            .then_expect_events(vec![]);
+        TestFramework::<Project>::with(())
+            .given(vec![created, set])
+            .when_async(ProjectCommand::SetRateLimit(None))
+            .await
+            .then_expect_events(vec![Recorded(ProjectEvent::RateLimitSet(RateLimitSet { project_id, limit: None }))]);
+        TestFramework::<Project>::with(())
+            .given_no_previous_events()
+            .when_async(ProjectCommand::SetRateLimit(None))
+            .await
+            .then_expect_error(ProjectError::NotFound);
+    }
+
+    #[test]
+    fn a_rate_limit_is_at_least_one_request_and_bounded() {
+        use crate::project::RateLimit;
+        assert!(RateLimit::new(1, 1).is_ok());
+        for (rate, burst) in [(0, 1), (1, 0), (RateLimit::MAX + 1, 1), (1, RateLimit::MAX + 1)] {
+            assert!(RateLimit::new(rate, burst).is_err(), "{rate}/{burst}");
+        }
     }
 }

@@ -5,10 +5,53 @@ use events::{ApiKeyId, ProjectId};
 /// redirect the browser to.
 #[derive(Debug, Clone)]
 pub enum ProjectCommand {
-    Create { project_id: ProjectId, name: ProjectName },
-    IssueApiKey { key_id: ApiKeyId, name: Option<String>, digest: KeyDigest },
-    RevokeApiKey { key_id: ApiKeyId },
+    Create {
+        project_id: ProjectId,
+        name: ProjectName,
+    },
+    IssueApiKey {
+        key_id: ApiKeyId,
+        name: Option<String>,
+        digest: KeyDigest,
+    },
+    RevokeApiKey {
+        key_id: ApiKeyId,
+    },
     ChangeRedirectHosts(RedirectHostsChange),
+    /// The project's own rate per API key; `None` returns it to the deployment's default.
+    SetRateLimit(Option<RateLimit>),
+}
+
+/// A valid per-key rate: 1 to [`RateLimit::MAX`] requests per second, and a burst of at
+/// least one request and at most [`RateLimit::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimit(events::project::KeyRateLimit);
+
+impl RateLimit {
+    pub const MAX: u32 = 1_000_000;
+
+    pub fn new(per_second: u32, burst: u32) -> Result<Self, String> {
+        let valid = |n: u32| (1..=Self::MAX).contains(&n);
+        if !valid(per_second) {
+            return Err(format!("the rate must be 1 to {} requests per second", Self::MAX));
+        }
+        if !valid(burst) {
+            return Err(format!("the burst must be 1 to {} requests", Self::MAX));
+        }
+        Ok(Self(events::project::KeyRateLimit { per_second, burst }))
+    }
+
+    pub fn per_second(&self) -> u32 {
+        self.0.per_second
+    }
+
+    pub fn burst(&self) -> u32 {
+        self.0.burst
+    }
+
+    pub fn recorded(&self) -> events::project::KeyRateLimit {
+        self.0
+    }
 }
 
 /// A new allow-list, or an edit of the current one (applied to the aggregate's state, so

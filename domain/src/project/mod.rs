@@ -8,6 +8,6 @@ mod error;
 mod redirect_hosts;
 
 pub use aggregate::Project;
-pub use command::{KeyDigest, ProjectCommand, ProjectName, RedirectHostsChange};
+pub use command::{KeyDigest, ProjectCommand, ProjectName, RateLimit, RedirectHostsChange};
 pub use error::ProjectError;
 pub use redirect_hosts::{InvalidRedirectHost, RedirectHost, RedirectHosts, parse_redirect_target};

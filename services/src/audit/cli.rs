@@ -77,7 +77,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let subject = args.subject()?;
     let filter = args.filter()?;
     let as_of = args.as_of.as_deref().map(parse_time).transpose().map_err(|e| anyhow::anyhow!("--as-of: {e}"))?;
-    let pool = crate::startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = crate::store::connect_and_migrate(&args.database.url()?).await?;
     let audit = Audit::new(pool);
     let history = audit.history(&subject, &filter, None).await.map_err(explain)?;
     let calls = match super::whose(&subject) {

@@ -12,6 +12,7 @@ use crate::config::DatabaseArgs;
 use crate::projection::progress::ConsoleProgress;
 use crate::projection::replay::Replay;
 use crate::startup;
+use crate::store;
 use domain::instance::{UserId, slot_id};
 use events::connected_account::{AccountRef, ConnectedAccountActivated, ConnectedAccountInitiated};
 use events::instance::{
@@ -53,7 +54,7 @@ pub async fn run(args: ReplayBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn measure(args: &ReplayBenchArgs, url: &str) -> anyhow::Result<()> {
-    let pool = startup::connect_and_migrate(url).await?;
+    let pool = store::connect_and_migrate(url).await?;
     let users = args.events.div_ceil(EVENTS_PER_USER);
     let began = Instant::now();
     let stored = store_history(&pool, users).await?;

@@ -64,6 +64,7 @@ pub enum Code {
     RouteNotFound,
     MethodNotAllowed,
     ConcurrentModification,
+    RateLimited,
     Unavailable,
     Internal,
     /// Seen at Composio (rowboatlabs/rowboat#896).
@@ -95,6 +96,7 @@ impl Code {
             Self::RouteNotFound => (10404, "Request_RouteNotFound", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => (10405, "Request_MethodNotAllowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::ConcurrentModification => (10409, "Request_ConcurrentModification", StatusCode::CONFLICT),
+            Self::RateLimited => (10429, "Request_RateLimited", StatusCode::TOO_MANY_REQUESTS),
             Self::Unavailable => (10503, "Service_Unavailable", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal => (10500, "Service_InternalError", StatusCode::INTERNAL_SERVER_ERROR),
             Self::ConnectedAccountBadRequest => (600, "ConnectedAccount_BadRequest", StatusCode::BAD_REQUEST),
@@ -176,6 +178,7 @@ fn code_of(kind: Kind) -> Code {
         Kind::NotFound => Code::RouteNotFound,
         Kind::MethodNotAllowed => Code::MethodNotAllowed,
         Kind::Conflict => Code::ConcurrentModification,
+        Kind::TooManyRequests => Code::RateLimited,
         Kind::Unavailable => Code::Unavailable,
         Kind::Internal => Code::Internal,
     }

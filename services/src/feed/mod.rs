@@ -18,5 +18,5 @@ mod wake;
 pub use checkpoint::{CHECKPOINT_CHANNEL, Checkpoints};
 pub use position::Position;
 pub use range::{Bound, Range, read_range};
-pub use reader::{BELOW_HORIZON, FeedEvent, Lag, committed_beyond, lag_after, read_after, read_stream};
+pub use reader::{BELOW_HORIZON, FeedEvent, Lag, committed_beyond, current_shape, lag_after, read_after, read_stream};
 pub use wake::FeedWake;

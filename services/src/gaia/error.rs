@@ -33,6 +33,7 @@ fn code(kind: Kind) -> &'static str {
         Kind::NotFound => "not_found",
         Kind::MethodNotAllowed => "method_not_allowed",
         Kind::Conflict => "conflict",
+        Kind::TooManyRequests => "rate_limited",
         Kind::Unavailable => "service_unavailable",
         Kind::Internal => "internal_error",
     }

@@ -23,6 +23,7 @@ use crate::connected_account::{AccountError, AccountFilter, AccountRecord, Conne
 use crate::error::AppError;
 use crate::oauth::{RefreshFailure, TokenRefresher};
 use crate::project::{Caller, Projects};
+use crate::rate_limit::RateLimits;
 use crate::server::{ServerRecord, Servers};
 use domain::connected_account::ConnectedAccountError;
 use domain::server::ServerError;
@@ -42,6 +43,8 @@ pub struct ComposioTargets {
     servers: Servers,
     accounts: ConnectedAccounts,
     refresher: TokenRefresher,
+    /// The key's rate, counted once per request (not by the checks of an open stream).
+    rate_limits: RateLimits,
 }
 
 /// Whose account a Composio URL uses.
@@ -147,8 +150,19 @@ impl ServerTarget {
 }
 
 impl ComposioTargets {
-    pub fn new(projects: Projects, servers: Servers, accounts: ConnectedAccounts, refresher: TokenRefresher) -> Self {
-        Self { projects, servers, accounts, refresher }
+    pub fn new(
+        projects: Projects,
+        servers: Servers,
+        accounts: ConnectedAccounts,
+        refresher: TokenRefresher,
+        rate_limits: RateLimits,
+    ) -> Self {
+        Self { projects, servers, accounts, refresher, rate_limits }
+    }
+
+    /// Counts one request of the target's key against its rate.
+    pub fn admit(&self, target: &ServerTarget) -> Result<(), GatewayError> {
+        self.rate_limits.check_key(&target.caller).map_err(GatewayError::RateLimited)
     }
 
     /// The server a URL names, for the project of the request's key.

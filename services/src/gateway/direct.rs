@@ -7,7 +7,8 @@
 //! refuses the others) and upstream handling, and the same session sealing. Nothing here knows
 //! about upstreams or credentials.
 
-use super::forward::{MAX_ANSWER_BYTES, SESSION_HEADER};
+use super::forward::SESSION_HEADER;
+use super::message::MAX_ANSWER_BYTES;
 use super::message::Message;
 use super::{Address, Gateway, GatewayError, Incoming, MAX_TOOL_PAGES, Target, sse};
 use crate::instance::ConnectionRecord;

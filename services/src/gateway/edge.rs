@@ -56,6 +56,7 @@ async fn serve_registered(req: &Request, server_id: Path<String>, body: Body, ga
     let caller = authenticate(req, &crate::gaia::KEY_SOURCES).await.map_err(|e| match e {
         AuthError::Missing | AuthError::Invalid => GatewayError::GaiaKeyRequired,
         AuthError::Unavailable => GatewayError::Internal,
+        AuthError::RateLimited(limited) => GatewayError::RateLimited(limited),
     });
     let incoming = Incoming {
         method: req.method().clone(),

@@ -6,6 +6,7 @@
 //! unknown instance or session) is a 404, as the transport requires. Anything else (a
 //! notification, GET, DELETE) gets the error with a status saying what went wrong.
 
+use crate::rate_limit::Limited;
 use poem::http::StatusCode;
 use poem::web::Json;
 use poem::{IntoResponse, Response};
@@ -27,6 +28,10 @@ pub enum GatewayError {
     /// A `connected_account_id` that is not an account of the server's auth config.
     #[error("no connected account `{0}` for this MCP server's auth config")]
     AccountNotFound(String),
+    /// Over the rate of the key, or of the client's address at a capability URL: 429 with
+    /// `Retry-After` and the `RateLimit` headers, for a request too (the transport's answer).
+    #[error("{}", .0.message())]
+    RateLimited(Limited),
     /// No key, or one that is not a live key of any project.
     #[error("this MCP URL needs the project's API key in the x-api-key (or x-user-api-key) header")]
     ApiKeyRequired,
@@ -160,6 +165,7 @@ impl GatewayError {
             Self::HiddenTool(_) => -32602,
             Self::ParseError => -32700,
             Self::InvalidRequest(_) | Self::TooLarge(_) | Self::OriginNotAllowed(_) => -32600,
+            Self::RateLimited(_) => -32029,
             Self::HeaderMismatch(_) => -32020,
             Self::Internal | Self::Unrecorded(_) => -32603,
         }
@@ -191,6 +197,7 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST
             }
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unrecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -200,7 +207,8 @@ impl GatewayError {
     /// Whether the error is about the URL, its key or the transport, not the message: its
     /// own status (404, 401, 403, 400) even for a request, as the transport requires.
     fn keeps_status(&self) -> bool {
-        self.is_about_the_url() || matches!(self, Self::HeaderMismatch(_) | Self::OriginNotAllowed(_))
+        self.is_about_the_url()
+            || matches!(self, Self::HeaderMismatch(_) | Self::OriginNotAllowed(_) | Self::RateLimited(_))
     }
 
     /// Whether the URL (or its key) no longer names anything: an open stream of it ends.
@@ -230,6 +238,7 @@ impl GatewayError {
             Self::NotConnected { toolkit, auth_config_id, .. } => {
                 Some(json!({ "toolkit": toolkit, "authConfigId": auth_config_id }))
             }
+            Self::RateLimited(limited) => Some(json!({ "retryAfterSeconds": limited.retry_after_secs().max(1) })),
             _ => None,
         }
     }
@@ -251,7 +260,11 @@ impl GatewayError {
     /// The HTTP answer to a message with this `id` (none: not a request).
     pub fn respond(&self, id: Option<&Value>) -> Response {
         let status = if id.is_some() && !self.keeps_status() { StatusCode::OK } else { self.status() };
-        Json(self.message(id)).with_status(status).into_response()
+        let mut response = Json(self.message(id)).with_status(status).into_response();
+        if let Self::RateLimited(limited) = self {
+            response.headers_mut().extend(limited.headers());
+        }
+        response
     }
 }
 

@@ -5,6 +5,7 @@
 //! registered server's own ([`Timeouts`]); a failure is a problem to report, not a panic or an
 //! HTML page. URLs a project registered go through the outbound address policy (SSRF).
 
+use super::message::MAX_ANSWER_BYTES;
 use super::sse;
 use super::upstreams::UpstreamTransport;
 use crate::outbound::{self, AddressPolicy};
@@ -22,8 +23,6 @@ const PASSED_HEADERS: [&str; 6] =
     ["accept", "content-type", "mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name"];
 const PASSED_PREFIX: &str = "mcp-param-";
 pub const SESSION_HEADER: &str = "mcp-session-id";
-/// The largest JSON answer (or rewritten stream) read into memory.
-pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// The two clients the gateway forwards with: one for the operator's upstreams file (trusted:
 /// any address), one for the URLs projects registered (only where the outbound address policy

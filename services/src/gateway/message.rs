@@ -5,6 +5,9 @@ use super::error::GatewayError;
 use poem::http::HeaderMap;
 use serde_json::Value;
 
+/// The largest JSON answer (or rewritten stream, or one event of a stream) read into memory.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
 /// A client's message: a request, a notification or a response (to a server's request).
 #[derive(Debug, Clone)]
 pub struct Message {

@@ -226,6 +226,11 @@ impl Gateway {
             Ok(target) => target,
             Err(e) => return e.respond(None),
         };
+        if let Target::Composio(composio) = &target
+            && let Err(e) = self.inner.composio.admit(composio)
+        {
+            return e.respond(None);
+        }
         let message = match &incoming.body {
             Ok(Some(body)) => match Message::parse(body) {
                 Ok(message) => match message.check_headers(&incoming.headers) {

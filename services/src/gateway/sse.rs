@@ -2,7 +2,7 @@
 //! a stream with some of them rewritten (every other byte kept as it came), and a stream read
 //! event by event as it arrives ([`EventDecoder`]).
 
-use super::forward::MAX_ANSWER_BYTES;
+use super::message::MAX_ANSWER_BYTES;
 use serde_json::Value;
 
 /// The events of a complete SSE text (`\n`, `\r\n` or `\r` line ends).

@@ -3,6 +3,7 @@
 
 use crate::project::Caller;
 use crate::project::Projects;
+use crate::rate_limit::{Limited, RateLimits};
 use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -17,6 +18,19 @@ pub enum AuthError {
     Invalid,
     #[error("cannot check the API key right now")]
     Unavailable,
+    /// A valid key over its rate.
+    #[error("too many requests")]
+    RateLimited(Limited),
+}
+
+impl AuthError {
+    /// What a refusal over the rate carries besides its body.
+    pub fn rate_limited(&self) -> Option<&Limited> {
+        match self {
+            Self::RateLimited(limited) => Some(limited),
+            _ => None,
+        }
+    }
 }
 
 impl poem::error::ResponseError for AuthError {
@@ -24,6 +38,7 @@ impl poem::error::ResponseError for AuthError {
         match self {
             Self::Missing | Self::Invalid => StatusCode::UNAUTHORIZED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -78,12 +93,17 @@ impl KeySource {
     }
 }
 
-/// Finds the first key among `sources` and resolves it to its caller.
+/// Finds the first key among `sources`, resolves it to its caller and counts the request
+/// against the key's rate.
 pub async fn authenticate(req: &Request, sources: &[KeySource]) -> Result<Caller, AuthError> {
     let presented = sources.iter().find_map(|s| s.read(req)).ok_or(AuthError::Missing)?;
     let projects = req.data::<Projects>().expect("the projects are attached to every request");
     match projects.resolve_key(&presented).await {
-        Ok(Some(caller)) => Ok(caller),
+        Ok(Some(caller)) => {
+            let limits = req.data::<RateLimits>().expect("the rate limits are attached to every request");
+            limits.check_key(&caller).map_err(AuthError::RateLimited)?;
+            Ok(caller)
+        }
         Ok(None) => Err(AuthError::Invalid),
         Err(e) => {
             tracing::error!(error = %e, "API key lookup failed");

@@ -5,8 +5,11 @@
 pub mod body;
 pub mod caller;
 pub mod context;
+pub mod deadline;
+pub mod drain;
 pub mod input;
 pub mod problem;
+pub mod route;
 pub mod secret_input;
 pub mod service_error;
 pub mod surface;

@@ -57,6 +57,8 @@ pub enum Kind {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    /// Over the rate limit (see [`crate::rate_limit`]).
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -128,6 +130,7 @@ impl Problem {
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::Conflict => StatusCode::CONFLICT,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -166,7 +169,11 @@ impl Problem {
                 AuthError::Missing => Self::new(Kind::MissingCredentials, "Missing API key"),
                 AuthError::Invalid => Self::new(Kind::InvalidCredentials, "Invalid API key"),
                 AuthError::Unavailable => Self::new(Kind::Unavailable, "Cannot check the API key right now; try again"),
+                AuthError::RateLimited(limited) => Self::new(Kind::TooManyRequests, limited.message()),
             };
+        }
+        if let Some(e) = err.downcast_ref::<super::deadline::RequestTimedOut>() {
+            return Self::new(Kind::Unavailable, e.to_string());
         }
         if let Some(e) = err.downcast_ref::<ControlCharacterInUri>() {
             return Self::invalid(e.location.clone(), Issue::Rule, "must not contain NUL or other control characters");

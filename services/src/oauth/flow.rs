@@ -685,7 +685,11 @@ fn split_scopes(raw: &str) -> Vec<String> {
 
 /// The flow acts for the instance's project; nobody else's key is involved.
 fn caller_of(claims: &StateClaims) -> crate::project::Caller {
-    crate::project::Caller { project_id: claims.project_id, key_id: events::ApiKeyId::from_uuid(uuid::Uuid::nil()) }
+    crate::project::Caller {
+        project_id: claims.project_id,
+        key_id: events::ApiKeyId::from_uuid(uuid::Uuid::nil()),
+        rate_limit: None,
+    }
 }
 
 fn unknown_instance(e: AppError<InstanceError>) -> FlowError {

@@ -13,7 +13,9 @@ pub use view::ProjectViews;
 
 use crate::error::AppError;
 use crate::store::{CommandBus, CommandMetadata};
-use domain::project::{KeyDigest, ProjectCommand, ProjectError, ProjectName, RedirectHosts, RedirectHostsChange};
+use domain::project::{
+    KeyDigest, ProjectCommand, ProjectError, ProjectName, RateLimit, RedirectHosts, RedirectHostsChange,
+};
 use events::{ApiKeyId, ProjectId};
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -23,6 +25,8 @@ use sqlx::PgPool;
 pub struct Caller {
     pub project_id: ProjectId,
     pub key_id: ApiKeyId,
+    /// The project's own rate per key, where it has one (see [`crate::rate_limit`]).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Caller {
@@ -99,6 +103,22 @@ impl Projects {
     ) -> Result<RedirectHosts, AppError<ProjectError>> {
         self.bus.project(project_id, ProjectCommand::ChangeRedirectHosts(change), meta).await?;
         self.redirect_hosts(project_id).await
+    }
+
+    /// Sets the project's own rate per key (`None`: the default again); the rate in force.
+    pub async fn set_rate_limit(
+        &self,
+        project_id: ProjectId,
+        limit: Option<RateLimit>,
+        meta: &CommandMetadata,
+    ) -> Result<Option<RateLimit>, AppError<ProjectError>> {
+        self.bus.project(project_id, ProjectCommand::SetRateLimit(limit), meta).await?;
+        self.rate_limit(project_id).await
+    }
+
+    /// The project's own rate per key, if it has one.
+    pub async fn rate_limit(&self, project_id: ProjectId) -> Result<Option<RateLimit>, AppError<ProjectError>> {
+        view::rate_limit_of(&self.pool, project_id).await?.ok_or(AppError::Rejected(ProjectError::NotFound))
     }
 
     /// The caller a presented key belongs to, if it is a live key. Anything that is not one

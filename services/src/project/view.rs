@@ -1,7 +1,7 @@
 use super::Caller;
 use crate::feed::FeedEvent;
 use crate::projection::Projection;
-use domain::project::RedirectHosts;
+use domain::project::{RateLimit, RedirectHosts};
 use events::{ApiKeyId, ProjectEvent, ProjectId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -68,19 +68,52 @@ impl Projection for ProjectViews {
                     .execute(conn)
                     .await?;
             }
+            ProjectEvent::RateLimitSet(e) => {
+                let column = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+                sqlx::query(
+                    "UPDATE view_projects SET rate_limit_per_second = $2, rate_limit_burst = $3 WHERE project_id = $1",
+                )
+                .bind(e.project_id.as_uuid())
+                .bind(e.limit.map(|l| column(l.per_second)))
+                .bind(e.limit.map(|l| column(l.burst)))
+                .execute(conn)
+                .await?;
+            }
         }
         Ok(())
     }
 }
 
-/// The caller of a live (not revoked) key with this digest.
+/// The caller of a live (not revoked) key with this digest, with its project's own rate.
 pub(super) async fn live_key(pool: &PgPool, digest: &str) -> sqlx::Result<Option<Caller>> {
-    let row: Option<(Uuid, Uuid)> =
-        sqlx::query_as("SELECT project_id, key_id FROM view_api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
-            .bind(digest)
+    let row: Option<(Uuid, Uuid, Option<i32>, Option<i32>)> = sqlx::query_as(
+        "SELECT k.project_id, k.key_id, p.rate_limit_per_second, p.rate_limit_burst \
+         FROM view_api_keys k LEFT JOIN view_projects p ON p.project_id = k.project_id \
+         WHERE k.key_sha256 = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(digest)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(project, key, per_second, burst)| Caller {
+        project_id: ProjectId::from_uuid(project),
+        key_id: ApiKeyId::from_uuid(key),
+        rate_limit: rate_limit(per_second, burst),
+    }))
+}
+
+fn rate_limit(per_second: Option<i32>, burst: Option<i32>) -> Option<RateLimit> {
+    let (per_second, burst) = (u32::try_from(per_second?).ok()?, u32::try_from(burst?).ok()?);
+    RateLimit::new(per_second, burst).ok()
+}
+
+/// A project's own rate per key; `None` for an unknown project.
+pub(super) async fn rate_limit_of(pool: &PgPool, project_id: ProjectId) -> sqlx::Result<Option<Option<RateLimit>>> {
+    let row: Option<(Option<i32>, Option<i32>)> =
+        sqlx::query_as("SELECT rate_limit_per_second, rate_limit_burst FROM view_projects WHERE project_id = $1")
+            .bind(project_id.as_uuid())
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(project, key)| Caller { project_id: ProjectId::from_uuid(project), key_id: ApiKeyId::from_uuid(key) }))
+    Ok(row.map(|(per_second, burst)| rate_limit(per_second, burst)))
 }
 
 /// A project's redirect allow-list; `None` for an unknown project.

@@ -10,7 +10,7 @@ use super::{Relay, publish, stream};
 use crate::config::{DatabaseArgs, NatsArgs};
 use crate::feed::{Bound, FeedEvent, Position, Range, read_range};
 use crate::projection::LeaderLock;
-use crate::startup;
+use crate::store;
 use async_nats::jetstream;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -86,7 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// Sends the range's events missing from the stream, in commit order.
 pub async fn republish(args: &Args) -> anyhow::Result<Summary> {
     let settings = args.nats.required()?;
-    let pool = startup::connect_and_migrate(&args.database.url()?).await?;
+    let pool = store::connect_and_migrate(&args.database.url()?).await?;
     // While a relay publishes new events, older ones sent now could land after them on the
     // stream: out of each aggregate's order. So the relay's leadership is held throughout (a
     // relay that starts meanwhile stands by) and a running one makes this refuse.

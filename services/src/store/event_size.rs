@@ -6,6 +6,7 @@
 //! place. Input fields have their own limits; this one bounds what they add up to, and is set
 //! well below the server's cap (a quarter of it by default).
 
+use crate::error::EventTooLarge;
 use cqrs_es::Aggregate;
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use postgres_es::PostgresEventRepository;
@@ -23,15 +24,6 @@ pub fn limit_for(configured: usize, max_payload: Option<usize>) -> usize {
         Some(max) => configured.min(max / 4),
         None => configured,
     }
-}
-
-/// A command would store an event larger than the limit. Nothing was stored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the {event_type} event would take {bytes} bytes; an event may take at most {limit} bytes")]
-pub struct EventTooLarge {
-    pub event_type: String,
-    pub bytes: usize,
-    pub limit: usize,
 }
 
 /// postgres-es's repository, refusing (before anything is written) a commit holding an event
@@ -88,7 +80,10 @@ impl PersistedEventRepository for SizeLimitedRepository {
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
         self.check(events).map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
-        self.inner.persist::<A>(events, snapshot_update).await
+        self.inner.persist::<A>(events, snapshot_update).await?;
+        // Committed: postgres-es persists in one transaction and returns once it commits.
+        ::metrics::counter!(crate::metrics::EVENTS_APPENDED, "aggregate" => A::TYPE).increment(events.len() as u64);
+        Ok(())
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {

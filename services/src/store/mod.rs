@@ -1,15 +1,17 @@
 //! The event store (postgres-es on Postgres) and the command bus in front of it.
 
 mod command_bus;
+mod command_name;
 pub mod event_size;
 mod metadata;
 mod upcaster;
 
 pub use command_bus::{CommandBus, Committed, LastEvent};
-pub use event_size::{DEFAULT_MAX_EVENT_BYTES, EventTooLarge};
+pub use event_size::DEFAULT_MAX_EVENT_BYTES;
 pub use metadata::CommandMetadata;
-pub use upcaster::{Upcaster, current_shape};
+pub use upcaster::Upcaster;
 
+use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -33,6 +35,16 @@ pub async fn connect(url: &str, max_connections: u32) -> sqlx::Result<PgPool> {
         .test_before_acquire(false)
         .connect_with(options)
         .await
+}
+
+/// Connections per process: requests, the projector and two listeners.
+const POOL_SIZE: u32 = 20;
+
+/// Connects to the database and applies pending migrations.
+pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
+    let pool = connect(database_url, POOL_SIZE).await.context("cannot connect to the database at DATABASE_URL")?;
+    migrate(&pool).await.context("cannot apply the database migrations")?;
+    Ok(pool)
 }
 
 /// Seconds since the oldest transaction holding a transaction id began, cluster-wide (as far

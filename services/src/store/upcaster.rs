@@ -1,20 +1,10 @@
 //! Reading stored events in the current shape: every reader of `events.payload` (aggregates
 //! through cqrs-es, the feed, a command's last event) goes through the `events` crate's
-//! upcaster, so that an event stored in an older version still loads.
+//! upcaster, so that an event stored in an older version still loads. Rows read by hand
+//! (the feed, a command's last event) go through [`crate::feed::current_shape`].
 
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use serde_json::Value;
-
-/// A stored payload in its type's current shape, with that version. A type outside the event
-/// contract (rows a test writes for itself) is left as it is: typed readers skip it by its
-/// aggregate type. A version that cannot be brought forward is an error, never a misread.
-pub fn current_shape(event_type: &str, event_version: String, payload: Value) -> anyhow::Result<(String, Value)> {
-    if events::current_version(event_type).is_none() {
-        return Ok((event_version, payload));
-    }
-    let (version, payload) = events::upcast(event_type, &event_version, payload)?;
-    Ok((version.to_owned(), payload))
-}
 
 /// The upcaster the aggregates' event stores load with.
 pub struct Upcaster;

@@ -73,7 +73,7 @@ async fn follower(pool: PgPool, writers_done: Arc<AtomicBool>) -> Vec<(Position,
 async fn a_follower_sees_every_committed_event_once_in_commit_order_despite_late_commits() {
     // Arrange
     let db = TestDatabase::create().await;
-    let pool = services::startup::connect_and_migrate(&db.url).await.unwrap();
+    let pool = services::store::connect_and_migrate(&db.url).await.unwrap();
     let committed = Arc::new(Mutex::new(Vec::new()));
     let writers_done = Arc::new(AtomicBool::new(false));
 

@@ -13,8 +13,9 @@ use events::gateway::{GatewayRecord, Outcome, RecordKind, Target};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
-use services::config::{RelaySettings, Settings};
+use services::config::RelaySettings;
 use services::gateway::Upstreams;
+use services::startup::Settings;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

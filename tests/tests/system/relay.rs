@@ -10,7 +10,8 @@ use crate::support::relay::{
 };
 use crate::support::{RelayProcess, TestApp};
 use serde_json::Value;
-use services::config::{RelaySettings, Settings};
+use services::config::RelaySettings;
+use services::startup::Settings;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! progress, the upstream's requests) goes onto the client's event stream. The upstream's own
 //! stream (its GET) is relayed there too, from the client's `notifications/initialized` on.
 
-use super::super::forward::MAX_ANSWER_BYTES;
+use super::super::message::MAX_ANSWER_BYTES;
 use super::super::message::Message;
 use super::super::sse::EventDecoder;
 use super::super::{Gateway, GatewayError, Target};

@@ -3,11 +3,10 @@ use events::ProjectId;
 use reqwest::{Method, Response};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use services::config::Settings;
 use services::project::Projects;
 use services::projection::Projector;
 use services::secrets::MasterKey;
-use services::startup::{self, Application};
+use services::startup::{self, Application, Settings};
 use services::store::CommandMetadata;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -52,6 +51,9 @@ impl TestApp {
             pending_connection_ttl: std::time::Duration::from_secs(600),
             max_event_bytes: services::store::DEFAULT_MAX_EVENT_BYTES,
             gateway: Default::default(),
+            rate_limits: Default::default(),
+            request_timeout: std::time::Duration::from_secs(60),
+            metrics_listen: None,
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");

@@ -2,8 +2,12 @@
 //! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
 //! the port (tests bind port 0).
 
+mod metrics_server;
+mod settings;
+
+pub use settings::{ServeArgs, Settings};
+
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
-use crate::config::Settings;
 use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
@@ -13,6 +17,7 @@ use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, 
 use crate::outbound::{AddressPolicy, Outbound, TOKEN_RESPONSE_LIMIT};
 use crate::project::{KeyCache, ProjectViews, Projects, RedirectPolicy};
 use crate::projection::{AwaitViews, Projection, Projector, ViewWatch};
+use crate::rate_limit::RateLimits;
 use crate::relay::Relay;
 use crate::router::{AppState, app};
 use crate::secrets::Vault;
@@ -37,17 +42,6 @@ pub fn views() -> Vec<Arc<dyn Projection>> {
         Arc::new(AuthConfigsView),
         Arc::new(ConnectedAccountsView),
     ]
-}
-
-/// Connections per process: requests, the projector and two listeners.
-const POOL_SIZE: u32 = 20;
-
-/// Connects to the database and applies pending migrations.
-pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
-    let pool =
-        store::connect(database_url, POOL_SIZE).await.context("cannot connect to the database at DATABASE_URL")?;
-    store::migrate(&pool).await.context("cannot apply the database migrations")?;
-    Ok(pool)
 }
 
 /// The command bus of a process, given how it reads its own writes: waiting for the
@@ -129,8 +123,14 @@ fn app_state(
     });
     let projects = Projects::new(bus, pool.clone()).with_key_cache(keys);
     let refresher = TokenRefresher::new(oauth_flow.clone(), pool.clone());
-    let composio =
-        ComposioTargets::new(projects.clone(), servers.clone(), connected_accounts.clone(), refresher.clone());
+    let rate_limits = RateLimits::new(settings.rate_limits);
+    let composio = ComposioTargets::new(
+        projects.clone(),
+        servers.clone(),
+        connected_accounts.clone(),
+        refresher.clone(),
+        rate_limits.clone(),
+    );
     let registered = RegisteredTargets::new(servers.clone());
     let targets = Targets { instances: instances.clone(), refresher, composio, registered };
     let gateway = Gateway::new(targets, &settings.gateway, &settings.master_key, public_url.clone(), recorder);
@@ -147,6 +147,8 @@ fn app_state(
         health: Health::new(pool.clone(), settings.max_view_lag, settings.relay.is_some()),
         audit: crate::audit::Audit::new(pool.clone()),
         redirects,
+        rate_limits,
+        request_timeout: settings.request_timeout,
         public_url,
         oauth_allow_loopback_http: settings.oauth_allow_loopback_http,
     }
@@ -189,12 +191,14 @@ pub struct Application {
     /// Publishes them to NATS, beside the relay.
     publisher: Option<Publisher>,
     expiry_check_every: Duration,
+    /// The `/metrics` listener, when metrics are on.
+    metrics: Option<metrics_server::MetricsServer>,
     cancel: CancellationToken,
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let pool = connect_and_migrate(&settings.database_url).await?;
+        let pool = store::connect_and_migrate(&settings.database_url).await?;
         let cancel = CancellationToken::new();
         let watch =
             ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;
@@ -219,9 +223,16 @@ impl Application {
         };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let publisher = settings.relay.clone().map(|relay| Publisher::new(pool.clone(), relay));
-        let projector = Projector::new(pool, Projector::VIEWS, views());
+        let projector = Projector::new(pool.clone(), Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
+        let metrics = match settings.metrics_listen {
+            Some(addr) => {
+                let scraped = metrics_server::Scraped::new(pool, settings.relay.is_some());
+                Some(metrics_server::MetricsServer::bind(addr, scraped).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             acceptor,
             local_addr,
@@ -232,6 +243,7 @@ impl Application {
             recorder: recorder_task,
             publisher,
             expiry_check_every,
+            metrics,
             cancel,
         })
     }
@@ -255,6 +267,14 @@ impl Application {
             self.expiry_check_every,
             self.cancel.clone(),
         ));
+        let sweeper = tokio::spawn(self.state.rate_limits.clone().sweep(self.cancel.clone()));
+        let metrics = match self.metrics {
+            Some(server) => {
+                tracing::info!("metrics on http://{}/metrics", server.local_addr()?);
+                Some(tokio::spawn(server.run(self.cancel.clone())))
+            }
+            None => None,
+        };
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
@@ -268,6 +288,7 @@ impl Application {
         recorder.await?;
         projector.await?;
         expirer.await?;
+        sweeper.await?;
         if let Some(relay) = relay {
             relay.await?;
         }
@@ -276,6 +297,9 @@ impl Application {
         }
         if let Some(publisher) = publisher {
             publisher.await?;
+        }
+        if let Some(metrics) = metrics {
+            metrics.await?.context("the metrics server failed")?;
         }
         served.context("the HTTP server failed")
     }

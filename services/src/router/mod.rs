@@ -1,18 +1,22 @@
 //! The whole HTTP application: every surface mounted over the shared services, with the
 //! plumbing of `http` around them. Above the surfaces, so that `http` stays below them.
 
+mod by_address;
+mod surface;
+
 use crate::audit::{Audit, AuditApi};
 use crate::auth_config::AuthConfigs;
 use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi};
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, surface, uri, without_trailing_slash};
+use crate::http::{context, deadline, drain, route, uri, without_trailing_slash};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
 use crate::oauth::{OAuthApps, OAuthFlow};
 use crate::project::{Projects, RedirectPolicy};
 use crate::project_api::ProjectApi;
+use crate::rate_limit::RateLimits;
 use crate::server::Servers;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -33,9 +37,13 @@ pub struct AppState {
     pub audit: Audit,
     pub gateway: crate::gateway::Gateway,
     pub redirects: RedirectPolicy,
+    /// Counted per key when a key is resolved, per address on the routes without one.
+    pub rate_limits: RateLimits,
     /// The base of the URLs handed out, without a trailing slash.
     pub public_url: String,
     pub oauth_allow_loopback_http: bool,
+    /// The deadline of an API request (the gateway's URLs have their own timeouts).
+    pub request_timeout: std::time::Duration,
 }
 
 /// The whole HTTP application: every surface, `/openapi.json`, `/docs`, `/health`, `/ready`.
@@ -71,6 +79,9 @@ pub fn app(state: AppState) -> impl Endpoint {
     let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));
     let spec = crate::spec::endpoint(&document);
     let docs = crate::spec::docs(&api.swagger_ui_html(), &generated, &document);
+    let limits = state.rate_limits.clone();
+    let request_timeout = state.request_timeout;
+    let api = api.around(move |next, req| deadline::within(next, req, request_timeout));
     Route::new()
         // The gateway answers in JSON-RPC, outside the surfaces' error formats.
         .at("/mcp", crate::gateway::endpoint(state.gateway.clone()))
@@ -82,16 +93,21 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
+        .around(route::remember)
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
         .around(move |next, req| allowed.clone().add_to_405(next, req))
-        // Every extractor that checks an API key resolves it here.
+        .around(move |next, req| by_address::limit(next, req, limits.clone()))
+        // Every extractor that checks an API key resolves it here, and counts it.
         .data(state.projects.clone())
+        .data(state.rate_limits.clone())
         // Shared, not cloned per request.
         .data(Arc::new(state))
         .around(context::with_request_context)
         .around(without_trailing_slash)
         .around(composio::version_alias)
+        // Outermost: whatever answered early, the unread body is dealt with here.
+        .around(drain::unread_bodies)
 }
 
 /// The Composio surface's APIs, over the shared services.
