@@ -21,6 +21,11 @@
 //!   the project's key; `dataomitted` gives the published size it would have had. [`decode`]
 //!   answers [`DecodeError::DataOmitted`] for it.
 //!
+//! - A write made by a traced request carries its W3C trace context: the `traceparent`
+//!   extension of the envelope (CloudEvents' distributed tracing extension) and the
+//!   [`TRACEPARENT_HEADER`] header of the message hold the same value, so a consumer continues
+//!   the request's trace (see [`Envelope::traceparent`] and [`Envelope::trace_id`]).
+//!
 //! [`decode`] turns a message payload into a [`Received`] event, typed.
 
 use crate::upcast::{UpcastError, current_version, upcast};
@@ -53,6 +58,10 @@ pub fn project_subjects(project: ProjectId) -> String {
 pub fn message_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> String {
     format!("{aggregate_type}:{aggregate_id}:{sequence}")
 }
+
+/// The NATS header carrying the W3C trace context of the write that caused an event, the same
+/// value as the envelope's `traceparent` extension.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// `provisioner.instance.created.v2` from `instance.created` and version `2.0`.
 pub fn cloud_event_type(event_type: &str, event_version: &str) -> String {
@@ -96,6 +105,10 @@ pub struct Envelope {
     /// The size in bytes the message would have had with its data, when it was left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataomitted: Option<u64>,
+    /// The W3C `traceparent` of the request whose write recorded the event
+    /// (`00-<trace id>-<parent span id>-<flags>`), absent when it was not traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Envelope {
@@ -108,6 +121,19 @@ impl Envelope {
     pub fn event_name(&self) -> Option<&str> {
         let name = self.event_type.strip_prefix(TYPE_PREFIX)?.strip_prefix('.')?;
         Some(name.rsplit_once('.')?.0)
+    }
+
+    /// The W3C trace context of the write that recorded the event: make it the parent of the
+    /// consumer's span to continue the same trace.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
+    }
+
+    /// The trace id (32 hex digits) of [`Self::traceparent`].
+    pub fn trace_id(&self) -> Option<&str> {
+        let mut fields = self.traceparent()?.split('-');
+        let (_version, trace_id) = (fields.next()?, fields.next()?);
+        (trace_id.len() == 32).then_some(trace_id)
     }
 
     /// The major version of `data`'s shape, from `type`.
@@ -305,6 +331,7 @@ mod tests {
             data,
             dataref: None,
             dataomitted: None,
+            traceparent: None,
         };
         serde_json::to_vec(&envelope).unwrap()
     }
@@ -389,6 +416,16 @@ mod tests {
                 sequence: 3
             })
         );
+    }
+
+    #[test]
+    fn the_trace_context_is_optional_and_gives_its_trace_id() {
+        let mut envelope: Envelope = serde_json::from_slice(&published(&auth_set())).unwrap();
+        assert_eq!((envelope.traceparent(), envelope.trace_id()), (None, None));
+        assert!(!serde_json::to_string(&envelope).unwrap().contains("traceparent"));
+        envelope.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        let decoded = decode(&serde_json::to_vec(&envelope).unwrap()).unwrap().envelope;
+        assert_eq!(decoded.trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     }
 
     #[test]

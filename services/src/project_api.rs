@@ -50,9 +50,12 @@ pub struct ReplaceRedirectHosts {
 /// `PATCH`: hosts to add and hosts to remove.
 #[derive(Object, Deserialize, Debug)]
 pub struct EditRedirectHosts {
+    // Either may be left out (an empty list), in the document too.
     #[serde(default)]
+    #[oai(default)]
     add: Vec<String>,
     #[serde(default)]
+    #[oai(default)]
     remove: Vec<String>,
 }
 

@@ -111,7 +111,8 @@ async fn measure(args: &HttpBenchArgs, duration: Duration, ceiling_url: &str, se
     pgbench::initialise(ceiling_url)?;
     let select_ceiling = pgbench::run(ceiling_url, None, c, duration)?;
 
-    let serve = ServeChild::start(service_url, &MasterKey::generate_base64())?;
+    let master_key = MasterKey::generate_base64();
+    let serve = ServeChild::start(service_url, &master_key)?;
     let key = Arc::new(demo_key(service_url).await?);
     let base = Arc::new(serve.base_url.clone());
 
@@ -154,9 +155,10 @@ async fn measure(args: &HttpBenchArgs, duration: Duration, ceiling_url: &str, se
     .await;
 
     eprintln!("HTTP: instance GETs, {c} connections, {}s", args.duration);
-    let (b, k, ids) = (base.clone(), key.clone(), Arc::new(instances));
+    let ids = Arc::new(instances);
+    let (b, k, all) = (base.clone(), key.clone(), ids.clone());
     let gets = drive(c, duration, move |client, conn, _| {
-        let (b, k, ids) = (b.clone(), k.clone(), ids.clone());
+        let (b, k, ids) = (b.clone(), k.clone(), all.clone());
         async move {
             let url = format!("{b}/mcp-server/instance/{}", ids[conn]);
             client.get(url).bearer_auth(k.as_str()).send().await.is_ok_and(|r| r.status().is_success())
@@ -165,6 +167,8 @@ async fn measure(args: &HttpBenchArgs, duration: Duration, ceiling_url: &str, se
     .await;
 
     let rss = serve.peak_rss_mib();
+    drop(serve);
+    let with_metrics = measure_with_metrics(c, duration, service_url, &master_key, &key, ids.clone()).await?;
     print_report(
         c,
         &create_ceiling,
@@ -183,7 +187,67 @@ async fn measure(args: &HttpBenchArgs, duration: Duration, ceiling_url: &str, se
         keyed.per_second(),
         fresh.per_second()
     );
+    print_metrics_ratio(&[
+        ("new-instance creates", &fresh, &with_metrics.fresh),
+        ("instance GETs", &gets, &with_metrics.gets),
+    ]);
     Ok(())
+}
+
+/// The same creates and GETs against a `serve` with metrics on, and one scrape of them.
+struct WithMetrics {
+    fresh: Measurement,
+    gets: Measurement,
+}
+
+async fn measure_with_metrics(
+    c: usize,
+    duration: Duration,
+    service_url: &str,
+    master_key: &str,
+    key: &Arc<String>,
+    ids: Arc<Vec<String>>,
+) -> anyhow::Result<WithMetrics> {
+    // A free port picked here (the child only logs its API's address).
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+    let serve = ServeChild::start_with(service_url, master_key, &[("PROVISIONER_METRICS_LISTEN", &metrics_addr)])?;
+    let base = Arc::new(serve.base_url.clone());
+    eprintln!("HTTP with metrics on: new-instance creates (fresh users), {c} connections, {}s", duration.as_secs());
+    let (b, k) = (base.clone(), key.clone());
+    let fresh = drive(c, duration, move |client, conn, n| {
+        let (b, k) = (b.clone(), k.clone());
+        async move { post_create(&client, &b, &k, &format!("metered-{conn}-{n}")).await.is_some() }
+    })
+    .await;
+    eprintln!("HTTP with metrics on: instance GETs, {c} connections, {}s", duration.as_secs());
+    let (b, k) = (base.clone(), key.clone());
+    let gets = drive(c, duration, move |client, conn, _| {
+        let (b, k, ids) = (b.clone(), k.clone(), ids.clone());
+        async move {
+            let url = format!("{b}/mcp-server/instance/{}", ids[conn]);
+            client.get(url).bearer_auth(k.as_str()).send().await.is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    // Proof that the run was metered: the counters saw its requests.
+    let scrape = reqwest::get(format!("http://{metrics_addr}/metrics")).await?.text().await?;
+    let counted = scrape.lines().filter(|l| l.starts_with("provisioner_http_requests_total{")).count();
+    anyhow::ensure!(counted > 0, "the metrics listener counted no request:\n{scrape}");
+    Ok(WithMetrics { fresh, gets })
+}
+
+fn print_metrics_ratio(pairs: &[(&str, &Measurement, &Measurement)]) {
+    println!("\nwith metrics on (PROVISIONER_METRICS_LISTEN), beside the plain run (goal: ratio >= 0.90)");
+    println!("{:<34} {:>10} {:>10} {:>9} {:>9} {:>9}", "", "plain/s", "metered/s", "p50 ms", "p99 ms", "ratio");
+    for (name, plain, metered) in pairs {
+        let (p50, _, p99) = percentiles_ms(&metered.latency);
+        let ratio = metered.per_second() / plain.per_second();
+        println!(
+            "{name:<34} {:>10.0} {:>10.0} {p50:>9.2} {p99:>9.2} {ratio:>9.2}",
+            plain.per_second(),
+            metered.per_second()
+        );
+    }
 }
 
 fn print_report(

@@ -94,7 +94,9 @@ fn headers(raw: Vec<CustomHeaderInput>) -> Result<Vec<Header<SecretString>>, Fie
         .enumerate()
         .map(|(i, h)| {
             let at = |e: FieldError, part: &str| e.at(part).at(i);
-            let name = non_empty(h.name.or(h.key))
+            // `name`, else `key`: an empty `name` beside a `key` falls back to the key.
+            let name = non_empty(h.name)
+                .or(non_empty(h.key))
                 .ok_or_else(|| at(FieldError::new(ServerField::CustomHeaders, "field required"), "name"))?;
             let name = HeaderName::parse(ServerField::CustomHeaders, name.trim()).map_err(|e| at(e, "name"))?;
             let value = h.value.into_secret();

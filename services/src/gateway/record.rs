@@ -111,8 +111,10 @@ impl Draft {
         Self { tool_name: message.and_then(Message::tool_name).map(str::to_owned), ..self }
     }
 
-    /// The record, its duration measured now.
+    /// The record, its duration measured now (and counted, see [`crate::metrics`]).
     fn finish(&self, kind: RecordKind, outcome: Outcome) -> GatewayRecord {
+        let elapsed = self.started.elapsed();
+        count(kind, outcome, &self.target, elapsed);
         GatewayRecord {
             record_id: uuid::Uuid::new_v4(),
             kind,
@@ -121,10 +123,33 @@ impl Draft {
             server_name: self.server_name.clone(),
             tool_name: self.tool_name.clone(),
             outcome,
-            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
             request_id: self.request_id.clone(),
             time: self.time.clone(),
         }
+    }
+}
+
+/// Counts a record's call or session: by outcome and kind of target, never by id.
+fn count(kind: RecordKind, outcome: Outcome, target: &RecordTarget, elapsed: std::time::Duration) {
+    let target = match target {
+        RecordTarget::Instance { .. } => "instance",
+        RecordTarget::ComposioServer { .. } => "composio_server",
+        RecordTarget::RegisteredServer { .. } => "registered_server",
+    };
+    let session = |event: &'static str| {
+        ::metrics::counter!(crate::metrics::GATEWAY_SESSIONS, "event" => event, "target" => target).increment(1);
+    };
+    match kind {
+        RecordKind::ToolCalled => {
+            let outcome = outcome.as_str();
+            ::metrics::counter!(crate::metrics::GATEWAY_TOOL_CALLS, "outcome" => outcome, "target" => target)
+                .increment(1);
+            ::metrics::histogram!(crate::metrics::GATEWAY_UPSTREAM_DURATION, "outcome" => outcome, "target" => target)
+                .record(elapsed.as_secs_f64());
+        }
+        RecordKind::SessionOpened => session("opened"),
+        RecordKind::SessionClosed => session("closed"),
     }
 }
 

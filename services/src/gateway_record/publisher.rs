@@ -96,6 +96,8 @@ impl Publisher {
                 }
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "cannot publish gateway records to NATS; retrying");
+                    ::metrics::counter!(crate::metrics::NATS_PUBLISH_ERRORS, "publisher" => "gateway_records")
+                        .increment(1);
                     retry.wait(cancel).await;
                 }
             }
@@ -173,6 +175,7 @@ impl relay::Publishing for Publisher {
 
     async fn connect_failed(&self, error: &anyhow::Error) {
         tracing::warn!(error = format!("{error:#}"), "gateway record publisher cannot reach NATS; retrying");
+        ::metrics::counter!(crate::metrics::NATS_PUBLISH_ERRORS, "publisher" => "gateway_records").increment(1);
     }
 
     async fn follow(

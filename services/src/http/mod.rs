@@ -9,8 +9,10 @@ pub mod deadline;
 pub mod drain;
 pub mod input;
 pub mod problem;
+pub mod route;
 pub mod secret_input;
 pub mod service_error;
+pub mod surface;
 pub mod uri;
 
 use poem::{Endpoint, IntoResponse, Request, Response};

@@ -368,7 +368,9 @@ impl KlavisApi {
 
     /// The catalog of servers that can be instantiated.
     #[oai(path = "/mcp-server/servers", method = "get", tag = "KlavisTags::McpServer")]
-    async fn servers(&self, _caller: KlavisCaller) -> Json<GetMcpServersResponse> {
+    // An `Answer`, though it never fails itself, so that the spec declares the 401/403 its
+    // key check answers.
+    async fn servers(&self, _caller: KlavisCaller) -> Answer<GetMcpServersResponse> {
         let servers = Catalog::get()
             .all()
             .iter()
@@ -380,7 +382,7 @@ impl KlavisApi {
                 auth_needed: e.auth != crate::catalog::AuthKind::None,
             })
             .collect();
-        Json(GetMcpServersResponse { servers })
+        Ok(Json(GetMcpServersResponse { servers }))
     }
 
     /// The servers a user has an instance or a credential for.
@@ -663,6 +665,11 @@ const OAUTH_SERVER_NAMES: &[&str] = &[
     "Sharesight",
     "Instagram",
 ];
+
+/// The `server_name`s `POST /white-labeling/create` takes (as written; any case is taken too).
+pub(crate) fn white_label_server_names() -> Vec<&'static str> {
+    OAUTH_SERVER_NAMES.iter().copied().filter(|n| Catalog::get().oauth_provider(n).is_some()).collect()
+}
 
 fn is_oauth_server_name(name: &str) -> bool {
     let wanted = crate::catalog::normalize(name);

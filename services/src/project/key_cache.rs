@@ -26,7 +26,10 @@ pub struct KeyCache {
 impl KeyCache {
     pub fn get(&self, digest: &str) -> Option<Caller> {
         let entries = self.entries.lock().expect("not poisoned");
-        entries.get(digest).filter(|(_, at)| at.elapsed() < TTL).map(|(caller, _)| *caller)
+        let found = entries.get(digest).filter(|(_, at)| at.elapsed() < TTL).map(|(caller, _)| *caller);
+        let result = if found.is_some() { "hit" } else { "miss" };
+        ::metrics::counter!(crate::metrics::KEY_CACHE, "result" => result).increment(1);
+        found
     }
 
     pub fn put(&self, digest: String, caller: Caller) {

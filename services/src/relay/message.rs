@@ -1,4 +1,5 @@
 use crate::feed::FeedEvent;
+use crate::telemetry::trace_context;
 use anyhow::Context;
 use events::envelope::{self, Envelope};
 use events::{AnyEvent, secret};
@@ -12,6 +13,9 @@ pub struct Outgoing {
     /// Set when the event was too large and `payload` is its claim check: the size in bytes
     /// the full message would have taken.
     pub omitted: Option<usize>,
+    /// The W3C trace context stored with the event, sent as the `traceparent` header (and in
+    /// the envelope's extension of that name).
+    pub traceparent: Option<String>,
 }
 
 /// Room kept in a message for its headers (`Nats-Msg-Id`, `Nats-Expected-Stream`), which the
@@ -45,6 +49,8 @@ pub fn outgoing(event: &FeedEvent) -> anyhow::Result<Outgoing> {
     let project = typed.project_id();
     secret::redact(&mut data);
     let message_id = envelope::message_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+    // Checked again: the metadata column is the store's, and a header must be well formed.
+    let traceparent = event.metadata.get("traceparent").and_then(|v| v.as_str()).and_then(trace_context::checked);
     let body = Envelope {
         specversion: "1.0".into(),
         id: message_id.clone(),
@@ -59,12 +65,14 @@ pub fn outgoing(event: &FeedEvent) -> anyhow::Result<Outgoing> {
         data,
         dataref: None,
         dataomitted: None,
+        traceparent: traceparent.clone(),
     };
     Ok(Outgoing {
         subject: envelope::subject(project, &event.event_type),
         message_id,
         payload: serde_json::to_vec(&body)?.into(),
         omitted: None,
+        traceparent,
     })
 }
 
@@ -138,6 +146,19 @@ mod tests {
             metadata: json!({}),
             recorded_at: chrono::Utc::now(),
         }
+    }
+
+    #[test]
+    fn the_stored_trace_context_goes_into_the_envelope_and_beside_it() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = FeedEvent { metadata: json!({"actor": "t", "traceparent": traceparent}), ..server_deleted(1) };
+        let out = outgoing(&traced).unwrap();
+        assert_eq!(out.traceparent.as_deref(), Some(traceparent));
+        let envelope = events::decode(&out.payload).unwrap().envelope;
+        assert_eq!(envelope.trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        let forged = FeedEvent { metadata: json!({"traceparent": "00-x\r\nX-Evil: 1"}), ..server_deleted(1) };
+        assert_eq!(outgoing(&forged).unwrap().traceparent, None);
+        assert_eq!(outgoing(&server_deleted(1)).unwrap().traceparent, None);
     }
 
     #[test]

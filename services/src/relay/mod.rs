@@ -99,6 +99,7 @@ impl Relay {
                         last_beat = Instant::now() - status::HEARTBEAT_EVERY;
                     }
                     retry.reset();
+                    ::metrics::counter!(crate::metrics::RELAY_PUBLISHED).increment(batch.len() as u64);
                     last_sequence = Some(sequence);
                     at = self.advance(at, &batch).await?;
                 }
@@ -128,6 +129,7 @@ impl Relay {
     }
 
     async fn report_failure(&self, error: &anyhow::Error) {
+        ::metrics::counter!(crate::metrics::NATS_PUBLISH_ERRORS, "publisher" => "relay").increment(1);
         tracing::warn!(error = format!("{error:#}"), "cannot publish to NATS; retrying");
         // The detail is shown by the unauthenticated /ready: it names the failing step only.
         let detail = format!("NATS: {}", error.to_string().split(':').next().unwrap_or("failing"));
@@ -189,10 +191,13 @@ async fn publish(js: &jetstream::Context, pool: &PgPool, stream: &str, batch: &[
         for event in run {
             let out = message::fitting(event, max_bytes)?;
             oversized::record(pool, event, &out, max_bytes).await?;
-            let publish = jetstream::message::PublishMessage::build()
+            let mut publish = jetstream::message::PublishMessage::build()
                 .payload(out.payload)
                 .message_id(&out.message_id)
                 .expected_stream(stream);
+            if let Some(traceparent) = &out.traceparent {
+                publish = publish.header(events::envelope::TRACEPARENT_HEADER, traceparent.as_str());
+            }
             acks.push(js.send_publish(out.subject, publish).await?);
         }
         // Every publish of the run is already on the wire: awaiting the acks in order costs

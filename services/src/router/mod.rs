@@ -10,7 +10,7 @@ use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesAp
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
-use crate::http::{context, deadline, drain, uri, without_trailing_slash};
+use crate::http::{context, deadline, drain, route, uri, without_trailing_slash};
 use crate::idempotency::{Idempotency, IdempotencyStore};
 use crate::instance::{Instances, ServerInstances};
 use crate::klavis::{KlavisApi, KlavisOAuthApi, KlavisToolsApi};
@@ -74,10 +74,14 @@ pub fn app(state: AppState) -> impl Endpoint {
     .description(
         "Provisions MCP server instances. Speaks the wire formats of Klavis AI's instance API, Composio's v3 and \
          v3.1 MCP, auth config and connected account APIs (`/api/v3.1/...` is served by the `/api/v3/...` \
-         routes), and GAIA AI's MCP server registry.",
+         routes), and GAIA AI's MCP server registry. No string of a request holds NUL (Postgres cannot store it): \
+         a body with one, in a value or a key, is refused, and so is a path or query with any control character.",
     );
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let generated = api.spec();
+    let document = crate::spec::document(&generated);
+    let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));
+    let spec = crate::spec::endpoint(&document);
+    let docs = crate::spec::docs(&api.swagger_ui_html(), &generated, &document);
     let limits = state.rate_limits.clone();
     let request_timeout = state.request_timeout;
     let api = api.around(move |next, req| deadline::within(next, req, request_timeout));
@@ -98,8 +102,10 @@ pub fn app(state: AppState) -> impl Endpoint {
             api.around(surface::render_errors)
                 .with(Idempotency::new(state.idempotency.clone(), surface::FOR_IDEMPOTENCY)),
         )
+        .around(route::remember)
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
+        .around(move |next, req| allowed.clone().add_to_405(next, req))
         .around(move |next, req| by_address::limit(next, req, limits.clone()))
         // Every extractor that checks an API key resolves it here, and counts it.
         .data(state.projects.clone())

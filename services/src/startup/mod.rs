@@ -2,6 +2,7 @@
 //! runs it until a shutdown signal. `build` binds before it returns, so a caller can learn
 //! the port (tests bind port 0).
 
+mod metrics_server;
 mod settings;
 
 pub use settings::{ServeArgs, Settings};
@@ -192,6 +193,8 @@ pub struct Application {
     /// Publishes them to NATS, beside the relay.
     publisher: Option<Publisher>,
     expiry_check_every: Duration,
+    /// The `/metrics` listener, when metrics are on.
+    metrics: Option<metrics_server::MetricsServer>,
     cancel: CancellationToken,
 }
 
@@ -222,9 +225,16 @@ impl Application {
         };
         let relay = settings.relay.clone().map(|relay| Relay::new(pool.clone(), relay));
         let publisher = settings.relay.clone().map(|relay| Publisher::new(pool.clone(), relay));
-        let projector = Projector::new(pool, Projector::VIEWS, views());
+        let projector = Projector::new(pool.clone(), Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
         let acceptor = NoDelayAcceptor(acceptor);
+        let metrics = match settings.metrics_listen {
+            Some(addr) => {
+                let scraped = metrics_server::Scraped::new(pool, settings.relay.is_some());
+                Some(metrics_server::MetricsServer::bind(addr, scraped).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             acceptor,
             local_addr,
@@ -235,6 +245,7 @@ impl Application {
             recorder: recorder_task,
             publisher,
             expiry_check_every,
+            metrics,
             cancel,
         })
     }
@@ -260,6 +271,13 @@ impl Application {
         ));
         let sweeper = tokio::spawn(self.state.rate_limits.clone().sweep(self.cancel.clone()));
         let idempotency_sweeper = tokio::spawn(run_sweeper(self.state.idempotency.clone(), self.cancel.clone()));
+        let metrics = match self.metrics {
+            Some(server) => {
+                tracing::info!("metrics on http://{}/metrics", server.local_addr()?);
+                Some(tokio::spawn(server.run(self.cancel.clone())))
+            }
+            None => None,
+        };
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
         let served = poem::Server::new_with_acceptor(self.acceptor)
@@ -283,6 +301,9 @@ impl Application {
         }
         if let Some(publisher) = publisher {
             publisher.await?;
+        }
+        if let Some(metrics) = metrics {
+            metrics.await?.context("the metrics server failed")?;
         }
         served.context("the HTTP server failed")
     }

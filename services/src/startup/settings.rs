@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// How long a retry waits for the request it repeats, still running, before it answers 409.
     #[arg(long = "idempotency-wait-ms", env = "PROVISIONER_IDEMPOTENCY_WAIT_MS", default_value_t = 5_000)]
     pub idempotency_wait_ms: u64,
+
+    /// Address of the Prometheus `/metrics` listener, apart from the API's so that it is
+    /// never public by accident. Unset (the default): no metrics are recorded or served.
+    #[arg(long = "metrics-listen", env = "PROVISIONER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Checked settings of `provisioner serve`.
@@ -119,6 +124,8 @@ pub struct Settings {
     pub rate_limits: crate::rate_limit::RateLimitSettings,
     pub request_timeout: Duration,
     pub idempotency: crate::idempotency::IdempotencySettings,
+    /// Where `/metrics` is served; none when metrics are off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -154,6 +161,7 @@ impl ServeArgs {
             },
             request_timeout: request_timeout(self.request_timeout_secs)?,
             idempotency: self.idempotency()?,
+            metrics_listen: self.metrics_listen()?,
         })
     }
 
@@ -173,6 +181,17 @@ impl ServeArgs {
             sweep_every: (ttl / 4).min(Duration::from_secs(600)),
             ..Default::default()
         })
+    }
+
+    fn metrics_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        const NAME: &str = "PROVISIONER_METRICS_LISTEN";
+        let Some(raw) = self.metrics_listen.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let addr = raw
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::new(NAME, "must be an address and port, like 127.0.0.1:9090"))?;
+        Ok(Some(addr))
     }
 
     /// The upstreams file is read and checked now: a bad entry stops `serve`, named.
@@ -271,6 +290,7 @@ mod tests {
             request_timeout_secs: 60,
             idempotency_ttl_secs: 86_400,
             idempotency_wait_ms: 5_000,
+            metrics_listen: None,
         }
     }
 
@@ -287,6 +307,17 @@ mod tests {
         assert_eq!(serve.settings().unwrap().idempotency.sweep_every, Duration::from_secs(30));
         serve.idempotency_wait_ms = 60_001;
         assert_eq!(serve.settings().err().unwrap().setting, "PROVISIONER_IDEMPOTENCY_WAIT_MS");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_given_an_address_of_their_own() {
+        let key = MasterKey::generate_base64();
+        let mut serve = args(Some(&key), "127.0.0.1:0");
+        assert_eq!(serve.settings().unwrap().metrics_listen, None);
+        serve.metrics_listen = Some("127.0.0.1:9090".into());
+        assert_eq!(serve.settings().unwrap().metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        serve.metrics_listen = Some("localhost".into());
+        assert_eq!(serve.settings().err().unwrap().setting, "PROVISIONER_METRICS_LISTEN");
     }
 
     #[test]

@@ -197,24 +197,43 @@ impl CommandBus {
     ) -> Result<Committed, AppError<A::Error>>
     where
         A: Aggregate,
-        A::Command: Clone,
+        A::Command: Clone + std::fmt::Debug,
         A::Error: std::error::Error,
     {
         let metadata = meta.to_map();
+        let counted = crate::metrics::enabled().then(|| super::command_name::of(&command));
+        let count = |outcome: &'static str| {
+            if let Some(command) = counted {
+                ::metrics::counter!(crate::metrics::COMMANDS, "aggregate" => A::TYPE, "command" => command, "outcome" => outcome)
+                    .increment(1);
+            }
+        };
         let mut attempt = 1;
         loop {
             match cqrs.execute_with_metadata(id, command.clone(), metadata.clone()).await {
                 Ok(()) => break,
-                Err(AggregateError::UserError(e)) => return Err(AppError::Rejected(e)),
+                Err(AggregateError::UserError(e)) => {
+                    count("rejected");
+                    return Err(AppError::Rejected(e));
+                }
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(aggregate = A::TYPE, id, attempt, "conflict; retrying");
+                    ::metrics::counter!(crate::metrics::COMMAND_CONFLICT_RETRIES, "aggregate" => A::TYPE).increment(1);
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(AggregateError::AggregateConflict) => return Err(AppError::Conflict),
-                Err(e) => return Err(store_failure::<A>(id, e)),
+                Err(AggregateError::AggregateConflict) => {
+                    count("conflict");
+                    return Err(AppError::Conflict);
+                }
+                Err(e) => {
+                    let failure = store_failure::<A>(id, e);
+                    count(if matches!(failure, AppError::TooLarge(_)) { "too_large" } else { "failed" });
+                    return Err(failure);
+                }
             }
         }
+        count("ok");
         // Committed. From here on nothing may turn the answer into a failure.
         match self.last_event(A::TYPE, id).await {
             Ok(Some((position, last))) => {

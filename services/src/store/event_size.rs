@@ -80,7 +80,10 @@ impl PersistedEventRepository for SizeLimitedRepository {
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
         self.check(events).map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
-        self.inner.persist::<A>(events, snapshot_update).await
+        self.inner.persist::<A>(events, snapshot_update).await?;
+        // Committed: postgres-es persists in one transaction and returns once it commits.
+        ::metrics::counter!(crate::metrics::EVENTS_APPENDED, "aggregate" => A::TYPE).increment(events.len() as u64);
+        Ok(())
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {

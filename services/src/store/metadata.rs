@@ -9,6 +9,9 @@ pub struct CommandMetadata {
     pub request_id: Option<String>,
     pub client_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// The W3C trace context of the request (its span when traces are exported, else the
+    /// caller's own), published with the event so that a consumer continues the trace.
+    pub traceparent: Option<String>,
 }
 
 impl CommandMetadata {
@@ -18,9 +21,12 @@ impl CommandMetadata {
 
     pub fn to_map(&self) -> HashMap<String, String> {
         let mut map = HashMap::from([("actor".to_owned(), self.actor.clone())]);
-        for (key, value) in
-            [("request_id", &self.request_id), ("client_addr", &self.client_addr), ("user_agent", &self.user_agent)]
-        {
+        for (key, value) in [
+            ("request_id", &self.request_id),
+            ("client_addr", &self.client_addr),
+            ("user_agent", &self.user_agent),
+            ("traceparent", &self.traceparent),
+        ] {
             if let Some(value) = value {
                 map.insert(key.to_owned(), value.clone());
             }

@@ -1,6 +1,7 @@
 //! The event store (postgres-es on Postgres) and the command bus in front of it.
 
 mod command_bus;
+mod command_name;
 pub mod event_size;
 mod metadata;
 mod upcaster;

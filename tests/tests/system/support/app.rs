@@ -54,6 +54,7 @@ impl TestApp {
             rate_limits: Default::default(),
             request_timeout: std::time::Duration::from_secs(60),
             idempotency: Default::default(),
+            metrics_listen: None,
         };
         adjust(&mut settings);
         let application = Application::build(&settings).await.expect("the application builds");

@@ -59,6 +59,19 @@ impl ServeProcess {
         self.output.lock().unwrap().join("\n")
     }
 
+    /// The `/metrics` URL it logged (with `PROVISIONER_METRICS_LISTEN` set; logged before it
+    /// listens, so already there once started).
+    pub fn metrics_url(&self) -> String {
+        let output = self.output.lock().unwrap();
+        output
+            .iter()
+            .find_map(|line| {
+                let start = line.find("metrics on http://")? + "metrics on ".len();
+                Some(line[start..].split_whitespace().next()?.trim_end_matches('"').to_owned())
+            })
+            .unwrap_or_else(|| panic!("no metrics listener logged:\n{}", output.join("\n")))
+    }
+
     /// The process id, to read its memory use in /proc.
     pub fn pid(&self) -> u32 {
         self.child.id()
