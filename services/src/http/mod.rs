@@ -11,6 +11,7 @@ pub mod input;
 pub mod problem;
 pub mod route;
 pub mod secret_input;
+pub mod server;
 pub mod service_error;
 pub mod surface;
 pub mod uri;

@@ -40,6 +40,8 @@ pub struct Relay {
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
 const RETRY_MAX_PAUSE: Duration = Duration::from_secs(5);
+/// The longest a stopping relay spends publishing what is left.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 impl Relay {
     /// Its checkpoint's name in `feed_checkpoints` (and its row in `relay_status`).
@@ -112,7 +114,33 @@ impl Relay {
                 }
             }
         }
+        self.publish_the_rest(js, at).await;
         Ok(())
+    }
+
+    /// At shutdown (serve cancels once its last request is answered): what was committed until
+    /// then goes out now rather than at the next start. Bounded, since NATS may be down; what
+    /// is left waits in the store for the next relay, as after a crash.
+    async fn publish_the_rest(&self, js: &jetstream::Context, mut at: Position) {
+        let drained = tokio::time::timeout(SHUTDOWN_DRAIN, async {
+            loop {
+                let batch = read_after(&self.pool, at, self.batch_size).await?;
+                if batch.is_empty() {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                publish(js, &self.pool, events::envelope::STREAM, &batch).await?;
+                ::metrics::counter!(crate::metrics::RELAY_PUBLISHED).increment(batch.len() as u64);
+                at = self.advance(at, &batch).await?;
+            }
+        })
+        .await;
+        match drained {
+            Ok(Ok(())) => tracing::info!("relay stopped with every committed event published"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = format!("{e:#}"), "relay stopped; the rest goes out at the next start")
+            }
+            Err(_) => tracing::warn!("relay stopped after {SHUTDOWN_DRAIN:?}; the rest goes out at the next start"),
+        }
     }
 
     /// Moves the checkpoint past `batch`, or reloads it if another relay moved it first.

@@ -12,6 +12,7 @@ use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccou
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
 use crate::health::Health;
+use crate::http;
 use crate::idempotency::{IdempotencyStore, run_sweeper};
 use crate::instance::{Instances, InstancesView, ServerInstances};
 use crate::oauth::{FlowParts, OAuthApps, OAuthAppsView, OAuthFlow, SpentStates, StateSealer, TokenRefresher};
@@ -25,7 +26,6 @@ use crate::secrets::Vault;
 use crate::server::{PgServerDirectory, Servers, ServersView};
 use crate::store::{self, CommandBus};
 use anyhow::Context;
-use poem::listener::{Acceptor, TcpAcceptor};
 use sqlx::PgPool;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -156,32 +156,9 @@ fn app_state(
     }
 }
 
-/// Accepts connections with `TCP_NODELAY` set. Without it, a streamed answer (the gateway's
-/// SSE relay: headers, then each event as its own write) waits for the client's delayed ACK
-/// (Nagle), about 40 ms per answer on Linux; measured: 48 ms p50 through the gateway against
-/// 1.8 ms direct.
-struct NoDelayAcceptor(TcpAcceptor);
-
-impl Acceptor for NoDelayAcceptor {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(
-        &mut self,
-    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
-        let accepted = self.0.accept().await?;
-        if let Err(e) = accepted.0.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
-        }
-        Ok(accepted)
-    }
-}
-
 pub struct Application {
-    acceptor: NoDelayAcceptor,
+    listener: tokio::net::TcpListener,
+    server: http::server::ServerLimits,
     local_addr: SocketAddr,
     state: AppState,
     projector: Projector,
@@ -208,12 +185,7 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
-        let local_addr = *acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr())
-            .context("the listener has no socket address")?;
+        let local_addr = listener.local_addr().context("the listener has no socket address")?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{local_addr}"));
         let keys = KeyCache::default();
         keys.follow_revocations(pool.clone(), cancel.clone()).await?;
@@ -227,7 +199,6 @@ impl Application {
         let publisher = settings.relay.clone().map(|relay| Publisher::new(pool.clone(), relay));
         let projector = Projector::new(pool.clone(), Projector::VIEWS, views());
         let expiry_check_every = settings.expiry_check_every();
-        let acceptor = NoDelayAcceptor(acceptor);
         let metrics = match settings.metrics_listen {
             Some(addr) => {
                 let scraped = metrics_server::Scraped::new(pool, settings.relay.is_some());
@@ -236,7 +207,8 @@ impl Application {
             None => None,
         };
         Ok(Self {
-            acceptor,
+            listener,
+            server: settings.server,
             local_addr,
             state,
             projector,
@@ -280,13 +252,9 @@ impl Application {
         };
         tracing::info!("listening on http://{}", self.local_addr);
         let gateway = self.state.gateway.clone();
-        let served = poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                app(self.state),
-                gateway.ending_legacy_sessions(shutdown),
-                Some(Duration::from_secs(10)),
-            )
-            .await;
+        let limits = self.server;
+        let served =
+            http::server::serve(self.listener, app(self.state), limits, gateway.ending_legacy_sessions(shutdown)).await;
         self.cancel.cancel();
         recorder.await?;
         projector.await?;
@@ -306,22 +274,5 @@ impl Application {
             metrics.await?.context("the metrics server failed")?;
         }
         served.context("the HTTP server failed")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The gateway's SSE answers depend on it (see [`NoDelayAcceptor`]); checked on the socket
-    /// itself rather than by timing answers on a shared machine.
-    #[tokio::test]
-    async fn accepted_connections_have_tcp_nodelay() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut acceptor = NoDelayAcceptor(TcpAcceptor::from_tokio(listener).unwrap());
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (accepted, ..) = acceptor.accept().await.unwrap();
-        assert!(accepted.nodelay().unwrap());
     }
 }

@@ -86,6 +86,15 @@ pub struct ServeArgs {
     #[arg(long = "request-timeout-secs", env = "PROVISIONER_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
 
+    /// How long a client has to send a request's whole head (request line and headers), and
+    /// an idle kept-alive connection to start its next request, before it is closed.
+    #[arg(long = "header-read-timeout-secs", env = "PROVISIONER_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_read_timeout_secs: u64,
+
+    /// How long a shutdown (SIGTERM, Ctrl-C) waits for requests in flight before it drops them.
+    #[arg(long = "shutdown-grace-secs", env = "PROVISIONER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
     /// How long the response to a POST with an `Idempotency-Key` is kept for its retries.
     #[arg(long = "idempotency-ttl-secs", env = "PROVISIONER_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
     pub idempotency_ttl_secs: u64,
@@ -123,6 +132,8 @@ pub struct Settings {
     pub gateway: crate::gateway::GatewaySettings,
     pub rate_limits: crate::rate_limit::RateLimitSettings,
     pub request_timeout: Duration,
+    /// The server's own limits: header read timeout, shutdown grace.
+    pub server: crate::http::server::ServerLimits,
     pub idempotency: crate::idempotency::IdempotencySettings,
     /// Where `/metrics` is served; none when metrics are off.
     pub metrics_listen: Option<SocketAddr>,
@@ -160,6 +171,7 @@ impl ServeArgs {
                 per_address: rate("PROVISIONER_RATE_LIMIT_PER_ADDRESS", self.rate_limit_per_address.as_deref())?,
             },
             request_timeout: request_timeout(self.request_timeout_secs)?,
+            server: self.server_limits()?,
             idempotency: self.idempotency()?,
             metrics_listen: self.metrics_listen()?,
         })
@@ -180,6 +192,19 @@ impl ServeArgs {
             // that much at most, and is never replayed once expired anyway.
             sweep_every: (ttl / 4).min(Duration::from_secs(600)),
             ..Default::default()
+        })
+    }
+
+    fn server_limits(&self) -> Result<crate::http::server::ServerLimits, ConfigError> {
+        if !(1..=600).contains(&self.header_read_timeout_secs) {
+            return Err(ConfigError::new("PROVISIONER_HEADER_READ_TIMEOUT_SECS", "must be between 1 and 600 seconds"));
+        }
+        if self.shutdown_grace_secs > 3600 {
+            return Err(ConfigError::new("PROVISIONER_SHUTDOWN_GRACE_SECS", "must be at most 3600 seconds"));
+        }
+        Ok(crate::http::server::ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
         })
     }
 
@@ -288,6 +313,8 @@ mod tests {
             rate_limit_per_key: None,
             rate_limit_per_address: None,
             request_timeout_secs: 60,
+            header_read_timeout_secs: 30,
+            shutdown_grace_secs: 10,
             idempotency_ttl_secs: 86_400,
             idempotency_wait_ms: 5_000,
             metrics_listen: None,

@@ -24,6 +24,7 @@ mod gateway_replicas;
 mod gateway_sse;
 mod gateway_sse_upstream;
 mod http_connections;
+mod http_server;
 mod idempotency;
 mod input_limits;
 mod klavis_errors;

@@ -53,6 +53,10 @@ impl TestApp {
             gateway: Default::default(),
             rate_limits: Default::default(),
             request_timeout: std::time::Duration::from_secs(60),
+            server: services::http::server::ServerLimits {
+                header_read_timeout: std::time::Duration::from_secs(30),
+                shutdown_grace: std::time::Duration::from_secs(10),
+            },
             idempotency: Default::default(),
             metrics_listen: None,
         };

@@ -72,6 +72,26 @@ impl ServeProcess {
             .unwrap_or_else(|| panic!("no metrics listener logged:\n{}", output.join("\n")))
     }
 
+    /// SIGTERM, as an operator (or an orchestrator) stops it.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -TERM {}", self.child.id());
+    }
+
+    /// Its exit status, once it has exited, waiting at most `timeout`; none if still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The process id, to read its memory use in /proc.
     pub fn pid(&self) -> u32 {
         self.child.id()
