@@ -31,16 +31,22 @@ pub struct Surfaces {
     pub render: fn(&str, Problem) -> Response,
 }
 
+/// Whether a method and path name an operation of the API. The middleware runs before the
+/// router: a method the path does not answer must get the router's 405, not a replay or a 422
+/// of the key's first use.
+pub type Operations = Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>;
+
 /// Applied once, around the surfaces' APIs (see `router::app`).
 #[derive(Clone)]
 pub struct Idempotency {
     store: IdempotencyStore,
     surfaces: Surfaces,
+    operations: Operations,
 }
 
 impl Idempotency {
-    pub fn new(store: IdempotencyStore, surfaces: Surfaces) -> Self {
-        Self { store, surfaces }
+    pub fn new(store: IdempotencyStore, surfaces: Surfaces, operations: Operations) -> Self {
+        Self { store, surfaces, operations }
     }
 }
 
@@ -48,7 +54,12 @@ impl<E: Endpoint + 'static> Middleware<E> for Idempotency {
     type Output = IdempotentEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        IdempotentEndpoint { inner: Arc::new(inner), store: self.store.clone(), surfaces: self.surfaces }
+        IdempotentEndpoint {
+            inner: Arc::new(inner),
+            store: self.store.clone(),
+            surfaces: self.surfaces,
+            operations: self.operations.clone(),
+        }
     }
 }
 
@@ -57,6 +68,7 @@ pub struct IdempotentEndpoint<E> {
     inner: Arc<E>,
     store: IdempotencyStore,
     surfaces: Surfaces,
+    operations: Operations,
 }
 
 /// A keyed request, once its key and caller are known.
@@ -74,7 +86,8 @@ impl<E: Endpoint + 'static> Endpoint for IdempotentEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         // The draft's non-idempotent methods; PUT and DELETE are idempotent already.
-        if !matches!(*req.method(), Method::POST | Method::PATCH) {
+        let keyable = matches!(*req.method(), Method::POST | Method::PATCH);
+        if !keyable || !(self.operations)(req.method(), req.uri().path()) {
             return pass(&*self.inner, req).await;
         }
         let Some(raw) = req.headers().get(HEADER).map(|v| v.as_bytes().to_vec()) else {

@@ -8,7 +8,8 @@ pub mod key;
 pub mod middleware;
 pub mod store;
 
-pub use middleware::{Idempotency, Surfaces};
+pub use key::MAX_KEY_CHARS;
+pub use middleware::{Idempotency, Operations, Surfaces};
 pub use store::{IdempotencyStore, run_sweeper};
 
 use std::time::Duration;

@@ -82,6 +82,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));
     let spec = crate::spec::endpoint(&document);
     let docs = crate::spec::docs(&api.swagger_ui_html(), &generated, &document);
+    let operations: crate::idempotency::Operations = {
+        let allowed = allowed.clone();
+        Arc::new(move |method, path| allowed.answers(method, path))
+    };
     let limits = state.rate_limits.clone();
     let request_timeout = state.request_timeout;
     let api = api.around(move |next, req| deadline::within(next, req, request_timeout));
@@ -99,8 +103,11 @@ pub fn app(state: AppState) -> impl Endpoint {
         // errors included, hence the surfaces' error rendering inside it.
         .nest(
             "/",
-            api.around(surface::render_errors)
-                .with(Idempotency::new(state.idempotency.clone(), surface::FOR_IDEMPOTENCY)),
+            api.around(surface::render_errors).with(Idempotency::new(
+                state.idempotency.clone(),
+                surface::FOR_IDEMPOTENCY,
+                operations,
+            )),
         )
         .around(route::remember)
         .around(uri::refuse_control_characters)

@@ -14,6 +14,8 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "p
 struct Resource {
     /// `None` for a `{parameter}` segment.
     segments: Vec<Option<String>>,
+    /// Upper case, as `Method::as_str` gives them.
+    methods: Vec<String>,
     allow: HeaderValue,
 }
 
@@ -47,10 +49,20 @@ impl AllowedMethods {
         Self { resources }
     }
 
-    fn allow(&self, path: &str) -> Option<&HeaderValue> {
+    /// The resource the router picks for a path: the template with the most literal segments.
+    fn resource(&self, path: &str) -> Option<&Resource> {
         let segments: Vec<&str> = split(path).collect();
         let fits = self.resources.iter().filter_map(|r| Some((r.fit(&segments)?, r)));
-        fits.max_by_key(|(literal, _)| *literal).map(|(_, r)| &r.allow)
+        fits.max_by_key(|(literal, _)| *literal).map(|(_, r)| r)
+    }
+
+    fn allow(&self, path: &str) -> Option<&HeaderValue> {
+        self.resource(path).map(|r| &r.allow)
+    }
+
+    /// Whether the document has this operation (the router answers it rather than 404 or 405).
+    pub fn answers(&self, method: &poem::http::Method, path: &str) -> bool {
+        self.resource(path).is_some_and(|r| r.methods.iter().any(|m| m == method.as_str()))
     }
 
     /// Middleware: a 405 (an answer or an error) gets the path's `Allow`.
@@ -78,7 +90,7 @@ fn resource(path: &str, item: &Value) -> Option<Resource> {
     let methods: Vec<String> = METHODS.iter().filter(|m| item.get(**m).is_some()).map(|m| m.to_uppercase()).collect();
     let allow = HeaderValue::from_str(&methods.join(", ")).ok()?;
     let segments = split(path).map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned())).collect();
-    Some(Resource { segments, allow })
+    Some(Resource { segments, methods, allow })
 }
 
 #[cfg(test)]
@@ -95,5 +107,9 @@ mod tests {
         assert_eq!(allowed.allow("/api/v3/mcp/servers").unwrap(), "GET, POST");
         assert_eq!(allowed.allow("/api/v3/mcp/0f0e").unwrap(), "GET, DELETE, PATCH");
         assert!(allowed.allow("/elsewhere").is_none());
+        assert!(allowed.answers(&poem::http::Method::POST, "/api/v3/mcp/servers"));
+        assert!(!allowed.answers(&poem::http::Method::PATCH, "/api/v3/mcp/servers"));
+        assert!(allowed.answers(&poem::http::Method::PATCH, "/api/v3/mcp/0f0e"));
+        assert!(!allowed.answers(&poem::http::Method::POST, "/elsewhere"));
     }
 }

@@ -5,6 +5,7 @@
 mod aliases;
 pub mod allow;
 mod constraints;
+mod idempotency_key;
 mod nullable;
 mod pages;
 mod requests;
@@ -20,6 +21,7 @@ pub fn document(generated: &str) -> Value {
     // Before `nullable`, which then marks the rules' optional fields too.
     constraints::apply(&mut spec);
     requests::declare(&mut spec);
+    idempotency_key::declare(&mut spec);
     nullable::mark_optional_properties(&mut spec);
     pages::declare_json_errors(&mut spec);
     // Last, so that the v3.1 copies carry everything above.
