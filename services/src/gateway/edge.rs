@@ -73,13 +73,45 @@ pub(super) fn query_param(req: &Request, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-/// A POST's body, within [`MAX_REQUEST_BYTES`]; none for GET and DELETE.
+/// The longest a POST's body may take to arrive. The gateway's URLs have no request deadline
+/// (their answers may stream for minutes), so a body sent a byte at a time would otherwise
+/// hold its task for ever; 4 MiB at 140 KiB/s fits.
+pub(super) const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A POST's body, within [`MAX_REQUEST_BYTES`] and [`BODY_READ_TIMEOUT`]; none for GET and DELETE.
 pub(super) async fn read_body(req: &Request, body: Body) -> Result<Option<Bytes>, GatewayError> {
     if req.method() != Method::POST {
         return Ok(None);
     }
-    body.into_bytes_limit(MAX_REQUEST_BYTES).await.map(Some).map_err(|e| match e {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, body.into_bytes_limit(MAX_REQUEST_BYTES));
+    let Ok(read) = read.await else { return Err(GatewayError::BodyTimeout(BODY_READ_TIMEOUT)) };
+    read.map(Some).map_err(|e| match e {
         poem::error::ReadBodyError::PayloadTooLarge => GatewayError::TooLarge(MAX_REQUEST_BYTES),
         _ => GatewayError::InvalidRequest("the request body could not be read".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post() -> Request {
+        Request::builder().method(Method::POST).uri("/mcp/?instance_id=x".parse().unwrap()).finish()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_ends_is_refused_at_the_body_read_timeout() {
+        let never = Body::from_bytes_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let started = tokio::time::Instant::now();
+        let read = read_body(&post(), never).await;
+        assert!(matches!(read, Err(GatewayError::BodyTimeout(t)) if t == BODY_READ_TIMEOUT), "{read:?}");
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
+        assert_eq!(GatewayError::BodyTimeout(BODY_READ_TIMEOUT).status(), poem::http::StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_body_is_read() {
+        let read = read_body(&post(), Body::from_bytes(Bytes::from_static(b"{}"))).await;
+        assert_eq!(read.unwrap().as_deref(), Some(&b"{}"[..]));
+    }
 }

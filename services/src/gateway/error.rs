@@ -102,6 +102,9 @@ pub enum GatewayError {
     InvalidRequest(String),
     #[error("the request body exceeds {0} bytes")]
     TooLarge(usize),
+    /// A body trickled in slower than [`super::edge::BODY_READ_TIMEOUT`] allows: 408.
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    BodyTimeout(std::time::Duration),
     #[error("the upstream MCP server of `{server_name}` {problem}")]
     Upstream { server_name: String, problem: String },
     /// `Mcp-Method` / `Mcp-Name` disagree with the body (2026-07-28): 400, -32020.
@@ -164,7 +167,7 @@ impl GatewayError {
             Self::Upstream { .. } => -32004,
             Self::HiddenTool(_) => -32602,
             Self::ParseError => -32700,
-            Self::InvalidRequest(_) | Self::TooLarge(_) | Self::OriginNotAllowed(_) => -32600,
+            Self::InvalidRequest(_) | Self::TooLarge(_) | Self::BodyTimeout(_) | Self::OriginNotAllowed(_) => -32600,
             Self::RateLimited(_) => -32029,
             Self::HeaderMismatch(_) => -32020,
             Self::Internal | Self::Unrecorded(_) => -32603,
@@ -197,6 +200,7 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST
             }
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
