@@ -118,7 +118,6 @@ async fn three_replicas_over_one_database_behave_as_one_service() {
     connect_then_create_across_replicas_is_never_refused(&deployment).await;
     an_idempotent_retry_on_another_replica_replays(&deployment).await;
     a_retry_on_another_replica_while_the_first_runs_waits_then_409s(&deployment).await;
-    // Last: it revokes the deployment's key.
     a_revoked_key_stops_working_on_every_replica(&deployment).await;
 }
 
