@@ -82,6 +82,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     let allowed = Arc::new(crate::spec::allow::AllowedMethods::of(&document));
     let spec = crate::spec::endpoint(&document);
     let docs = crate::spec::docs(&api.swagger_ui_html(), &generated, &document);
+    let templates: route::Templates = {
+        let allowed = allowed.clone();
+        Arc::new(move |path| allowed.template(path))
+    };
     let operations: crate::idempotency::Operations = {
         let allowed = allowed.clone();
         Arc::new(move |method, path| allowed.answers(method, path))
@@ -109,7 +113,7 @@ pub fn app(state: AppState) -> impl Endpoint {
                 operations,
             )),
         )
-        .around(route::remember)
+        .around(move |next, req| route::remember(next, req, templates.clone()))
         .around(uri::refuse_control_characters)
         .around(surface::render_errors)
         .around(move |next, req| allowed.clone().add_to_405(next, req))

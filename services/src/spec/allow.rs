@@ -14,6 +14,8 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "p
 struct Resource {
     /// `None` for a `{parameter}` segment.
     segments: Vec<Option<String>>,
+    /// As the document writes it: `/mcp-server/instance/{instanceId}`.
+    template: Arc<str>,
     /// Upper case, as `Method::as_str` gives them.
     methods: Vec<String>,
     allow: HeaderValue,
@@ -60,6 +62,11 @@ impl AllowedMethods {
         self.resource(path).map(|r| &r.allow)
     }
 
+    /// The document's template of the path, when it has one.
+    pub fn template(&self, path: &str) -> Option<Arc<str>> {
+        self.resource(path).map(|r| r.template.clone())
+    }
+
     /// Whether the document has this operation (the router answers it rather than 404 or 405).
     pub fn answers(&self, method: &poem::http::Method, path: &str) -> bool {
         self.resource(path).is_some_and(|r| r.methods.iter().any(|m| m == method.as_str()))
@@ -90,7 +97,7 @@ fn resource(path: &str, item: &Value) -> Option<Resource> {
     let methods: Vec<String> = METHODS.iter().filter(|m| item.get(**m).is_some()).map(|m| m.to_uppercase()).collect();
     let allow = HeaderValue::from_str(&methods.join(", ")).ok()?;
     let segments = split(path).map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned())).collect();
-    Some(Resource { segments, methods, allow })
+    Some(Resource { segments, template: path.into(), methods, allow })
 }
 
 #[cfg(test)]
@@ -111,5 +118,7 @@ mod tests {
         assert!(!allowed.answers(&poem::http::Method::PATCH, "/api/v3/mcp/servers"));
         assert!(allowed.answers(&poem::http::Method::PATCH, "/api/v3/mcp/0f0e"));
         assert!(!allowed.answers(&poem::http::Method::POST, "/elsewhere"));
+        assert_eq!(allowed.template("/api/v3/mcp/0f0e").as_deref(), Some("/api/v3/mcp/{id}"));
+        assert_eq!(allowed.template("/elsewhere"), None);
     }
 }

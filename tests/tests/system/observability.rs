@@ -136,6 +136,15 @@ async fn metrics_count_requests_commands_events_and_gateway_calls_by_template_on
     assert_eq!(read.send().await.unwrap().status(), 200);
     let missing = http.get(format!("{}/no/such/{instance_id}", serve.base_url)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // Answered before the handler: a replay by the idempotency middleware is still its route's.
+    for _ in 0..2 {
+        let keyed = http
+            .post(format!("{}/mcp-server/instance/create", serve.base_url))
+            .bearer_auth(&key)
+            .header("idempotency-key", "observed")
+            .json(&json!({"serverName": "GitHub", "userId": "bob"}));
+        assert_eq!(keyed.send().await.unwrap().status(), 200);
+    }
     let (mut session, opened) = Session::open(&format!("{}/mcp/?instance_id={instance_id}", serve.base_url)).await;
     assert_eq!(opened.status, 200, "{opened:?}");
     let called = session.call_tool("whoami", json!({})).await;
@@ -145,14 +154,14 @@ async fn metrics_count_requests_commands_events_and_gateway_calls_by_template_on
     // Assert: requests by surface, template, method and status, with their latency.
     let requests = "provisioner_http_requests_total";
     let create = [("surface", "klavis"), ("route", "/mcp-server/instance/create"), ("method", "POST")];
-    assert_eq!(scrape.value(requests, &[create[0], create[1], create[2], ("status", "200")]), 1.0, "{}", scrape.text);
-    // poem-openapi names path parameters by position.
-    let get = [("surface", "klavis"), ("route", "/mcp-server/instance/:param0"), ("status", "200")];
+    assert_eq!(scrape.value(requests, &[create[0], create[1], create[2], ("status", "200")]), 3.0, "{}", scrape.text);
+    // The document's template, path parameters by name.
+    let get = [("surface", "klavis"), ("route", "/mcp-server/instance/{instanceId}"), ("status", "200")];
     assert_eq!(scrape.value(requests, &get), 1.0, "{}", scrape.text);
     assert_eq!(scrape.value(requests, &[("route", "unmatched"), ("status", "404")]), 1.0, "{}", scrape.text);
     assert!(scrape.value(requests, &[("surface", "gateway"), ("route", "/mcp")]) >= 2.0, "{}", scrape.text);
     let latency = [("surface", "klavis"), ("route", "/mcp-server/instance/create")];
-    assert_eq!(scrape.value("provisioner_http_request_duration_seconds_count", &latency), 1.0, "{}", scrape.text);
+    assert_eq!(scrape.value("provisioner_http_request_duration_seconds_count", &latency), 3.0, "{}", scrape.text);
     assert!(!scrape.text.contains(&instance_id), "an id in a label:\n{}", scrape.text);
 
     // Commands by aggregate, command and outcome; events appended; the key cache.
