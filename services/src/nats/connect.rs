@@ -2,6 +2,7 @@
 //! checked settings (TLS and credential included), [`connect`] connects with them, and a
 //! failure says which setting to look at ([`ConnectFailure`]).
 
+use super::security;
 use super::settings::{RelaySettings, tls_settings};
 use anyhow::Context;
 use std::time::Duration;
@@ -68,11 +69,33 @@ impl ConnectFailure {
             }
             Kind::Authentication => (true, format!("cannot sign NATS's challenge with the credential ({auth})")),
             Kind::Tls => (true, format!("TLS with NATS failed ({chain}): check NATS_URL and {}", tls_settings())),
+            // The server's certificate, checked by this client.
+            Kind::Io if chain.contains("invalid peer certificate") => (
+                true,
+                format!(
+                    "the NATS server's certificate is not trusted ({chain}): set {} to the CA that signs it, and \
+                     name in NATS_URL a host the certificate is for",
+                    security::CA_FILE
+                ),
+            ),
             // TLS 1.3 ends the client's handshake before the server has checked the client's
-            // certificate: a refusal arrives as an alert on the first read.
-            Kind::Io if chain.contains("alert") || chain.contains("certificate") => {
-                (true, format!("NATS refused the TLS connection ({chain}): check {}", tls_settings()))
-            }
+            // certificate: its refusal arrives as an alert on the first read.
+            Kind::Io if chain.contains("CertificateRequired") => (
+                true,
+                format!(
+                    "NATS asks for a client certificate ({chain}): set {} and {}",
+                    security::CLIENT_CERT,
+                    security::CLIENT_KEY
+                ),
+            ),
+            Kind::Io if chain.contains("alert") => (
+                true,
+                format!(
+                    "NATS refused the TLS connection ({chain}): check {} and {} (a certificate its CA signs)",
+                    security::CLIENT_CERT,
+                    security::CLIENT_KEY
+                ),
+            ),
             _ => (false, format!("cannot connect to NATS: {chain}")),
         };
         Self { misconfigured, message }

@@ -15,7 +15,8 @@ pub const STREAM: &str = "PROVISIONER_NATS_STREAM";
 pub const SUBJECT_PREFIX: &str = "PROVISIONER_NATS_SUBJECT_PREFIX";
 
 /// Where events are published, how to connect there, and the stream's shape and names. No
-/// `Debug`: it holds passwords and tokens.
+/// `Debug`: it holds passwords and tokens. The ids are the flags' names: a command that
+/// flattens these beside its own arguments (`republish --stream`) keeps both.
 #[derive(Clone, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL (JetStream), where events are published: `nats://host:port`, or
@@ -37,47 +38,81 @@ pub struct NatsArgs {
 
     /// The JetStream stream events and gateway records go to. Two deployments sharing one
     /// NATS need two streams (and two subject prefixes).
-    #[arg(long = "nats-stream", env = "PROVISIONER_NATS_STREAM", default_value = DEFAULT_STREAM)]
+    #[arg(
+        id = "nats-stream",
+        long = "nats-stream",
+        value_name = "NAME",
+        env = "PROVISIONER_NATS_STREAM",
+        default_value = DEFAULT_STREAM
+    )]
     pub stream: String,
 
     /// The first tokens of every subject: events on `<prefix>.events.>`, gateway records on
     /// `<prefix>.gateway.>`, the gateway's replicas on `<prefix>-legacy-sse.<replica>`.
-    #[arg(long = "nats-subject-prefix", env = "PROVISIONER_NATS_SUBJECT_PREFIX", default_value = DEFAULT_SUBJECT_PREFIX)]
+    #[arg(
+        id = "nats-subject-prefix",
+        long = "nats-subject-prefix",
+        value_name = "PREFIX",
+        env = "PROVISIONER_NATS_SUBJECT_PREFIX",
+        default_value = DEFAULT_SUBJECT_PREFIX
+    )]
     pub subject_prefix: String,
 
     /// PEM file of the CA(s) that sign the NATS server's certificate, trusted instead of the
     /// system's roots. Setting it makes TLS required.
-    #[arg(long = "nats-ca-file", env = "PROVISIONER_NATS_CA_FILE")]
+    #[arg(id = "nats-ca-file", long = "nats-ca-file", value_name = "PATH", env = "PROVISIONER_NATS_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 
     /// PEM certificate (chain) this service shows NATS, for mutual TLS; with
     /// `PROVISIONER_NATS_CLIENT_KEY`.
-    #[arg(long = "nats-client-cert", env = "PROVISIONER_NATS_CLIENT_CERT")]
+    #[arg(
+        id = "nats-client-cert",
+        long = "nats-client-cert",
+        value_name = "PATH",
+        env = "PROVISIONER_NATS_CLIENT_CERT"
+    )]
     pub client_cert: Option<PathBuf>,
 
     /// PEM private key of `PROVISIONER_NATS_CLIENT_CERT`.
-    #[arg(long = "nats-client-key", env = "PROVISIONER_NATS_CLIENT_KEY")]
+    #[arg(id = "nats-client-key", long = "nats-client-key", value_name = "PATH", env = "PROVISIONER_NATS_CLIENT_KEY")]
     pub client_key: Option<PathBuf>,
 
     /// A NATS `.creds` file (user JWT and NKey seed, as `nsc` writes it).
-    #[arg(long = "nats-creds-file", env = "PROVISIONER_NATS_CREDS_FILE")]
+    #[arg(id = "nats-creds-file", long = "nats-creds-file", value_name = "PATH", env = "PROVISIONER_NATS_CREDS_FILE")]
     pub creds_file: Option<PathBuf>,
 
     /// A file holding an NKey user seed (`SU...`); the seed itself is never a setting.
-    #[arg(long = "nats-nkey-seed-file", env = "PROVISIONER_NATS_NKEY_SEED_FILE")]
+    #[arg(
+        id = "nats-nkey-seed-file",
+        long = "nats-nkey-seed-file",
+        value_name = "PATH",
+        env = "PROVISIONER_NATS_NKEY_SEED_FILE"
+    )]
     pub nkey_seed_file: Option<PathBuf>,
 
     /// NATS user name; with `PROVISIONER_NATS_PASSWORD`.
-    #[arg(long = "nats-user", env = "PROVISIONER_NATS_USER")]
+    #[arg(id = "nats-user", long = "nats-user", value_name = "USER", env = "PROVISIONER_NATS_USER")]
     pub user: Option<String>,
 
     /// NATS password of `PROVISIONER_NATS_USER` (prefer the variable to the flag, which other
     /// users of the machine can see).
-    #[arg(long = "nats-password", env = "PROVISIONER_NATS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        id = "nats-password",
+        long = "nats-password",
+        value_name = "PASSWORD",
+        env = "PROVISIONER_NATS_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
 
     /// NATS authentication token.
-    #[arg(long = "nats-token", env = "PROVISIONER_NATS_TOKEN", hide_env_values = true)]
+    #[arg(
+        id = "nats-token",
+        long = "nats-token",
+        value_name = "TOKEN",
+        env = "PROVISIONER_NATS_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 }
 
