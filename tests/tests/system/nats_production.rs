@@ -455,6 +455,29 @@ async fn a_creds_file_user_of_an_operator_mode_server_carries_events_and_an_unkn
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_that_does_not_answer_yet_is_waited_for_and_not_a_start_error() {
+    // Arrange: a NATS that is down when the service starts.
+    let mut nats = NatsServer::start().await;
+    nats.stop().await;
+    let deployment = Deployment::create("Later").await;
+    let (url, master) = (nats.url(), MasterKey::generate_base64());
+
+    // Act: serve and relay start anyway; NATS comes up after them.
+    let _serve = ServeProcess::start(&deployment.env(&[("NATS_URL", &url), ("PROVISIONER_MASTER_KEY", &master)]));
+    let mut relay = RelayProcess::start(&deployment.db.url, &url);
+    relay.wait_for("NATS does not answer yet", Duration::from_secs(30)).await;
+    nats.restart().await;
+
+    // Assert
+    let client = async_nats::connect(url.as_str()).await.unwrap();
+    assert_all_events(
+        &consume(client, events::envelope::STREAM, deployment.event_ids.len()).await,
+        &deployment,
+        "provisioner",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_deployments_on_one_nats_each_publish_to_their_own_stream_and_verify_finds_no_strays() {
     // Arrange: one NATS, two stores, each with its own stream and subject prefix.
     let nats = NatsServer::start().await;

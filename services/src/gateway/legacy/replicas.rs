@@ -248,6 +248,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_replica_subject_is_under_the_deployments_prefix_and_outside_its_stream() {
+        assert_eq!(subject(&Namespace::default(), "r1"), "provisioner-legacy-sse.r1");
+        let acme = Namespace::new("ACME", "acme.provisioner").unwrap();
+        let owner = subject(&acme, "r1");
+        assert_eq!(owner, "acme.provisioner-legacy-sse.r1");
+        let captured = [acme.all_events(), acme.all_records()];
+        assert!(captured.iter().all(|filter| !owner.starts_with(filter.trim_end_matches('>'))), "{owner}");
+    }
+
+    #[test]
     fn outcomes_keep_the_errors_a_client_must_tell_apart() {
         for error in [GatewayError::SessionNotFound, GatewayError::InstanceNotFound] {
             assert_eq!(Outcome::of(Err(error.clone())).into_result(), Err(error));
