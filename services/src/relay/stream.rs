@@ -9,7 +9,7 @@ use std::time::Duration;
 /// How long a JetStream request (a publish's ack included) may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to NATS (see [`crate::nats::connect`]). The client reconnects by itself after a
+/// Connects to NATS (see [`crate::nats::connect()`]). The client reconnects by itself after a
 /// loss, forever; publishes made while it is away wait in its buffer or time out, and the
 /// relay retries them.
 pub async fn connect(settings: &RelaySettings, name: &str, max_in_flight: usize) -> anyhow::Result<jetstream::Context> {
