@@ -88,10 +88,12 @@ async fn consume(client: async_nats::Client, stream: &str, expected: usize) -> V
         assert!(Instant::now() < deadline, "the stream {stream} did not get {expected} messages within 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let config = pull::OrderedConfig { filter_subject: String::new(), ..Default::default() };
-    let mut messages = handle.create_consumer(config).await.unwrap().messages().await.unwrap();
+    // Everything the stream holds, so that a message of anyone else's would be read too.
+    let held = handle.info().await.unwrap().state.messages as usize;
+    let consumer = handle.create_consumer(pull::OrderedConfig::default()).await.unwrap();
+    let mut messages = consumer.messages().await.unwrap();
     let mut read = Vec::new();
-    while read.len() < handle.info().await.unwrap().state.messages as usize {
+    while read.len() < held {
         let message = tokio::time::timeout(Duration::from_secs(10), messages.next()).await.unwrap().unwrap().unwrap();
         let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).unwrap().as_str().to_owned();
         read.push((id, message.subject.to_string()));
