@@ -4,7 +4,10 @@
 //! - Stream [`STREAM`], subjects `provisioner.events.<project>.<aggregate>.<event>`, for
 //!   example `provisioner.events.7f0c….instance.created`. Filter one project with
 //!   `provisioner.events.<project>.>`, one kind of event in every project with
-//!   `provisioner.events.*.instance.*`.
+//!   `provisioner.events.*.instance.*`. A deployment may be configured with another stream
+//!   and subject prefix (to share one NATS with another deployment): its
+//!   [`crate::Namespace`] builds its names; the constants and functions here are the default
+//!   namespace's.
 //! - The message id (`Nats-Msg-Id`, and the envelope's `id`) is
 //!   `<aggregate>:<aggregate id>:<sequence>`: unique per event, stable across republishing, so
 //!   JetStream drops a copy the relay sends twice.
@@ -36,15 +39,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
-/// The JetStream stream every event is published to.
-pub const STREAM: &str = "PROVISIONER_EVENTS";
-/// The first tokens of every subject.
+/// The JetStream stream every event is published to (in the default [`crate::Namespace`]).
+pub const STREAM: &str = crate::namespace::DEFAULT_STREAM;
+/// The first tokens of every subject (in the default [`crate::Namespace`]).
 pub const SUBJECT_PREFIX: &str = "provisioner.events";
 /// The `type` prefix: `provisioner.<aggregate>.<event>.v<major version>`.
 pub const TYPE_PREFIX: &str = "provisioner";
 
 /// The subject of one event: `provisioner.events.<project>.<aggregate>.<event>`, where
 /// `event_type` is the event's stable name, `<aggregate>.<event>` (see [`Event::event_type`]).
+/// The default namespace's; see [`crate::Namespace::event_subject`].
 pub fn subject(project: ProjectId, event_type: &str) -> String {
     format!("{SUBJECT_PREFIX}.{project}.{event_type}")
 }

@@ -4,7 +4,9 @@
 //! - Same stream as the events ([`crate::envelope::STREAM`]), their own subjects:
 //!   `provisioner.gateway.<project>.<kind>`, for example
 //!   `provisioner.gateway.7f0c….tool.called`. One project: `provisioner.gateway.<project>.>`;
-//!   every tool call everywhere: `provisioner.gateway.*.tool.called`.
+//!   every tool call everywhere: `provisioner.gateway.*.tool.called`. Those are the default
+//!   namespace's subjects; a deployment with its own prefix uses
+//!   [`crate::Namespace::record_subject`] and its siblings.
 //! - The message id (`Nats-Msg-Id`, and the envelope's `id`) is `gateway:<record id>`, stable
 //!   across republishing, so JetStream drops a copy the publisher sends twice.
 //! - Records arrive in the order they were committed (`position`).
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
-/// The first tokens of every record's subject.
+/// The first tokens of every record's subject (in the default [`crate::Namespace`]).
 pub const SUBJECT_PREFIX: &str = "provisioner.gateway";
 /// The first part of every record's message id.
 pub const MESSAGE_ID_PREFIX: &str = "gateway";

@@ -16,6 +16,8 @@
 //!   user's connected account (Composio).
 //! - [`envelope`]: what a subscriber receives on NATS (CloudEvents 1.0 JSON), the stream and
 //!   subject names, and [`decode`], from a message to a typed event.
+//! - [`namespace`]: a deployment's stream name and subject prefix ([`Namespace`]), for
+//!   deployments that share one NATS; the default is the names of [`envelope`] and [`gateway`].
 //! - [`gateway`]: the MCP gateway's records (sessions opened and closed, tool calls), their
 //!   subjects and [`gateway::decode`]; not events of an aggregate, published beside them.
 //! - [`upcast`](mod@upcast): every event type's current version, and the steps that bring a payload
@@ -28,6 +30,7 @@ pub mod envelope;
 pub mod gateway;
 pub mod ids;
 pub mod instance;
+pub mod namespace;
 pub mod oauth_app;
 pub mod project;
 pub mod secret;
@@ -39,6 +42,7 @@ pub use connected_account::ConnectedAccountEvent;
 pub use envelope::{AnyEvent, DecodeError, Envelope, Received, decode};
 pub use ids::{ApiKeyId, IdParseError, InstanceId, ProjectId, ServerId};
 pub use instance::InstanceEvent;
+pub use namespace::{Namespace, NamespaceError};
 pub use oauth_app::OAuthAppEvent;
 pub use project::ProjectEvent;
 pub use secret::SealedSecret;

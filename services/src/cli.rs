@@ -332,6 +332,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     let settings = args.nats.required()?;
     let pool = store::connect_and_migrate(&args.database.url()?).await?;
+    check_nats_at_start(&settings).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
     let relay = tokio::spawn(Relay::new(pool.clone(), settings.clone()).run(cancel.clone()));
     let publisher = tokio::spawn(crate::gateway_record::Publisher::new(pool, settings).run(cancel.clone()));
@@ -342,23 +343,48 @@ async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What an operator needs to know of the relay, one fact per line.
+/// Stops a start whose NATS settings NATS refuses (a wrong credential or certificate); a
+/// NATS that does not answer yet is only waited for, as the relay does.
+async fn check_nats_at_start(settings: &crate::config::RelaySettings) -> anyhow::Result<()> {
+    match crate::nats::probe(settings).await {
+        Err(e) if crate::nats::ConnectFailure::is_misconfiguration(&e) => Err(e),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "NATS does not answer yet; the relay keeps trying");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// What an operator needs to know of the relay, one fact per line. Fails (after printing)
+/// when NATS refuses the configured credential or certificate.
 async fn relay_status(args: RelayArgs) -> anyhow::Result<()> {
     let pool = store::connect_and_migrate(&args.database.url()?).await?;
     let report = RelayReport::read(&pool, Relay::SUBSCRIBER).await?;
     println!("checkpoint            {}", report.checkpoint);
     println!("lag                   {} events, {:.1} s", report.lag.events, report.lag.seconds);
-    let live = match args.nats.relay_settings()? {
-        Some(settings) => Some(relay::stream::connect(&settings, "provisioner-relay-status", 1).await),
+    let settings = args.nats.relay_settings()?;
+    let live = match &settings {
+        Some(settings) => Some(relay::stream::connect(settings, "provisioner-relay-status", 1).await),
         None => None,
     };
-    let live_sequence = match live {
-        Some(Ok(js)) => relay::stream::last_sequence(&js).await.map_err(|e| format!("{e:#}")),
-        Some(Err(e)) => Err(format!("{e:#}")),
-        None => Err("NATS_URL not set".into()),
+    let mut refused = None;
+    let live_sequence = match (live, &settings) {
+        (Some(Ok(js)), Some(settings)) => {
+            relay::stream::last_sequence(&js, settings.namespace.stream()).await.map_err(|e| format!("{e:#}"))
+        }
+        (Some(Err(e)), _) => {
+            let why = format!("{e:#}");
+            if crate::nats::ConnectFailure::is_misconfiguration(&e) {
+                refused = Some(e);
+            }
+            Err(why)
+        }
+        _ => Err("NATS_URL not set".into()),
     };
+    let stream = settings.as_ref().map_or(events::envelope::STREAM, |s| s.namespace.stream());
     match (live_sequence, report.heartbeat.as_ref().and_then(|b| b.stream_last_sequence)) {
-        (Ok(sequence), _) => println!("stream last sequence  {sequence} ({})", events::envelope::STREAM),
+        (Ok(sequence), _) => println!("stream last sequence  {sequence} ({stream})"),
         (Err(why), Some(recorded)) => println!("stream last sequence  {recorded} (recorded by the relay; live: {why})"),
         (Err(why), None) => println!("stream last sequence  unknown ({why})"),
     }
@@ -379,11 +405,12 @@ async fn relay_status(args: RelayArgs) -> anyhow::Result<()> {
             report.oversized.events
         ),
     }
-    match report.problem(std::time::Duration::from_secs(10)) {
-        Some(problem) => println!("status                degraded: {problem}"),
-        None => println!("status                ok"),
+    match (&refused, report.problem(std::time::Duration::from_secs(10))) {
+        (Some(_), _) => println!("status                misconfigured: NATS refuses this service's settings"),
+        (None, Some(problem)) => println!("status                degraded: {problem}"),
+        (None, None) => println!("status                ok"),
     }
-    Ok(())
+    refused.map_or(Ok(()), Err)
 }
 
 /// Ctrl-C or SIGTERM.

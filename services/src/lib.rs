@@ -20,6 +20,8 @@
 //!   its sessions and tool calls on the record (group commit) and on NATS.
 //! - [`audit`]: who changed what and when, and any state as of a time (CLI and HTTP).
 //! - [`verify`]: every view and the NATS stream checked against the event store.
+//! - [`nats`]: the NATS settings (servers, TLS, credentials, stream and subject names) and the
+//!   one function every part connects with.
 //! - [`outbound`]: the HTTP client for calls to URLs projects name (token endpoints): public
 //!   addresses only, no redirects, a capped answer.
 //! - [`config`], [`startup`], [`cli`], [`telemetry`]: settings, wiring, the binary.
@@ -44,6 +46,7 @@ pub mod ids;
 pub mod instance;
 pub mod klavis;
 pub mod metrics;
+pub mod nats;
 pub mod oauth;
 pub mod outbound;
 pub mod project;

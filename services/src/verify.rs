@@ -39,7 +39,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         None => println!("stream: not checked (NATS_URL is not set)"),
         Some(settings) => {
             let js = crate::relay::stream::connect(&settings, "provisioner-verify", 1).await?;
-            let check = stream(&pool, &js, events::envelope::STREAM).await?;
+            let check = stream(&pool, &js, settings.namespace.stream()).await?;
             problems += check.problems();
             check.print();
         }

@@ -53,7 +53,7 @@ async fn measure(args: &RelayBenchArgs, settings: &RelaySettings, url: &str) -> 
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(24).connect(url).await?;
     let js = stream::connect(settings, "bench-consumer", 1).await?;
     stream::ensure(&js, settings).await?;
-    let skip = stream::last_sequence(&js).await?;
+    let skip = stream::last_sequence(&js, settings.namespace.stream()).await?;
 
     eprintln!(
         "latency: {} events/s for {} s, one per transaction, relay and consumer running",
@@ -61,7 +61,9 @@ async fn measure(args: &RelayBenchArgs, settings: &RelaySettings, url: &str) -> 
     );
     let cancel = CancellationToken::new();
     let relay = tokio::spawn(Relay::new(pool.clone(), settings.clone()).run(cancel.clone()));
-    let latency = steady_latency(&pool, &js, skip, args.rate, Duration::from_secs(args.duration)).await?;
+    let latency =
+        steady_latency(&pool, &js, settings.namespace.stream(), skip, args.rate, Duration::from_secs(args.duration))
+            .await?;
     cancel.cancel();
     relay.await?;
 
@@ -72,7 +74,7 @@ async fn measure(args: &RelayBenchArgs, settings: &RelaySettings, url: &str) -> 
     let relay = tokio::spawn(Relay::new(pool.clone(), settings.clone()).run(cancel.clone()));
     wait_until_published(&pool).await?;
     let catch_up = started.elapsed();
-    let in_stream = stream::last_sequence(&js).await? - skip;
+    let in_stream = stream::last_sequence(&js, settings.namespace.stream()).await? - skip;
 
     cancel.cancel();
     relay.await?;
@@ -95,12 +97,13 @@ async fn measure(args: &RelayBenchArgs, settings: &RelaySettings, url: &str) -> 
 async fn steady_latency(
     pool: &PgPool,
     js: &async_nats::jetstream::Context,
+    stream: &str,
     skip: u64,
     rate: u64,
     duration: Duration,
 ) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
     let consumer = js
-        .get_stream(events::envelope::STREAM)
+        .get_stream(stream)
         .await?
         .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: skip + 1 },

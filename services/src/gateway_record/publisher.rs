@@ -15,6 +15,7 @@ use crate::projection::LeaderLock;
 use crate::relay::{self, Backoff, stream};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture};
+use events::Namespace;
 use events::gateway::{self, RecordEnvelope};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -86,7 +87,7 @@ impl Publisher {
                 while wake.next_buffered().is_some() {}
                 continue;
             }
-            match publish(js, &batch).await {
+            match publish(js, &self.settings.namespace, &batch).await {
                 Ok(()) => {
                     if retry.failing() {
                         tracing::info!("NATS answers again; gateway record publisher catching up");
@@ -130,10 +131,10 @@ impl Publisher {
     }
 }
 
-/// The subject, message id and payload of a stored record.
-pub fn outgoing(stored: &StoredRecord) -> anyhow::Result<(String, String, bytes::Bytes)> {
+/// The subject (in `namespace`), message id and payload of a stored record.
+pub fn outgoing(stored: &StoredRecord, namespace: &Namespace) -> anyhow::Result<(String, String, bytes::Bytes)> {
     let record = &stored.record;
-    let subject = gateway::subject(record.project, record.kind);
+    let subject = namespace.record_subject(record.project, record.kind);
     let message_id = gateway::message_id(record.record_id);
     let envelope = RecordEnvelope::of(record.clone(), stored.position.to_string());
     Ok((subject, message_id, serde_json::to_vec(&envelope)?.into()))
@@ -142,14 +143,14 @@ pub fn outgoing(stored: &StoredRecord) -> anyhow::Result<(String, String, bytes:
 /// Publishes a batch, pipelined, and awaits every ack. Records have no order among
 /// themselves beyond commit order, which the pipeline keeps unless a publish in the middle
 /// fails and is retried after later ones were stored.
-async fn publish(js: &jetstream::Context, batch: &[StoredRecord]) -> anyhow::Result<()> {
+async fn publish(js: &jetstream::Context, namespace: &Namespace, batch: &[StoredRecord]) -> anyhow::Result<()> {
     let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
     for stored in batch {
-        let (subject, message_id, payload) = outgoing(stored)?;
+        let (subject, message_id, payload) = outgoing(stored, namespace)?;
         let message = jetstream::message::PublishMessage::build()
             .payload(payload)
             .message_id(&message_id)
-            .expected_stream(events::envelope::STREAM);
+            .expected_stream(namespace.stream());
         acks.push(js.send_publish(subject, message).await.context("cannot send a gateway record")?);
     }
     for ack in acks {

@@ -2,7 +2,7 @@ use crate::feed::FeedEvent;
 use crate::telemetry::trace_context;
 use anyhow::Context;
 use events::envelope::{self, Envelope};
-use events::{AnyEvent, secret};
+use events::{AnyEvent, Namespace, secret};
 
 /// One event, ready for JetStream: its subject, its `Nats-Msg-Id` and its CloudEvents body.
 #[derive(Debug, Clone)]
@@ -27,8 +27,8 @@ const HEADER_ALLOWANCE: usize = 1024;
 /// envelope without `data`, pointing at the audit API. A message the server refuses would
 /// stop the stream for every project (the relay retries its batch until it is taken), so
 /// the event goes out in the one form that fits; nothing is lost, the store keeps it whole.
-pub fn fitting(event: &FeedEvent, max_message_bytes: usize) -> anyhow::Result<Outgoing> {
-    let full = outgoing(event)?;
+pub fn fitting(event: &FeedEvent, namespace: &Namespace, max_message_bytes: usize) -> anyhow::Result<Outgoing> {
+    let full = outgoing(event, namespace)?;
     let room = max_message_bytes.saturating_sub(HEADER_ALLOWANCE);
     if full.payload.len() <= room {
         return Ok(full);
@@ -41,8 +41,9 @@ pub fn fitting(event: &FeedEvent, max_message_bytes: usize) -> anyhow::Result<Ou
 }
 
 /// The published form of a stored event: typed once (which also names its project), secrets
-/// removed, wrapped in the envelope the `events` crate documents for subscribers.
-pub fn outgoing(event: &FeedEvent) -> anyhow::Result<Outgoing> {
+/// removed, wrapped in the envelope the `events` crate documents for subscribers, on its
+/// subject in `namespace`.
+pub fn outgoing(event: &FeedEvent, namespace: &Namespace) -> anyhow::Result<Outgoing> {
     let mut data = event.payload()?;
     let typed = AnyEvent::from_json(&event.aggregate_type, data.clone())
         .with_context(|| format!("event at {} cannot be published", event.position))?;
@@ -68,7 +69,7 @@ pub fn outgoing(event: &FeedEvent) -> anyhow::Result<Outgoing> {
         traceparent: traceparent.clone(),
     };
     Ok(Outgoing {
-        subject: envelope::subject(project, &event.event_type),
+        subject: namespace.event_subject(project, &event.event_type),
         message_id,
         payload: serde_json::to_vec(&body)?.into(),
         omitted: None,
@@ -115,13 +116,13 @@ mod tests {
 
     #[test]
     fn an_event_too_large_for_a_message_goes_out_as_its_claim_check() {
-        let small = fitting(&server_deleted(10), 64 * 1024).unwrap();
+        let small = fitting(&server_deleted(10), &Namespace::default(), 64 * 1024).unwrap();
         assert_eq!(small.omitted, None);
         assert!(String::from_utf8_lossy(&small.payload).contains("nnnnnnnnnn"));
 
         let large = server_deleted(100 * 1024);
-        let full = outgoing(&large).unwrap();
-        let check = fitting(&large, 64 * 1024).unwrap();
+        let full = outgoing(&large, &Namespace::default()).unwrap();
+        let check = fitting(&large, &Namespace::default(), 64 * 1024).unwrap();
         assert_eq!(check.omitted, Some(full.payload.len()));
         assert_eq!(
             (check.message_id.as_str(), check.subject.as_str()),
@@ -152,13 +153,13 @@ mod tests {
     fn the_stored_trace_context_goes_into_the_envelope_and_beside_it() {
         let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let traced = FeedEvent { metadata: json!({"actor": "t", "traceparent": traceparent}), ..server_deleted(1) };
-        let out = outgoing(&traced).unwrap();
+        let out = outgoing(&traced, &Namespace::default()).unwrap();
         assert_eq!(out.traceparent.as_deref(), Some(traceparent));
         let envelope = events::decode(&out.payload).unwrap().envelope;
         assert_eq!(envelope.trace_id(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
         let forged = FeedEvent { metadata: json!({"traceparent": "00-x\r\nX-Evil: 1"}), ..server_deleted(1) };
-        assert_eq!(outgoing(&forged).unwrap().traceparent, None);
-        assert_eq!(outgoing(&server_deleted(1)).unwrap().traceparent, None);
+        assert_eq!(outgoing(&forged, &Namespace::default()).unwrap().traceparent, None);
+        assert_eq!(outgoing(&server_deleted(1), &Namespace::default()).unwrap().traceparent, None);
     }
 
     #[test]

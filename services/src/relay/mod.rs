@@ -26,6 +26,7 @@ use crate::config::RelaySettings;
 use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, read_after};
 use crate::projection::LeaderLock;
 use async_nats::jetstream::{self, context::PublishAckFuture};
+use events::Namespace;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -94,7 +95,7 @@ impl Relay {
                 }
                 continue;
             }
-            match publish(js, &self.pool, events::envelope::STREAM, &batch).await {
+            match publish(js, &self.pool, &self.settings.namespace, self.settings.namespace.stream(), &batch).await {
                 Ok(Acked { last_sequence: sequence, .. }) => {
                     if retry.failing() {
                         tracing::info!("NATS answers again; relay catching up");
@@ -209,15 +210,22 @@ struct Acked {
 /// Publishes a batch to `stream`, run by run (see [`message::runs`]), each run pipelined and
 /// fully acknowledged before the next. `Nats-Expected-Stream` makes every ack come from
 /// `stream`, never from another stream that happens to capture the subject. An event too
-/// large for the server's `max_payload` goes out as its claim check, recorded in `pool`.
-async fn publish(js: &jetstream::Context, pool: &PgPool, stream: &str, batch: &[FeedEvent]) -> anyhow::Result<Acked> {
+/// large for the server's `max_payload` goes out as its claim check, recorded in `pool`. The
+/// subjects are `namespace`'s.
+async fn publish(
+    js: &jetstream::Context,
+    pool: &PgPool,
+    namespace: &Namespace,
+    stream: &str,
+    batch: &[FeedEvent],
+) -> anyhow::Result<Acked> {
     let mut acked = Acked::default();
     // Read per batch: the client learns the cap anew from each server it reconnects to.
     let max_bytes = js.client().max_payload();
     for run in message::runs(batch) {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(run.len());
         for event in run {
-            let out = message::fitting(event, max_bytes)?;
+            let out = message::fitting(event, namespace, max_bytes)?;
             oversized::record(pool, event, &out, max_bytes).await?;
             let mut publish = jetstream::message::PublishMessage::build()
                 .payload(out.payload)

@@ -12,6 +12,7 @@ use crate::feed::{Bound, FeedEvent, Position, Range, read_range};
 use crate::projection::LeaderLock;
 use crate::store;
 use async_nats::jetstream;
+use events::Namespace;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::fmt;
@@ -30,10 +31,11 @@ pub struct Args {
     #[arg(long, value_name = "POSITION")]
     pub to: Option<Bound>,
 
-    /// The stream to send to. Created with the relay's configuration when no stream captures
-    /// the events' subjects; refused when another stream does.
-    #[arg(long, default_value = events::envelope::STREAM)]
-    pub stream: String,
+    /// The stream to send to (by default the configured one, `PROVISIONER_NATS_STREAM`).
+    /// Created with the relay's configuration when no stream captures the events' subjects;
+    /// refused when another stream does.
+    #[arg(long)]
+    pub stream: Option<String>,
 
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -77,7 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "{} events are still missing from {}: it dropped them as copies of message ids seen within its \
              duplicate window; run republish again once the window has passed",
             summary.still_missing,
-            args.stream
+            args.stream.as_deref().unwrap_or(&args.nats.stream)
         );
     }
     Ok(())
@@ -96,22 +98,32 @@ pub async fn republish(args: &Args) -> anyhow::Result<Summary> {
              or its new events could reach the stream before the older events republished here"
         );
     };
+    let name = args.stream.as_deref().unwrap_or(settings.namespace.stream());
     let js = stream::connect(&settings, "provisioner-republish", BATCH as usize).await?;
-    stream::ensure_named(&js, &settings, &args.stream).await?;
-    let present = stream::message_ids(&js, &args.stream).await?;
-    tracing::info!(stream = args.stream, messages = present.len(), "stream scanned");
-    let (mut summary, sent) = send_missing(&pool, &js, args, &present).await?;
+    stream::ensure_named(&js, &settings, name).await?;
+    let present = stream::message_ids(&js, name).await?;
+    tracing::info!(stream = name, messages = present.len(), "stream scanned");
+    let target = Target { namespace: &settings.namespace, stream: name };
+    let (mut summary, sent) = send_missing(&pool, &js, args, target, &present).await?;
     if !sent.is_empty() {
-        let held = stream::message_ids(&js, &args.stream).await?;
+        let held = stream::message_ids(&js, name).await?;
         summary.still_missing = sent.iter().filter(|id| !held.contains_key(*id)).count();
     }
     Ok(summary)
+}
+
+/// Where events are sent: the stream, and the subjects of the namespace.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    namespace: &'a Namespace,
+    stream: &'a str,
 }
 
 async fn send_missing(
     pool: &PgPool,
     js: &jetstream::Context,
     args: &Args,
+    target: Target<'_>,
     present: &HashMap<String, u64>,
 ) -> anyhow::Result<(Summary, Vec<String>)> {
     let range = Range { from: args.from, to: args.to };
@@ -126,7 +138,7 @@ async fn send_missing(
         let missing: Vec<FeedEvent> = batch.into_iter().filter(|e| !present.contains_key(&message_id(e))).collect();
         summary.read += read;
         summary.present += read - missing.len();
-        let acked = publish(js, pool, &args.stream, &missing).await?;
+        let acked = publish(js, pool, target.namespace, target.stream, &missing).await?;
         summary.published += missing.len();
         sent.extend(missing.iter().map(message_id));
         summary.duplicates += acked.duplicates;

@@ -9,21 +9,11 @@ use std::time::Duration;
 /// How long a JetStream request (a publish's ack included) may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to NATS. The client reconnects by itself after a loss, forever; publishes made
-/// while it is away wait in its buffer or time out, and the relay retries them.
+/// Connects to NATS (see [`crate::nats::connect()`]). The client reconnects by itself after a
+/// loss, forever; publishes made while it is away wait in its buffer or time out, and the
+/// relay retries them.
 pub async fn connect(settings: &RelaySettings, name: &str, max_in_flight: usize) -> anyhow::Result<jetstream::Context> {
-    let servers = settings
-        .nats_urls
-        .iter()
-        .map(|url| url.parse::<async_nats::ServerAddr>())
-        .collect::<Result<Vec<_>, _>>()
-        .context("NATS_URL")?;
-    let client = async_nats::ConnectOptions::new()
-        .name(name)
-        .connection_timeout(Duration::from_secs(3))
-        .connect(servers)
-        .await
-        .context("cannot connect to NATS")?;
+    let client = crate::nats::connect(settings, name).await?;
     Ok(jetstream::ContextBuilder::new()
         .timeout(REQUEST_TIMEOUT)
         .max_ack_inflight(max_in_flight)
@@ -42,13 +32,8 @@ pub async fn max_payload(settings: &RelaySettings) -> anyhow::Result<usize> {
     Ok(max_payload)
 }
 
-/// Every subject events are published on.
-fn subjects() -> String {
-    format!("{}.>", events::envelope::SUBJECT_PREFIX)
-}
-
 /// The configuration of the stream `name`: every subject of the service (the events', and the
-/// gateway's records'), on file, deduplicated by `Nats-Msg-Id` over the configured window.
+/// gateway's records', under the configured prefix), on file, deduplicated by `Nats-Msg-Id` over the configured window.
 /// [`ensure`] brings an existing stream to these subjects.
 pub fn config(settings: &RelaySettings, name: &str) -> stream::Config {
     stream::Config {
@@ -56,7 +41,7 @@ pub fn config(settings: &RelaySettings, name: &str) -> stream::Config {
         description: Some(
             "Every event of MCP Provisioner and every record of its MCP gateway, in CloudEvents 1.0 JSON".into(),
         ),
-        subjects: vec![subjects(), events::gateway::all_subjects()],
+        subjects: vec![settings.namespace.all_events(), settings.namespace.all_records()],
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,
         duplicate_window: settings.duplicate_window,
@@ -66,17 +51,25 @@ pub fn config(settings: &RelaySettings, name: &str) -> stream::Config {
 
 /// Creates the stream, or brings an existing one to the configured subjects, replicas and window.
 pub async fn ensure(js: &jetstream::Context, settings: &RelaySettings) -> anyhow::Result<()> {
-    js.create_or_update_stream(config(settings, events::envelope::STREAM))
-        .await
-        .with_context(|| format!("cannot create or update the stream {}", events::envelope::STREAM))?;
-    Ok(())
+    let name = settings.namespace.stream();
+    match js.create_or_update_stream(config(settings, name)).await {
+        Ok(_) => Ok(()),
+        // Another deployment's stream on the same NATS, most likely: the subjects are its.
+        Err(e) if e.to_string().contains("overlap") => Err(anyhow::Error::new(e).context(format!(
+            "cannot create the stream {name}: another stream already captures {} or {}; give each deployment \
+             on one NATS its own PROVISIONER_NATS_SUBJECT_PREFIX (and PROVISIONER_NATS_STREAM)",
+            settings.namespace.all_events(),
+            settings.namespace.all_records()
+        ))),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot create or update the stream {name}"))),
+    }
 }
 
 /// Makes sure the stream `name` captures the events' subjects: creates it with the relay's
 /// configuration if no stream does; fails, naming it, if another stream already does (two
 /// streams cannot share subjects, and publishing there would not fill `name`).
 pub async fn ensure_named(js: &jetstream::Context, settings: &RelaySettings, name: &str) -> anyhow::Result<()> {
-    let subjects = subjects();
+    let subjects = settings.namespace.all_events();
     let owner = match js.stream_by_subject(subjects.as_str()).await {
         Ok(owner) => Some(owner),
         Err(e) if e.kind() == jetstream::context::GetStreamByNameErrorKind::NotFound => None,
@@ -128,7 +121,7 @@ pub async fn message_ids(js: &jetstream::Context, stream: &str) -> anyhow::Resul
 }
 
 /// The stream's last sequence, as the server reports it now.
-pub async fn last_sequence(js: &jetstream::Context) -> anyhow::Result<u64> {
-    let mut stream = js.get_stream(events::envelope::STREAM).await?;
+pub async fn last_sequence(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+    let mut stream = js.get_stream(stream).await?;
     Ok(stream.info().await?.state.last_sequence)
 }

@@ -63,25 +63,28 @@ pub fn command_bus_with_limit(pool: &PgPool, views: Arc<dyn AwaitViews>, max_eve
 }
 
 /// The event size limit of `serve`: the configured one, lowered to fit the NATS server's
-/// `max_payload` (read once at start) when NATS is configured and answers.
-async fn event_limit(settings: &Settings) -> usize {
+/// `max_payload` (read once at start) when NATS is configured and answers. Fails when NATS
+/// answers but refuses the configured credential or certificate: that will not heal by
+/// itself, and a service that starts anyway would never publish.
+async fn event_limit(settings: &Settings) -> anyhow::Result<usize> {
     let configured = settings.max_event_bytes;
-    let Some(relay) = &settings.relay else { return configured };
+    let Some(relay) = &settings.relay else { return Ok(configured) };
     match crate::relay::stream::max_payload(relay).await {
         Ok(max_payload) => {
             let limit = crate::store::event_size::limit_for(configured, Some(max_payload));
             if limit < configured {
                 tracing::info!(max_payload, limit, "events limited to a quarter of the NATS server's max_payload");
             }
-            limit
+            Ok(limit)
         }
+        Err(e) if crate::nats::ConnectFailure::is_misconfiguration(&e) => Err(e),
         Err(e) => {
             tracing::warn!(
                 error = format!("{e:#}"),
                 limit = configured,
                 "cannot read the NATS server's max_payload at start; events keep the configured limit"
             );
-            configured
+            Ok(configured)
         }
     }
 }
@@ -181,7 +184,7 @@ impl Application {
         let cancel = CancellationToken::new();
         let watch =
             ViewWatch::start(pool.clone(), Projector::VIEWS, settings.read_your_writes_timeout, cancel.clone()).await?;
-        let bus = command_bus_with_limit(&pool, Arc::new(watch), event_limit(settings).await);
+        let bus = command_bus_with_limit(&pool, Arc::new(watch), event_limit(settings).await?);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on PROVISIONER_LISTEN={}", settings.listen))?;

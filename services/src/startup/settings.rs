@@ -298,7 +298,7 @@ mod tests {
     fn args(master_key: Option<&str>, listen: &str) -> ServeArgs {
         ServeArgs {
             database: DatabaseArgs { database_url: Some("postgres://u:hunter2@localhost/db".into()) },
-            nats: NatsArgs { nats_url: None, replicas: 1, duplicate_window_secs: 120 },
+            nats: NatsArgs::default(),
             listen: listen.into(),
             public_url: None,
             master_key: master_key.map(str::to_owned),

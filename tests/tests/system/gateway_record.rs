@@ -33,8 +33,7 @@ fn bindings(upstream: &Upstream) -> impl FnOnce(&mut Settings) {
 
 fn with_nats(url: String) -> impl FnOnce(&mut Settings) {
     move |settings| {
-        settings.relay =
-            Some(RelaySettings { nats_urls: vec![url], replicas: 1, duplicate_window: Duration::from_secs(120) })
+        settings.relay = Some(RelaySettings { nats_urls: vec![url], replicas: 1, ..RelaySettings::default() })
     }
 }
 

@@ -28,6 +28,7 @@ async fn app_with_gmail(upstream: &Upstream, nats: Option<&NatsServer>) -> TestA
         nats_urls: vec![nats.url()],
         replicas: 1,
         duplicate_window: Duration::from_secs(120),
+        ..RelaySettings::default()
     });
     TestApp::spawn_with(move |settings| {
         settings.gateway.upstreams = upstreams;

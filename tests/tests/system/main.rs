@@ -32,6 +32,7 @@ mod klavis_instances;
 mod klavis_oauth;
 mod klavis_tools;
 mod klavis_users;
+mod nats_production;
 mod oauth_outbound;
 mod observability;
 mod oversized_events;

@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 
 fn relay_to(urls: &str, replicas: usize) -> impl FnOnce(&mut Settings) {
     let nats_urls = urls.split(',').map(str::to_owned).collect();
-    move |settings| {
-        settings.relay = Some(RelaySettings { nats_urls, replicas, duplicate_window: Duration::from_secs(120) })
-    }
+    move |settings| settings.relay = Some(RelaySettings { nats_urls, replicas, ..RelaySettings::default() })
 }
 
 /// Waits until `/ready` answers with this status; returns its body.

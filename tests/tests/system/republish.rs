@@ -20,9 +20,9 @@ fn args(app: &TestApp, nats: &NatsServer, from: Bound, to: Option<Bound>, window
     Args {
         from,
         to,
-        stream: STREAM.into(),
+        stream: Some(STREAM.into()),
         database: DatabaseArgs { database_url: Some(app.database_url().into()) },
-        nats: NatsArgs { nats_url: Some(nats.url()), replicas: 1, duplicate_window_secs: window_secs },
+        nats: NatsArgs { nats_url: Some(nats.url()), duplicate_window_secs: window_secs, ..NatsArgs::default() },
     }
 }
 

@@ -8,6 +8,7 @@ use super::super::forward::SESSION_HEADER;
 use super::super::session::{Scope, SessionSealer};
 use super::super::{Address, Incoming};
 use super::connection::Connection;
+use super::replicas::ReplicaLink;
 use super::token::{LegacyToken, PURPOSE};
 use crate::secrets::MasterKey;
 use bytes::Bytes;
@@ -37,7 +38,7 @@ struct HubInner {
     sessions: Mutex<HashMap<Uuid, Arc<LocalSession>>>,
     connections: Mutex<HashMap<Uuid, Arc<Connection>>>,
     /// The NATS connection to other replicas, once there is one.
-    link: OnceLock<async_nats::Client>,
+    link: OnceLock<ReplicaLink>,
 }
 
 /// One legacy session of this replica.
@@ -125,12 +126,12 @@ impl Hub {
         self.connections().remove(&key);
     }
 
-    pub fn link(&self) -> Option<&async_nats::Client> {
+    pub fn link(&self) -> Option<&ReplicaLink> {
         self.inner.link.get()
     }
 
-    pub fn set_link(&self, client: async_nats::Client) {
-        let _ = self.inner.link.set(client);
+    pub fn set_link(&self, link: ReplicaLink) {
+        let _ = self.inner.link.set(link);
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<LocalSession>>> {

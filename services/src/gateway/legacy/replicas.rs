@@ -3,8 +3,9 @@
 //! POSTs are answered on that stream), or the replica holding the connection to an upstream
 //! of the legacy transport ([`super::upstream`]). The receiving replica sends the message to
 //! the owner over NATS core request/reply, on the owner's own subject
-//! (`provisioner-legacy-sse.<replica>`, outside the event stream's subjects: nothing is
-//! stored), and answers the client as the owner replied. No responder (the owner is gone) is
+//! (`<prefix>-legacy-sse.<replica>`, `provisioner-legacy-sse.<replica>` by default, outside
+//! the event stream's subjects: nothing is stored; under the configured subject prefix, so
+//! that deployments sharing one NATS never reach each other's replicas), and answers the client as the owner replied. No responder (the owner is gone) is
 //! a session not found: the client reconnects. Without NATS, only the owner itself serves a
 //! session.
 
@@ -15,22 +16,28 @@ use super::upstream::{Relayed, Reply};
 use crate::config::RelaySettings;
 use crate::gateway::forward::SendFailure;
 use bytes::Bytes;
+use events::Namespace;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// The subjects of the owners; each replica listens on its own.
-/// Outside the event stream's subjects (`provisioner.events.>`, `provisioner.gateway.>`): a
-/// request captured by JetStream would be answered by its PubAck, not by the owner.
-pub const SUBJECT_PREFIX: &str = "provisioner-legacy-sse";
 /// How long a receiving replica waits for the owner (which replies before forwarding).
 const OWNER_TIMEOUT: Duration = Duration::from_secs(5);
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
-fn subject(replica: &str) -> String {
-    format!("{SUBJECT_PREFIX}.{replica}")
+/// The subject of the owner `replica`; each replica listens on its own. Outside the event
+/// stream's subjects (`<prefix>.events.>`, `<prefix>.gateway.>`): a request captured by
+/// JetStream would be answered by its PubAck, not by the owner.
+fn subject(namespace: &Namespace, replica: &str) -> String {
+    format!("{}-legacy-sse.{replica}", namespace.prefix())
+}
+
+/// This replica's connection to the others, and the namespace their subjects are in.
+pub struct ReplicaLink {
+    client: async_nats::Client,
+    namespace: Namespace,
 }
 
 /// What one replica asks another.
@@ -125,14 +132,16 @@ impl Gateway {
         settings: &RelaySettings,
     ) -> Option<(async_nats::Client, async_nats::Subscriber)> {
         let listened = async {
-            let client = crate::relay::stream::connect(settings, "provisioner-gateway", 1).await?.client();
-            let deliveries = client.subscribe(subject(self.inner.legacy.replica())).await?;
+            let client = crate::nats::connect(settings, "provisioner-gateway").await?;
+            let deliveries = client.subscribe(subject(&settings.namespace, self.inner.legacy.replica())).await?;
             client.flush().await?;
             anyhow::Ok((client, deliveries))
         };
         match listened.await {
             Ok((client, deliveries)) => {
-                self.inner.legacy.set_link(client.clone());
+                self.inner
+                    .legacy
+                    .set_link(ReplicaLink { client: client.clone(), namespace: settings.namespace.clone() });
                 Some((client, deliveries))
             }
             Err(e) => {
@@ -211,10 +220,10 @@ impl Gateway {
     /// One request to the replica `owner`, and its reply's payload.
     async fn ask_owner(&self, owner: &str, delivery: &Delivery, timeout: Duration) -> Result<Bytes, Unanswered> {
         // Without NATS a session lives on the replica that opened it, alone.
-        let client = self.inner.legacy.link().ok_or(Unanswered::NoOwner)?;
+        let ReplicaLink { client, namespace } = self.inner.legacy.link().ok_or(Unanswered::NoOwner)?;
         let payload = serde_json::to_vec(delivery).expect("a delivery serialises");
         let request = async_nats::Request::new().payload(payload.into()).timeout(Some(timeout));
-        match client.send_request(subject(owner), request).await {
+        match client.send_request(subject(namespace, owner), request).await {
             Ok(reply) => Ok(reply.payload),
             Err(e) if e.kind() == async_nats::client::RequestErrorKind::MaxPayloadExceeded => {
                 Err(Unanswered::TooLarge(client.server_info().max_payload))
@@ -237,6 +246,16 @@ enum Unanswered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_subject_is_under_the_deployments_prefix_and_outside_its_stream() {
+        assert_eq!(subject(&Namespace::default(), "r1"), "provisioner-legacy-sse.r1");
+        let acme = Namespace::new("ACME", "acme.provisioner").unwrap();
+        let owner = subject(&acme, "r1");
+        assert_eq!(owner, "acme.provisioner-legacy-sse.r1");
+        let captured = [acme.all_events(), acme.all_records()];
+        assert!(captured.iter().all(|filter| !owner.starts_with(filter.trim_end_matches('>'))), "{owner}");
+    }
 
     #[test]
     fn outcomes_keep_the_errors_a_client_must_tell_apart() {

@@ -46,6 +46,8 @@ pub struct NatsServer {
     child: Option<Child>,
     /// `max_payload` for the next (re)start, when not the server's default (1 MiB).
     max_payload: Option<usize>,
+    /// More configuration file text (TLS, authorization), for every (re)start.
+    config: Option<String>,
 }
 
 impl NatsServer {
@@ -68,7 +70,20 @@ impl NatsServer {
     fn new(name: String, port: u16, cluster: Option<ClusterArgs>) -> Self {
         let dir = std::env::temp_dir().join(format!("nats-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create nats temp dir");
-        Self { name, port, cluster, dir, child: None, max_payload: None }
+        Self { name, port, cluster, dir, child: None, max_payload: None, config: None }
+    }
+
+    /// A standalone server with this configuration file text besides the flags (a `tls` or
+    /// `authorization` block, say). Paths in it are best absolute.
+    pub async fn start_with_config(config: &str) -> Self {
+        let mut server = Self::start().await;
+        server.config = Some(config.to_owned());
+        server.restart().await;
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// A standalone server whose messages may take at most `max_payload` bytes.
@@ -144,10 +159,14 @@ impl NatsServer {
         let mut command = Command::new(nats_server_binary());
         command.args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-n", &self.name]);
         command.arg("-sd").arg(self.dir.join("store"));
-        if let Some(max_payload) = self.max_payload {
-            // No command-line flag sets it; a config file does, and the flags above still win.
+        if self.max_payload.is_some() || self.config.is_some() {
+            // No command-line flag sets these; a config file does, and the flags above still win.
+            let mut text = self.config.clone().unwrap_or_default();
+            if let Some(max_payload) = self.max_payload {
+                text.push_str(&format!("\nmax_payload: {max_payload}\n"));
+            }
             let config = self.dir.join("nats.conf");
-            std::fs::write(&config, format!("max_payload: {max_payload}\n")).expect("write nats.conf");
+            std::fs::write(&config, text).expect("write nats.conf");
             command.arg("-c").arg(config);
         }
         if let Some(cluster) = &self.cluster {
