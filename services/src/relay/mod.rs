@@ -129,7 +129,7 @@ impl Relay {
                 if batch.is_empty() {
                     return Ok::<_, anyhow::Error>(());
                 }
-                publish(js, &self.pool, events::envelope::STREAM, &batch).await?;
+                publish(js, &self.pool, &self.settings.namespace, self.settings.namespace.stream(), &batch).await?;
                 ::metrics::counter!(crate::metrics::RELAY_PUBLISHED).increment(batch.len() as u64);
                 at = self.advance(at, &batch).await?;
             }
