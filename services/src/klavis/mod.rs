@@ -393,10 +393,8 @@ impl KlavisApi {
         #[oai(name = "userId")] user_id: Path<String>,
     ) -> Answer<GetUserIntegrationsResponse> {
         let user = convert::user_id(Location::Path("userId".into()), &user_id.0)?;
-        let integrations = match self.instances.integrations(&caller.0, &user).await {
-            Err(crate::error::AppError::Rejected(domain::instance::InstanceError::NotFound)) => Vec::new(),
-            other => other?,
-        };
+        // A user with no record (never seen, or deleted) is unknown: 404, as for `GET /user/{userId}`.
+        let integrations = self.instances.integrations(&caller.0, &user).await.map_err(user_not_found)?;
         Ok(Json(GetUserIntegrationsResponse {
             integrations: integrations
                 .iter()
@@ -487,6 +485,9 @@ impl KlavisApi {
         #[oai(name = "serverName")] server_name: Path<String>,
     ) -> Answer<GetUserAuthResponse> {
         let slot = Self::user_slot(&user_id.0, &server_name.0)?;
+        // An unknown (or deleted) user is 404; a known one without this server's credential is
+        // Klavis's `success: false`.
+        self.instances.user(&caller.0, &slot.user).await.map_err(user_not_found)?;
         let data = self.instances.auth_data(&caller.0, &Target::User(slot.clone())).await?;
         let authenticated = data.is_some();
         Ok(Json(GetUserAuthResponse {

@@ -125,8 +125,9 @@ async fn another_projects_key_gets_404_on_every_instance_endpoint() {
         let answer = json_of(app.call_as(&stranger, method.clone(), &path, body).await, 404).await;
         assert!(!answer.to_string().contains("victim-token"), "{method} {path}: {answer}");
     }
-    let theirs = json_of(app.call_as(&stranger, Method::GET, "/user/victim/auth/Gmail", None).await, 200).await;
-    assert_eq!(theirs["isAuthenticated"], false, "the stranger's own (empty) slot, not the victim's");
+    // The stranger's project has no user `victim`: unknown there, and nothing of the victim's.
+    let theirs = json_of(app.call_as(&stranger, Method::GET, "/user/victim/auth/Gmail", None).await, 404).await;
+    assert!(!theirs.to_string().contains("victim-token"), "{theirs}");
     assert_eq!(app.event_count().await, events_before);
     let still = json_of(app.call(Method::GET, &format!("/mcp-server/instance/{id}/auth"), None).await, 200).await;
     assert_eq!(still["authData"], json!({"token": "victim-token"}));
