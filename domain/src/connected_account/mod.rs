@@ -55,9 +55,23 @@ pub fn missing_credential_fields(scheme: &str, val: &serde_json::Map<String, ser
     rules.iter().filter(|alternatives| !alternatives.iter().any(|f| present(f))).map(|a| a[0]).collect()
 }
 
+/// `600` is "10 minutes", `90` is "90 seconds", `3600` is "1 hour", `5400` is "90 minutes".
+fn duration_words(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => plural(s / 3600, "hour"),
+        s if s >= 60 && s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
 /// `status_reason`s, worded as Composio words them.
 pub mod reason {
-    pub const EXPIRED: &str = "Connection initiation did not complete within 10 minutes";
+    /// A pending connection's end, naming the configured lifetime as Composio does (its
+    /// lifetime is 10 minutes: "... within 10 minutes").
+    pub fn expired(lifetime_secs: u64) -> String {
+        format!("Connection initiation did not complete within {}", super::duration_words(lifetime_secs))
+    }
     pub const BY_USER: &str = "Connection status updated by user";
     pub const REVOKED: &str = "Revoked via user-initiated revoke endpoint";
     pub const TOKEN_EXCHANGE: &str = "OAuth callback failed during token exchange";
@@ -90,9 +104,11 @@ pub enum ConnectedAccountCommand {
         project_id: ProjectId,
         reason: String,
     },
-    /// Time-driven: a pending connection past its expiry becomes EXPIRED.
+    /// Time-driven: a pending connection past its expiry becomes EXPIRED. `lifetime_secs`
+    /// is the configured lifetime of a pending connection, named in the reason.
     Expire {
         now: i64,
+        lifetime_secs: u64,
     },
     SetEnabled {
         project_id: ProjectId,
@@ -260,14 +276,14 @@ impl ConnectedAccount {
                 }
                 E::ConnectedAccountFailed(ConnectedAccountFailed { account: live.account.clone(), reason })
             }
-            ConnectedAccountCommand::Expire { now } => {
+            ConnectedAccountCommand::Expire { now, lifetime_secs } => {
                 let Some(live) = self.live.as_ref().filter(|l| !l.deleted) else { return Ok(None) };
                 if !live.status.pending() || live.expires_at.is_none_or(|at| now < at) {
                     return Ok(None);
                 }
                 E::ConnectedAccountExpired(ConnectedAccountExpired {
                     account: live.account.clone(),
-                    reason: reason::EXPIRED.into(),
+                    reason: reason::expired(lifetime_secs),
                 })
             }
             ConnectedAccountCommand::SetEnabled { project_id, enabled } => {

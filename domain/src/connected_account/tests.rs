@@ -68,20 +68,20 @@ async fn a_pending_connection_expires_on_time_and_not_before() {
     let project = ProjectId::random();
     test()
         .given(vec![initiated(project, 1_000)])
-        .when_async(ConnectedAccountCommand::Expire { now: 999 })
+        .when_async(ConnectedAccountCommand::Expire { now: 999, lifetime_secs: 600 })
         .await
         .then_expect_events(vec![]);
     test()
         .given(vec![initiated(project, 1_000)])
-        .when_async(ConnectedAccountCommand::Expire { now: 1_000 })
+        .when_async(ConnectedAccountCommand::Expire { now: 1_000, lifetime_secs: 600 })
         .await
         .then_expect_events(vec![Recorded(ConnectedAccountEvent::ConnectedAccountExpired(ConnectedAccountExpired {
             account: account(project),
-            reason: reason::EXPIRED.into(),
+            reason: reason::expired(600),
         }))]);
     test()
         .given(vec![initiated(project, 1_000), activated(project, Some("s"))])
-        .when_async(ConnectedAccountCommand::Expire { now: 5_000 })
+        .when_async(ConnectedAccountCommand::Expire { now: 5_000, lifetime_secs: 600 })
         .await
         .then_expect_events(vec![]);
 }
@@ -231,4 +231,13 @@ async fn a_failed_refresh_expires_an_active_account_with_the_reason() {
     assert_eq!(state.status_in(project), Some(Status::Expired));
     assert_eq!(state.state_in(project).unwrap().status_reason.as_deref(), Some(why.as_str()));
     assert!(state.active_credential_in(project).is_none(), "an EXPIRED account's credential is not used");
+}
+
+#[test]
+fn the_expiry_reason_names_the_configured_lifetime() {
+    assert_eq!(reason::expired(600), "Connection initiation did not complete within 10 minutes");
+    assert_eq!(reason::expired(90), "Connection initiation did not complete within 90 seconds");
+    assert_eq!(reason::expired(60), "Connection initiation did not complete within 1 minute");
+    assert_eq!(reason::expired(7200), "Connection initiation did not complete within 2 hours");
+    assert_eq!(reason::expired(1), "Connection initiation did not complete within 1 second");
 }

@@ -198,13 +198,13 @@ impl Aggregate for Instance {
         sink: &EventSink<Self>,
     ) -> Result<(), InstanceError> {
         // The precondition: a new instance needs an ACTIVE connected account of the user for
-        // every auth config the server requires. An existing one is simply returned.
+        // every auth config the server requires, each auth config ENABLED. An existing one is
+        // simply returned.
         if let InstanceCommand::Create { slot, required_auth_configs, .. } = &command
             && self.live.is_none()
             && !required_auth_configs.is_empty()
         {
-            let lacking =
-                accounts.lacking_active_accounts(slot.project_id, &slot.user_id, required_auth_configs).await?;
+            let lacking = accounts.unusable_auth_configs(slot.project_id, &slot.user_id, required_auth_configs).await?;
             if !lacking.is_empty() {
                 return Err(InstanceError::MissingConnectedAccounts(lacking));
             }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::instance::Unusable;
 use cqrs_es::test::TestFramework;
 use events::SealedSecret;
 use events::instance::{ConnectionType, ServerRef};
@@ -8,14 +9,18 @@ struct Accounts;
 
 #[async_trait::async_trait]
 impl AccountDirectory for Accounts {
-    async fn lacking_active_accounts(
+    async fn unusable_auth_configs(
         &self,
         _: ProjectId,
         _: &str,
         ids: &[String],
-    ) -> Result<Vec<String>, crate::LookupFailed> {
-        Ok(ids.iter().filter(|id| !id.starts_with("ac_active")).cloned().collect())
+    ) -> Result<Vec<Unusable>, crate::LookupFailed> {
+        Ok(ids.iter().filter(|id| !id.starts_with("ac_active")).map(|id| missing(id)).collect())
     }
+}
+
+fn missing(id: &str) -> Unusable {
+    Unusable { auth_config_id: id.into(), reason: "no connected account".into() }
 }
 
 struct InstanceTest;
@@ -263,7 +268,10 @@ async fn an_instance_needs_an_active_account_for_every_required_auth_config() {
             required_auth_configs: required,
         })
         .await
-        .then_expect_error(InstanceError::MissingConnectedAccounts(vec!["ac_missing_1".into(), "ac_missing_2".into()]));
+        .then_expect_error(InstanceError::MissingConnectedAccounts(vec![
+            missing("ac_missing_1"),
+            missing("ac_missing_2"),
+        ]));
     InstanceTest::with(())
         .given_no_previous_events()
         .when_async(InstanceCommand::Create {

@@ -8,9 +8,9 @@ pub enum InstanceError {
     /// An OAuth `state` that already delivered a credential.
     #[error("this authorization was already completed")]
     StateAlreadyUsed,
-    /// The user lacks an ACTIVE connected account for these auth configs of the server.
-    #[error("the user has no active connected account for: {}", .0.join(", "))]
-    MissingConnectedAccounts(Vec<String>),
+    /// The user cannot use these auth configs of the server (each with its reason).
+    #[error("the user has no usable connected account for: {}", .0.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", "))]
+    MissingConnectedAccounts(Vec<super::Unusable>),
     /// A refresh (or expiry) of a credential the slot no longer holds: it was refreshed,
     /// replaced, expired or removed meanwhile.
     #[error("the credential changed meanwhile")]

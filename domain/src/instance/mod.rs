@@ -8,7 +8,7 @@ mod command;
 mod error;
 mod user_id;
 
-pub use accounts::AccountDirectory;
+pub use accounts::{AccountDirectory, Unusable};
 
 pub use aggregate::Instance;
 pub use command::{AuthTarget, Credential, InstanceCommand};

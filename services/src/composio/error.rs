@@ -333,12 +333,13 @@ impl From<AppError<ServerInstanceError>> for ComposioError {
                 Code::McpInstanceMissingConnectedAccounts,
                 "The user does not have connected accounts for all required auth configurations",
             )
-            .errors(missing.iter().map(|id| format!("{id}: no ACTIVE connected account for this user")).collect())
+            .errors(missing.iter().map(|u| format!("{}: {}", u.auth_config_id, u.reason)).collect())
             .fix(format!(
-                "Connect the user to each auth config in `errors` (POST /api/v3/connected_accounts/link with \
-                 auth_config_id and user_id, or POST /api/v3/connected_accounts), wait until the account is ACTIVE, \
-                 then create the instance again. Missing: {}",
-                missing.join(", ")
+                "For each auth config in `errors`: enable it if it is DISABLED, or connect the user to it \
+                 (POST /api/v3/connected_accounts/link with auth_config_id and user_id, or POST \
+                 /api/v3/connected_accounts) and wait until the account is ACTIVE, or enable the user's account; \
+                 then create the instance again. Unusable: {}",
+                missing.iter().map(|u| u.auth_config_id.as_str()).collect::<Vec<_>>().join(", ")
             )),
             e @ ServerInstanceError::AlreadyExists => Failure::new(Code::McpInstanceAlreadyExists, e.to_string())
                 .fix("Use the existing instance, or delete it first."),

@@ -444,7 +444,9 @@ impl ConnectedAccounts {
         let due = view::due(&self.pool, now).await?;
         let meta = CommandMetadata::actor("system:expiry");
         for id in &due {
-            self.command(id, ConnectedAccountCommand::Expire { now: now.timestamp() }, &meta).await?;
+            let expire =
+                ConnectedAccountCommand::Expire { now: now.timestamp(), lifetime_secs: self.pending_ttl.as_secs() };
+            self.command(id, expire, &meta).await?;
         }
         Ok(due.len())
     }

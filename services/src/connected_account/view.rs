@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::LookupFailed;
 use domain::auth_config::AuthConfig;
 use domain::connected_account::AccountState;
-use domain::instance::AccountDirectory;
+use domain::instance::{AccountDirectory, Unusable};
 use events::connected_account::AccountRef;
 use events::{ConnectedAccountEvent, ProjectId};
 use sqlx::{PgConnection, PgPool};
@@ -340,22 +340,58 @@ impl PgAccountDirectory {
 
 #[async_trait::async_trait]
 impl AccountDirectory for PgAccountDirectory {
-    async fn lacking_active_accounts(
+    async fn unusable_auth_configs(
         &self,
         project: ProjectId,
         user_id: &str,
         ids: &[String],
-    ) -> Result<Vec<String>, LookupFailed> {
-        sqlx::query_scalar(
-            "SELECT id FROM UNNEST($3::text[]) WITH ORDINALITY AS required(id, n) WHERE NOT EXISTS \
-               (SELECT 1 FROM view_connected_accounts c WHERE c.project_id = $1 AND c.user_id = $2 \
-                AND c.auth_config_id = required.id AND c.status = 'ACTIVE' AND c.deleted_at IS NULL) ORDER BY n",
+    ) -> Result<Vec<Unusable>, LookupFailed> {
+        // Per required auth config: its state, and the user's best account of it (ACTIVE first).
+        let rows: Vec<(String, Option<bool>, Option<String>)> = sqlx::query_as(
+            "SELECT required.id, a.enabled, \
+               (SELECT c.status FROM view_connected_accounts c WHERE c.project_id = $1 AND c.user_id = $2 \
+                  AND c.auth_config_id = required.id AND c.deleted_at IS NULL \
+                ORDER BY c.status = 'ACTIVE' DESC, c.updated_at DESC LIMIT 1) \
+             FROM UNNEST($3::text[]) WITH ORDINALITY AS required(id, n) \
+             LEFT JOIN view_auth_configs a ON a.auth_config_id = required.id AND a.project_id = $1 \
+               AND a.deleted_at IS NULL \
+             ORDER BY n",
         )
         .bind(project.as_uuid())
         .bind(user_id)
         .bind(ids)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| LookupFailed(e.to_string()))
+        .map_err(|e| LookupFailed(e.to_string()))?;
+        Ok(rows.into_iter().filter_map(|(id, enabled, status)| unusable(id, enabled, status.as_deref())).collect())
+    }
+}
+
+/// Why an auth config does not count toward the precondition, or none when it does.
+fn unusable(auth_config_id: String, enabled: Option<bool>, best_account: Option<&str>) -> Option<Unusable> {
+    let reason = match (enabled, best_account) {
+        (None, _) => "the auth config was deleted".to_owned(),
+        (Some(false), _) => "the auth config is DISABLED".to_owned(),
+        (Some(true), Some("ACTIVE")) => return None,
+        (Some(true), None) => "no connected account for this user".to_owned(),
+        (Some(true), Some("INACTIVE")) => "the user's connected account is disabled (INACTIVE)".to_owned(),
+        (Some(true), Some(status)) => format!("the user's connected account is {status}, not ACTIVE"),
+    };
+    Some(Unusable { auth_config_id, reason })
+}
+
+#[cfg(test)]
+mod precondition_tests {
+    use super::*;
+
+    #[test]
+    fn only_an_enabled_auth_config_with_an_active_account_counts_and_each_other_case_says_why() {
+        let why = |enabled, account| unusable("ac_1".into(), enabled, account).map(|u| u.reason);
+        assert_eq!(why(Some(true), Some("ACTIVE")), None);
+        assert_eq!(why(Some(false), Some("ACTIVE")).unwrap(), "the auth config is DISABLED");
+        assert_eq!(why(None, Some("ACTIVE")).unwrap(), "the auth config was deleted");
+        assert_eq!(why(Some(true), None).unwrap(), "no connected account for this user");
+        assert_eq!(why(Some(true), Some("INACTIVE")).unwrap(), "the user's connected account is disabled (INACTIVE)");
+        assert_eq!(why(Some(true), Some("EXPIRED")).unwrap(), "the user's connected account is EXPIRED, not ACTIVE");
     }
 }

@@ -19,8 +19,8 @@ use events::instance::{ConnectionType, InstanceSettings, ServerRef};
 pub enum ServerInstanceError {
     #[error("MCP server not found")]
     ServerNotFound,
-    #[error("the user has no active connected account for: {}", .0.join(", "))]
-    MissingConnectedAccounts(Vec<String>),
+    #[error("the user has no usable connected account for: {}", .0.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", "))]
+    MissingConnectedAccounts(Vec<domain::instance::Unusable>),
     #[error("an instance for this user already exists on this server")]
     AlreadyExists,
     #[error("instance not found")]

@@ -113,7 +113,10 @@ async fn a_revoked_or_disabled_account_does_not_satisfy_the_precondition() {
             .await;
     assert_eq!(answer["connected_account"], json!({"id": revoked, "status": "REVOKED"}));
     assert_eq!(account_status(&app, &revoked).await, "REVOKED");
-    composio_error(create_instance(&app, &server, "carol").await, 403, "McpInstance_MissingConnectedAccounts").await;
+    let error =
+        composio_error(create_instance(&app, &server, "carol").await, 403, "McpInstance_MissingConnectedAccounts")
+            .await;
+    assert_eq!(error["errors"], json!([format!("{gmail}: the user's connected account is REVOKED, not ACTIVE")]));
     // A revoked account stays revoked.
     let enable = app
         .composio(
@@ -128,9 +131,43 @@ async fn a_revoked_or_disabled_account_does_not_satisfy_the_precondition() {
     let path = format!("/api/v3/connected_accounts/{disabled}/status");
     json_of(app.composio(Method::PATCH, &path, Some(json!({"enabled": false}))).await, 200).await;
     assert_eq!(account_status(&app, &disabled).await, "INACTIVE");
-    composio_error(create_instance(&app, &server, "dave").await, 403, "McpInstance_MissingConnectedAccounts").await;
+    let error =
+        composio_error(create_instance(&app, &server, "dave").await, 403, "McpInstance_MissingConnectedAccounts").await;
+    assert_eq!(error["errors"], json!([format!("{gmail}: the user's connected account is disabled (INACTIVE)")]));
     json_of(app.composio(Method::PATCH, &path, Some(json!({"enabled": true}))).await, 200).await;
     json_of(create_instance(&app, &server, "dave").await, 201).await;
+}
+
+#[tokio::test]
+async fn accounts_of_a_disabled_auth_config_do_not_count_and_the_403_says_why_for_each() {
+    let app = TestApp::spawn().await;
+    let gmail = api_key_auth_config(&app, "gmail").await;
+    let slack = api_key_auth_config(&app, "slack").await;
+    let server = mcp_server(&app, "Disabled config", &[&gmail, &slack]).await;
+    connect(&app, &gmail, "erin").await;
+    connect(&app, &slack, "erin").await;
+    json_of(app.composio(Method::PATCH, &format!("/api/v3/auth_configs/{gmail}/DISABLED"), None).await, 200).await;
+
+    // The ACTIVE gmail account no longer counts while its auth config is DISABLED.
+    let events_before = app.event_count().await;
+    let error =
+        composio_error(create_instance(&app, &server, "erin").await, 403, "McpInstance_MissingConnectedAccounts").await;
+    assert_eq!(error["errors"], json!([format!("{gmail}: the auth config is DISABLED")]), "{error}");
+    assert!(error["suggested_fix"].as_str().unwrap().contains("DISABLED"), "{error}");
+    assert_eq!(app.event_count().await, events_before, "a refused create emits nothing");
+    let nobody =
+        composio_error(create_instance(&app, &server, "frank").await, 403, "McpInstance_MissingConnectedAccounts")
+            .await;
+    assert_eq!(
+        nobody["errors"],
+        json!([
+            format!("{gmail}: the auth config is DISABLED"),
+            format!("{slack}: no connected account for this user")
+        ])
+    );
+
+    json_of(app.composio(Method::PATCH, &format!("/api/v3/auth_configs/{gmail}/ENABLED"), None).await, 200).await;
+    json_of(create_instance(&app, &server, "erin").await, 201).await;
 }
 
 #[tokio::test]
@@ -200,7 +237,8 @@ async fn a_pending_connection_expires_and_never_satisfies_the_precondition() {
     assert_eq!(status, "EXPIRED");
     let account =
         json_of(app.composio(Method::GET, &format!("/api/v3/connected_accounts/{id}"), None).await, 200).await;
-    assert!(account["status_reason"].as_str().unwrap().contains("did not complete"), "{account}");
+    // The configured lifetime (1 s here), not Composio's fixed 10 minutes.
+    assert_eq!(account["status_reason"], "Connection initiation did not complete within 1 second", "{account}");
     composio_error(create_instance(&app, &server, "frank").await, 403, "McpInstance_MissingConnectedAccounts").await;
 
     // Its link is spent: a page says so, with 410 Gone.
