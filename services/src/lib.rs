@@ -49,6 +49,7 @@ pub mod metrics;
 pub mod nats;
 pub mod oauth;
 pub mod outbound;
+pub mod precondition_lock;
 pub mod project;
 pub mod project_api;
 pub mod projection;

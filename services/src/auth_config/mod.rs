@@ -7,6 +7,7 @@ mod view;
 pub use view::{AuthConfigFilter, AuthConfigRecord, AuthConfigsView, unknown as unknown_auth_configs};
 
 use crate::error::AppError;
+use crate::precondition_lock::PreconditionLocks;
 use crate::project::Caller;
 use crate::secrets::{Credential, Vault};
 use crate::store::{self, CommandBus, CommandMetadata, Committed};
@@ -51,6 +52,8 @@ pub struct AuthConfigs {
     bus: CommandBus,
     vault: Vault,
     pool: PgPool,
+    /// Shared with the connected accounts and the instances built over them (one pool).
+    locks: PreconditionLocks,
 }
 
 fn parse_credentials(credentials: &SecretString) -> AuthConfigResult<Map<String, Value>> {
@@ -60,7 +63,13 @@ fn parse_credentials(credentials: &SecretString) -> AuthConfigResult<Map<String,
 
 impl AuthConfigs {
     pub fn new(bus: CommandBus, vault: Vault, pool: PgPool) -> Self {
-        Self { bus, vault, pool }
+        let locks = PreconditionLocks::new(&pool);
+        Self { bus, vault, pool, locks }
+    }
+
+    /// The locks that order instance creates against what can break their precondition.
+    pub fn locks(&self) -> &PreconditionLocks {
+        &self.locks
     }
 
     /// Seals the secret credential fields (and the proxy key) under the config's data key.
@@ -158,14 +167,19 @@ impl AuthConfigs {
         enabled: bool,
         meta: &CommandMetadata,
     ) -> AuthConfigResult<()> {
-        self.bus
-            .auth_config(id, AuthConfigCommand::SetEnabled { project_id: caller.project_id, enabled }, meta)
-            .await
-            .map(drop)
+        // A disable ends the use of every account of the config: ordered against creates.
+        let held = self.locks.for_auth_config_change(caller.project_id, id).await?;
+        let command = AuthConfigCommand::SetEnabled { project_id: caller.project_id, enabled };
+        let done = self.bus.auth_config(id, command, meta).await.map(drop);
+        held.release().await;
+        done
     }
 
     pub async fn delete(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AuthConfigResult<()> {
-        self.bus.auth_config(id, AuthConfigCommand::Delete { project_id: caller.project_id }, meta).await.map(drop)
+        let held = self.locks.for_auth_config_change(caller.project_id, id).await?;
+        let done = self.bus.auth_config(id, AuthConfigCommand::Delete { project_id: caller.project_id }, meta).await;
+        held.release().await;
+        done.map(drop)
     }
 
     /// An auth config of the caller's project: from the view, or from its events while this

@@ -11,6 +11,7 @@ pub use view::{AccountFilter, AccountRecord, ConnectedAccountsView, PgAccountDir
 
 use crate::auth_config::AuthConfigs;
 use crate::error::AppError;
+use crate::precondition_lock::{Held, PreconditionLocks};
 use crate::project::Caller;
 use crate::secrets::{Credential, Vault};
 use crate::store::{self, CommandBus, CommandMetadata, Committed};
@@ -284,7 +285,23 @@ impl ConnectedAccounts {
     }
 
     pub async fn delete(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AccountResult<()> {
-        self.command(id, ConnectedAccountCommand::Delete { project_id: caller.project_id }, meta).await
+        let held = self.lock_user_of(caller.project_id, id).await?;
+        let done = self.command(id, ConnectedAccountCommand::Delete { project_id: caller.project_id }, meta).await;
+        release(held).await;
+        done
+    }
+
+    /// The locks that order instance creates against what can break their precondition.
+    pub fn locks(&self) -> &PreconditionLocks {
+        self.auth_configs.locks()
+    }
+
+    /// The lock of the account's user, held around a change that may end the account's use,
+    /// until its views have it; none for an account this project does not have (the command
+    /// then refuses it).
+    async fn lock_user_of(&self, project_id: ProjectId, id: &str) -> AccountResult<Option<Held>> {
+        let Some(user) = view::user_of(&self.pool, project_id, id).await? else { return Ok(None) };
+        Ok(Some(self.locks().for_account_change(project_id, &user).await?))
     }
 
     pub async fn set_enabled(
@@ -294,13 +311,19 @@ impl ConnectedAccounts {
         enabled: bool,
         meta: &CommandMetadata,
     ) -> AccountResult<()> {
-        self.command(id, ConnectedAccountCommand::SetEnabled { project_id: caller.project_id, enabled }, meta).await
+        let held = self.lock_user_of(caller.project_id, id).await?;
+        let command = ConnectedAccountCommand::SetEnabled { project_id: caller.project_id, enabled };
+        let done = self.command(id, command, meta).await;
+        release(held).await;
+        done
     }
 
     pub async fn revoke(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AccountResult<AccountRecord> {
+        let held = self.lock_user_of(caller.project_id, id).await?;
         let command = ConnectedAccountCommand::Revoke { project_id: caller.project_id };
-        let committed = widen(self.bus.connected_account(id, command, meta).await)?;
-        self.after_write(caller, id, &committed).await
+        let committed = widen(self.bus.connected_account(id, command, meta).await);
+        release(held).await;
+        self.after_write(caller, id, &committed?).await
     }
 
     /// Deletes the user's accounts for `auth_config_ids`; returns how many.
@@ -422,7 +445,10 @@ impl ConnectedAccounts {
             replaces: replaces.clone(),
             reason: reason.to_owned(),
         };
-        self.command(id, command, meta).await
+        let held = self.lock_user_of(project_id, id).await?;
+        let done = self.command(id, command, meta).await;
+        release(held).await;
+        done
     }
 
     /// The auth config of an account, for its OAuth flow.
@@ -449,5 +475,11 @@ impl ConnectedAccounts {
             self.command(id, expire, &meta).await?;
         }
         Ok(due.len())
+    }
+}
+
+async fn release(held: Option<Held>) {
+    if let Some(held) = held {
+        held.release().await;
     }
 }

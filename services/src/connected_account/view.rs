@@ -299,6 +299,18 @@ pub(super) async fn list(
 }
 
 /// The user's accounts for `auth_config_ids` (what deleting an instance cascades to).
+/// The user of a live account of the project, if there is one.
+pub(super) async fn user_of(pool: &PgPool, project_id: ProjectId, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM view_connected_accounts \
+         WHERE project_id = $1 AND connected_account_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(project_id.as_uuid())
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 pub(super) async fn of_user_for(
     pool: &PgPool,
     project_id: ProjectId,

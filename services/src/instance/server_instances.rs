@@ -83,17 +83,25 @@ impl ServerInstances {
             legacy: false,
             read_only: false,
         };
-        let created = carry(
-            self.instances
-                .create(caller, &Self::slot(&server, user), settings, server.auth_config_ids.clone(), meta)
-                .await,
-            |e| match e {
-                InstanceError::MissingConnectedAccounts(lacking) => {
-                    ServerInstanceError::MissingConnectedAccounts(lacking)
-                }
-                _ => ServerInstanceError::InstanceNotFound,
-            },
-        )?;
+        // Ordered against revokes and disables of what the precondition reads (see
+        // `precondition_lock`): held until the create has committed and its views have it.
+        let held = match server.auth_config_ids.is_empty() {
+            true => None,
+            false => {
+                Some(self.accounts.locks().for_create(caller.project_id, user.as_str(), &server.auth_config_ids).await?)
+            }
+        };
+        let created = self
+            .instances
+            .create(caller, &Self::slot(&server, user), settings, server.auth_config_ids.clone(), meta)
+            .await;
+        if let Some(held) = held {
+            held.release().await;
+        }
+        let created = carry(created, |e| match e {
+            InstanceError::MissingConnectedAccounts(lacking) => ServerInstanceError::MissingConnectedAccounts(lacking),
+            _ => ServerInstanceError::InstanceNotFound,
+        })?;
         if !created.created_now {
             return Err(AppError::Rejected(ServerInstanceError::AlreadyExists));
         }

@@ -246,3 +246,53 @@ async fn a_pending_connection_expires_and_never_satisfies_the_precondition() {
     let followed = browser.get(&redirect_url).send().await.unwrap();
     assert_eq!(followed.status(), 410);
 }
+
+/// Where an event of this type sits in the store's order, if there is one.
+async fn position_of(app: &TestApp, event_type: &str, field: &str, value: &str) -> Option<i64> {
+    let query =
+        format!("SELECT global_position FROM events WHERE event_type = $1 AND payload::jsonb #>> '{field}' = $2");
+    sqlx::query_scalar(&query).bind(event_type).bind(value).fetch_optional(&app.pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_and_a_create_racing_for_one_user_never_give_an_instance_after_the_revoke() {
+    let app = TestApp::spawn().await;
+    let gmail = api_key_auth_config(&app, "gmail").await;
+    let server = mcp_server(&app, "Race", &[&gmail]).await;
+    let (mut created, mut refused) = (0, 0);
+
+    for round in 0..40 {
+        let user = format!("racer-{round}");
+        let account = connect(&app, &gmail, &user).await;
+        let revoke_path = format!("/api/v3/connected_accounts/{account}/revoke");
+        let (revoked, create) =
+            tokio::join!(app.composio(Method::POST, &revoke_path, None), create_instance(&app, &server, &user));
+        assert_eq!(revoked.status(), 200, "round {round}: {}", revoked.text().await.unwrap());
+
+        let revoked_at = position_of(
+            &app,
+            "connected_account.revoked",
+            "{ConnectedAccountRevoked,account,connected_account_id}",
+            &account,
+        )
+        .await
+        .unwrap_or_else(|| panic!("round {round}: no revoke event"));
+        let created_at = position_of(&app, "instance.created", "{InstanceCreated,slot,user_id}", &user).await;
+        match create.status().as_u16() {
+            201 => {
+                let created_at = created_at.expect("a 201 recorded its instance");
+                assert!(
+                    created_at < revoked_at,
+                    "round {round}: instance at {created_at}, after the revoke at {revoked_at}"
+                );
+                created += 1;
+            }
+            403 => {
+                assert_eq!(created_at, None, "round {round}: refused, yet an instance was recorded");
+                refused += 1;
+            }
+            other => panic!("round {round}: {other} {}", create.text().await.unwrap()),
+        }
+    }
+    println!("40 races: {created} creates ordered before their revoke, {refused} refused after it");
+}

@@ -1,0 +1,104 @@
+//! Serialises the instance precondition against what can break it, across replicas.
+//!
+//! A Composio instance create checks the user's connected accounts (in the view) and then
+//! commits; a revoke, a disable or a delete of one of those accounts, or a disable of the auth
+//! config, could commit in between, and the instance would be created on the strength of an
+//! account already gone. So both sides take a Postgres advisory lock first, held in a
+//! transaction of their own until their command has committed and its views caught up:
+//! - a create: the user's lock, exclusively, and each required auth config's lock, shared;
+//! - a change of one user's account: that user's lock, exclusively;
+//! - a disable or delete of an auth config: its lock, exclusively.
+//!
+//! Whichever takes the lock first is ordered first: a create after a revoke sees it in the view
+//! (the revoke held the lock until its view had it), a revoke after a create waits for the
+//! create's commit. Creates of different users share the auth configs' locks and do not wait
+//! for each other. Locks are taken user first, then auth configs in order, and no holder of an
+//! auth config's lock waits for a user's: no deadlock.
+//!
+//! The locks live on a pool of their own, so that a holder waiting for a connection of the main
+//! pool never holds one of its connections (no starvation of the pool by its own waiters).
+
+use events::ProjectId;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::time::Duration;
+
+/// At most this many creates or account changes hold a lock at once per process; the rest wait.
+const LOCK_CONNECTIONS: u32 = 8;
+
+#[derive(Clone)]
+pub struct PreconditionLocks {
+    pool: PgPool,
+}
+
+/// Held until dropped or released: the transaction that holds the advisory locks.
+pub struct Held(Transaction<'static, Postgres>);
+
+impl Held {
+    /// Releases the locks now (dropping does too, a moment later, when the connection is reused).
+    pub async fn release(self) {
+        if let Err(e) = self.0.commit().await {
+            tracing::warn!(error = %e, "releasing a precondition lock failed; the connection's end releases it");
+        }
+    }
+}
+
+impl PreconditionLocks {
+    /// A lazily connected pool on the same database as `pool`.
+    pub fn new(pool: &PgPool) -> Self {
+        let locks = PgPoolOptions::new()
+            .max_connections(LOCK_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Duration::from_secs(30))
+            .connect_lazy_with((*pool.connect_options()).clone());
+        Self { pool: locks }
+    }
+
+    /// Before creating `user`'s instance over `auth_config_ids`.
+    pub async fn for_create(&self, project: ProjectId, user: &str, auth_config_ids: &[String]) -> sqlx::Result<Held> {
+        let mut held = self.begin().await?;
+        exclusive(&mut held, &user_key(project, user)).await?;
+        let mut configs: Vec<&String> = auth_config_ids.iter().collect();
+        configs.sort();
+        configs.dedup();
+        for id in configs {
+            sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+                .bind(auth_config_key(project, id))
+                .execute(&mut *held.0)
+                .await?;
+        }
+        Ok(held)
+    }
+
+    /// Before a change that may end `user`'s account's use (revoke, disable, delete, expiry).
+    pub async fn for_account_change(&self, project: ProjectId, user: &str) -> sqlx::Result<Held> {
+        let mut held = self.begin().await?;
+        exclusive(&mut held, &user_key(project, user)).await?;
+        Ok(held)
+    }
+
+    /// Before disabling or deleting an auth config.
+    pub async fn for_auth_config_change(&self, project: ProjectId, auth_config_id: &str) -> sqlx::Result<Held> {
+        let mut held = self.begin().await?;
+        exclusive(&mut held, &auth_config_key(project, auth_config_id)).await?;
+        Ok(held)
+    }
+
+    async fn begin(&self) -> sqlx::Result<Held> {
+        Ok(Held(self.pool.begin().await?))
+    }
+}
+
+async fn exclusive(held: &mut Held, key: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *held.0).await?;
+    Ok(())
+}
+
+/// Two keys that hash alike only serialise more than needed.
+fn user_key(project: ProjectId, user: &str) -> String {
+    format!("precondition:user:{project}:{user}")
+}
+
+fn auth_config_key(project: ProjectId, auth_config_id: &str) -> String {
+    format!("precondition:auth_config:{project}:{auth_config_id}")
+}
