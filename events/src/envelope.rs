@@ -40,7 +40,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// The JetStream stream every event is published to (in the default [`crate::Namespace`]).
-pub const STREAM: &str = crate::namespace::DEFAULT_STREAM;
+pub const STREAM: &str = "PROVISIONER_EVENTS";
 /// The first tokens of every subject (in the default [`crate::Namespace`]).
 pub const SUBJECT_PREFIX: &str = "provisioner.events";
 /// The `type` prefix: `provisioner.<aggregate>.<event>.v<major version>`.

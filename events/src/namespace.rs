@@ -19,7 +19,7 @@ use crate::gateway::RecordKind;
 use std::fmt;
 
 /// The stream every event is published to by default.
-pub const DEFAULT_STREAM: &str = "PROVISIONER_EVENTS";
+pub const DEFAULT_STREAM: &str = crate::envelope::STREAM;
 /// The first tokens of every subject by default.
 pub const DEFAULT_SUBJECT_PREFIX: &str = "provisioner";
 

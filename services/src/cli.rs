@@ -1,6 +1,7 @@
 //! The `provisioner` command line.
 
-use crate::config::{DatabaseArgs, NatsArgs};
+use crate::config::DatabaseArgs;
+use crate::nats::NatsArgs;
 use crate::project::Projects;
 use crate::projection::Projector;
 use crate::projection::progress::ConsoleProgress;
@@ -345,7 +346,7 @@ async fn relay(args: RelayArgs) -> anyhow::Result<()> {
 
 /// Stops a start whose NATS settings NATS refuses (a wrong credential or certificate); a
 /// NATS that does not answer yet is only waited for, as the relay does.
-async fn check_nats_at_start(settings: &crate::config::RelaySettings) -> anyhow::Result<()> {
+async fn check_nats_at_start(settings: &crate::nats::RelaySettings) -> anyhow::Result<()> {
     match crate::nats::probe(settings).await {
         Err(e) if crate::nats::ConnectFailure::is_misconfiguration(&e) => Err(e),
         Err(e) => {

@@ -48,9 +48,6 @@ fn without_url(message: &str) -> String {
     message.split("://").next().unwrap_or(message).to_owned()
 }
 
-// The NATS settings live with the rest of NATS; re-exported where the shared settings are.
-pub use crate::nats::{NatsArgs, RelaySettings};
-
 pub(crate) fn url_of(setting: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
     url::Url::parse(raw.trim()).map_err(|e| ConfigError::new(setting, format!("is not a valid URL ({e})")))
 }

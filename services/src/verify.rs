@@ -3,8 +3,9 @@
 //! stream must hold exactly one message per event the relay has passed. Every difference is
 //! printed; any difference makes the command fail.
 
-use crate::config::{DatabaseArgs, NatsArgs};
+use crate::config::DatabaseArgs;
 use crate::feed::{Checkpoints, Position};
+use crate::nats::NatsArgs;
 use crate::projection::rebuild::{Difference, apply_range, compare_on, rebuild_into};
 use crate::projection::{Projection, Projector};
 use crate::relay::Relay;

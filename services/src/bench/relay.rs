@@ -7,8 +7,9 @@
 
 use super::http::{create_database, drop_database};
 use super::percentiles_ms;
-use crate::config::{DatabaseArgs, NatsArgs, RelaySettings};
+use crate::config::DatabaseArgs;
 use crate::feed::{Checkpoints, Position};
+use crate::nats::{NatsArgs, RelaySettings};
 use crate::relay::{Relay, stream};
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;

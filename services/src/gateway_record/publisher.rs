@@ -9,8 +9,8 @@
 //! Postgres advisory lock); others stand by.
 
 use super::store::{self, StoredRecord};
-use crate::config::RelaySettings;
 use crate::feed::{Checkpoints, Position};
+use crate::nats::RelaySettings;
 use crate::projection::LeaderLock;
 use crate::relay::{self, Backoff, stream};
 use anyhow::Context;

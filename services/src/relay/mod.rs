@@ -22,8 +22,8 @@ pub use leadership::{Publishing, lead_while_elected};
 pub use message::{Outgoing, fitting, outgoing};
 pub use status::{Heartbeat, RelayReport};
 
-use crate::config::RelaySettings;
 use crate::feed::{Checkpoints, FeedEvent, FeedWake, Position, read_after};
+use crate::nats::RelaySettings;
 use crate::projection::LeaderLock;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use events::Namespace;

@@ -7,8 +7,9 @@
 //! relay's checkpoint is not touched: republishing is a repair beside it, not a step of it.
 
 use super::{Relay, publish, stream};
-use crate::config::{DatabaseArgs, NatsArgs};
+use crate::config::DatabaseArgs;
 use crate::feed::{Bound, FeedEvent, Position, Range, read_range};
+use crate::nats::NatsArgs;
 use crate::projection::LeaderLock;
 use crate::store;
 use async_nats::jetstream;

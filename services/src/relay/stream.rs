@@ -1,4 +1,4 @@
-use crate::config::RelaySettings;
+use crate::nats::RelaySettings;
 use anyhow::Context;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::{self, stream};

@@ -3,7 +3,8 @@
 //! named without its value. Above the parts it configures (the gateway's settings among them),
 //! where `config` holds the arguments that every command shares.
 
-use crate::config::{ConfigError, DatabaseArgs, NatsArgs, RelaySettings, url_of};
+use crate::config::{ConfigError, DatabaseArgs, url_of};
+use crate::nats::{NatsArgs, RelaySettings};
 use crate::secrets::MasterKey;
 use std::net::SocketAddr;
 use std::time::Duration;

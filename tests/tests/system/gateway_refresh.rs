@@ -15,8 +15,8 @@ use crate::support::relay::consume;
 use crate::support::{TestApp, json_of};
 use reqwest::Method;
 use serde_json::{Value, json};
-use services::config::RelaySettings;
 use services::gateway::Upstreams;
+use services::nats::RelaySettings;
 use std::time::Duration;
 
 const CALLBACK: &str = "https://app.example.com/connected";

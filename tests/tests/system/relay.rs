@@ -10,7 +10,7 @@ use crate::support::relay::{
 };
 use crate::support::{RelayProcess, TestApp};
 use serde_json::Value;
-use services::config::RelaySettings;
+use services::nats::RelaySettings;
 use services::startup::Settings;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

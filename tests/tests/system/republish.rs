@@ -7,8 +7,9 @@ use crate::support::relay::{assert_exactly_once_in_order, connect, stream_state,
 use crate::support::{RelayProcess, TestApp, run_cli};
 use async_nats::jetstream;
 use events::envelope::{STREAM, message_id};
-use services::config::{DatabaseArgs, NatsArgs};
+use services::config::DatabaseArgs;
 use services::feed::{Bound, Checkpoints, Position};
+use services::nats::NatsArgs;
 use services::relay::Relay;
 use services::relay::republish::{Args, Summary, republish};
 use services::relay::stream::message_ids;
