@@ -59,7 +59,7 @@ impl ToolkitsApi {
     ) -> Answer<Json<ToolkitPage>> {
         let page = paging::by_cursor(cursor.0.as_deref(), limit.0.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let params = Params {
-            category: category.0.as_deref(),
+            category: category.0,
             managed_by: managed_by.0.as_deref(),
             kind: kind.0.as_deref(),
             sort_by: sort_by.0.as_deref(),

@@ -27,7 +27,7 @@ pub enum Sort {
 /// The raw query parameters, as sent.
 #[derive(Debug, Default)]
 pub struct Params<'a> {
-    pub category: Option<&'a str>,
+    pub category: Option<String>,
     pub managed_by: Option<&'a str>,
     pub kind: Option<&'a str>,
     pub sort_by: Option<&'a str>,
@@ -84,7 +84,7 @@ impl ToolkitQuery {
             Some("true") => true,
             Some(_) => return Err(Failure::invalid("include_deprecated", "must be true or false")),
         };
-        let category = blank(params.category).map(str::to_owned);
+        let category = crate::composio::paging::search("category", params.category)?.map(|c| c.trim().to_owned());
         let search = crate::composio::paging::search("search", params.search)?.map(|s| s.trim().to_lowercase());
         Ok(narrower(managed_by, kind).map(|provenance| Self { category, provenance, sort, search, include_deprecated }))
     }
@@ -132,12 +132,12 @@ mod tests {
 
     #[test]
     fn a_category_matches_by_id_or_name_ignoring_case() {
-        let by_id = slugs(Params { category: Some("developer-tools"), ..Default::default() });
+        let by_id = slugs(Params { category: Some("developer-tools".into()), ..Default::default() });
         assert!(by_id.contains(&"github".to_owned()) && by_id.contains(&"gitlab".to_owned()), "{by_id:?}");
         assert!(!by_id.contains(&"gmail".to_owned()));
-        assert_eq!(slugs(Params { category: Some("Developer Tools"), ..Default::default() }), by_id);
-        assert_eq!(slugs(Params { category: Some("DEVELOPER-TOOLS"), ..Default::default() }), by_id);
-        assert!(slugs(Params { category: Some("no-such-category"), ..Default::default() }).is_empty());
+        assert_eq!(slugs(Params { category: Some("Developer Tools".into()), ..Default::default() }), by_id);
+        assert_eq!(slugs(Params { category: Some("DEVELOPER-TOOLS".into()), ..Default::default() }), by_id);
+        assert!(slugs(Params { category: Some("no-such-category".into()), ..Default::default() }).is_empty());
     }
 
     #[test]
