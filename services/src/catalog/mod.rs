@@ -1,6 +1,12 @@
 //! The catalog of MCP servers that can be named by Klavis's `serverName`: display names,
 //! slugs, how each one authenticates, and for OAuth servers the provider's public endpoints
-//! and default scopes. Data in `servers.json`, embedded in the binary.
+//! and default scopes, its categories. Data in `servers.json`, embedded in the binary. The
+//! same entries are Composio's toolkits (`composio::toolkits`), named by their slugs.
+
+pub mod categories;
+pub mod schemes;
+
+pub use schemes::{AuthField, AuthScheme, auth_schemes};
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +40,8 @@ pub struct CatalogEntry {
     /// `gcalendar`: the Klavis OAuth slug, or the name in kebab case.
     pub slug: String,
     pub description: String,
+    /// Ids of [`categories::CATEGORIES`].
+    pub categories: Vec<String>,
     pub auth: AuthKind,
     pub oauth: Option<OAuthProvider>,
 }
@@ -140,6 +148,14 @@ mod tests {
                 entry.slug
             );
             assert_eq!(entry.oauth.is_some(), entry.needs_oauth(), "{}", entry.name);
+            assert!(!entry.categories.is_empty(), "{} has no category", entry.name);
+            for category in &entry.categories {
+                assert!(
+                    categories::CATEGORIES.iter().any(|(id, _)| id == category),
+                    "{}: unknown category {category}",
+                    entry.name
+                );
+            }
         }
     }
 

@@ -82,6 +82,8 @@ pub enum Code {
     McpInstanceMissingConnectedAccounts,
     McpInstanceAlreadyExists,
     McpInstanceNotFound,
+    /// The slug third-party Composio fakes answer an unknown toolkit with.
+    ToolkitNotFound,
 }
 
 impl Code {
@@ -115,6 +117,7 @@ impl Code {
             }
             Self::McpInstanceAlreadyExists => (1111, "McpInstance_AlreadyExists", StatusCode::CONFLICT),
             Self::McpInstanceNotFound => (1112, "McpInstance_ResourceNotFound", StatusCode::NOT_FOUND),
+            Self::ToolkitNotFound => (1200, "Toolkit_NotFound", StatusCode::NOT_FOUND),
         }
     }
 }

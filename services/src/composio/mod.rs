@@ -8,11 +8,13 @@ mod connected_accounts;
 mod error;
 mod mcp;
 mod paging;
+mod toolkits;
 
 pub use auth_configs::AuthConfigsApi;
 pub use connected_accounts::ConnectedAccountsApi;
 pub use error::{ComposioError, render};
 pub use mcp::{McpInstancesApi, McpServersApi};
+pub use toolkits::ToolkitsApi;
 
 use crate::caller_extractor;
 use crate::http::caller::KeySource;
@@ -38,6 +40,8 @@ enum ComposioTags {
     ComposioConnectedAccounts,
     /// Composio-compatible MCP servers and their per-user instances.
     ComposioMcp,
+    /// Composio-compatible toolkits: the catalog, with each toolkit's auth schemes and fields.
+    ComposioToolkits,
 }
 
 type Answer<T> = Result<T, ComposioError>;

@@ -6,7 +6,7 @@ mod surface;
 
 use crate::audit::{Audit, AuditApi};
 use crate::auth_config::AuthConfigs;
-use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi};
+use crate::composio::{self, AuthConfigsApi, ConnectedAccountsApi, McpInstancesApi, McpServersApi, ToolkitsApi};
 use crate::connected_account::ConnectedAccounts;
 use crate::gaia::GaiaApi;
 use crate::health::{Health, HealthApi};
@@ -73,7 +73,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     )
     .description(
         "Provisions MCP server instances. Speaks the wire formats of Klavis AI's instance API, Composio's v3 and \
-         v3.1 MCP, auth config and connected account APIs (`/api/v3.1/...` is served by the `/api/v3/...` \
+         v3.1 MCP, auth config, connected account and toolkit APIs (`/api/v3.1/...` is served by the `/api/v3/...` \
          routes), and GAIA AI's MCP server registry. No string of a request holds NUL (Postgres cannot store it): \
          a body with one, in a value or a key, is refused, and so is a path or query with any control character.",
     );
@@ -131,7 +131,9 @@ pub fn app(state: AppState) -> impl Endpoint {
 }
 
 /// The Composio surface's APIs, over the shared services.
-fn composio_apis(state: &AppState) -> (AuthConfigsApi, ConnectedAccountsApi, McpServersApi, McpInstancesApi) {
+fn composio_apis(
+    state: &AppState,
+) -> (AuthConfigsApi, ConnectedAccountsApi, McpServersApi, McpInstancesApi, ToolkitsApi) {
     (
         AuthConfigsApi::new(state.auth_configs.clone(), state.oauth_allow_loopback_http),
         ConnectedAccountsApi::new(state.connected_accounts.clone(), state.oauth_flow.clone(), state.redirects.clone()),
@@ -142,5 +144,6 @@ fn composio_apis(state: &AppState) -> (AuthConfigsApi, ConnectedAccountsApi, Mcp
             state.public_url.clone(),
         ),
         McpInstancesApi::new(state.server_instances.clone()),
+        ToolkitsApi,
     )
 }

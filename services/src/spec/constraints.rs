@@ -47,6 +47,14 @@ const RULES: &[Rule] = &[
     Rule { prefix: "/api/v3/", location: "query", name: "order_by", schema: order_by },
     Rule { prefix: "/api/v3/", location: "query", name: "order_direction", schema: order_direction },
     Rule { prefix: "/api/v3/auth_configs", location: "query", name: "is_composio_managed", schema: true_or_false },
+    // `composio::toolkits`: `check_slug`, `query::ToolkitQuery::parse`.
+    Rule { prefix: "/api/v3/toolkits/", location: "path", name: "slug", schema: slug_text },
+    Rule { prefix: "/api/v3/toolkits", location: "query", name: "managed_by", schema: managed_by },
+    Rule { prefix: "/api/v3/toolkits", location: "query", name: "type", schema: toolkit_type },
+    Rule { prefix: "/api/v3/toolkits", location: "query", name: "sort_by", schema: toolkit_sort },
+    Rule { prefix: "/api/v3/toolkits", location: "query", name: "include_deprecated", schema: true_or_false },
+    Rule { prefix: "/api/v3/toolkits", location: "query", name: "search", schema: param_text },
+    Rule { prefix: "/api/v3/toolkits", location: "query", name: "category", schema: param_text },
     // `audit::parse_time`: RFC 3339.
     Rule { prefix: "/", location: "query", name: "as_of", schema: time },
     Rule { prefix: "/api/v1/audit/", location: "query", name: "since", schema: time },
@@ -238,6 +246,28 @@ fn order_by() -> Value {
 
 fn order_direction() -> Value {
     json!({ "type": "string", "enum": ["", "asc", "desc"] })
+}
+
+/// `domain::auth_config::parse_toolkit`: 1 to 64 letters, digits, `_` or `-`, in any case.
+fn slug_text() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" })
+}
+
+fn managed_by() -> Value {
+    json!({ "type": "string", "enum": ["", "composio", "project", "all"] })
+}
+
+fn toolkit_type() -> Value {
+    json!({ "type": "string", "enum": ["", "native", "custom", "all"] })
+}
+
+fn toolkit_sort() -> Value {
+    json!({ "type": "string", "enum": ["", "usage", "alphabetically"] })
+}
+
+/// `composio::paging::search`: at most 256 characters on one line.
+fn param_text() -> Value {
+    json!({ "type": "string", "maxLength": domain::limits::PARAM_CHARS, "pattern": QUERY_TEXT })
 }
 
 fn true_or_false() -> Value {

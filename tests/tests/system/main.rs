@@ -12,6 +12,7 @@ mod composio_errors;
 mod composio_instances;
 mod composio_oauth;
 mod composio_resources;
+mod composio_toolkits;
 mod failures;
 mod feed;
 mod gateway;

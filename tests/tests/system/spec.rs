@@ -42,7 +42,7 @@ api_key = "${PROVISIONER_KEY}"
 include-path-regex = "^/oauth/\\{provider\\}/callback$"
 checks.positive_data_acceptance.enabled = false
 [[operations]]
-include-path-regex = "^/api/v3(\\.1)?/(auth_configs|connected_accounts)$"
+include-path-regex = "^/api/v3(\\.1)?/(auth_configs|connected_accounts|toolkits)$"
 include-method = "GET"
 checks.positive_data_acceptance.enabled = false
 [[operations]]

@@ -307,6 +307,8 @@ fn path_values(a: &ProjectA, param: &str, aggregate_types: &[String]) -> Vec<Str
         "client_id" => of(&["client"]),
         "aggregateType" => aggregate_types.to_vec(),
         "status" => vec!["ENABLED".into(), "DISABLED".into()],
+        // Toolkits are the catalog, the same for every project.
+        "slug" => vec!["github".into(), "googlecalendar".into()],
         other => panic!("the tenancy matrix has no values for the path parameter `{other}`: add A's values for it"),
     }
 }
@@ -344,6 +346,11 @@ fn query_values(a: &ProjectA, param: &str) -> Vec<String> {
         "order_by" => fixed(&["created_at", "updated_at"]),
         "order_direction" => fixed(&["asc", "desc"]),
         "name" => of(&["mcp_server_name", "gaia_name"]),
+        "category" => fixed(&["developer-tools", "Productivity"]),
+        "managed_by" => fixed(&["all", "project"]),
+        "sort_by" => fixed(&["alphabetically"]),
+        "include_deprecated" => fixed(&["true"]),
+        "version" => fixed(&["latest"]),
         other => panic!("the tenancy matrix has no values for the query parameter `{other}`: add A's values for it"),
     }
 }

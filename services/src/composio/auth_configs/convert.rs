@@ -5,7 +5,7 @@ use super::wire::{
     UpdateAuthConfigRequest,
 };
 use crate::auth_config::{AuthConfigChanges, AuthConfigInput, AuthConfigRecord};
-use crate::catalog::{AuthKind, Catalog};
+use crate::catalog::Catalog;
 use crate::composio::error::Failure;
 use crate::composio::iso;
 use crate::http::input;
@@ -33,10 +33,8 @@ pub fn check_id(raw: &str) -> Result<(), Failure> {
 /// The scheme Composio-managed auth uses for a toolkit: the catalog's, as this service's
 /// managed auth is the project's white-label app for the provider.
 fn managed_scheme(toolkit: &str) -> Result<String, Failure> {
-    match Catalog::get().for_toolkit(toolkit).map(|e| e.auth) {
-        Some(AuthKind::Oauth) => Ok("OAUTH2".into()),
-        Some(AuthKind::ApiKey) => Ok("API_KEY".into()),
-        Some(AuthKind::None) => Ok("NO_AUTH".into()),
+    match Catalog::get().for_toolkit(toolkit).map(|e| e.scheme()) {
+        Some(scheme) => Ok(scheme.into()),
         None => Err(Failure::invalid(
             "toolkit.slug",
             "has no managed auth here; create the auth config with type use_custom_auth and authScheme",
