@@ -3,6 +3,7 @@ use super::event_size::{DEFAULT_MAX_EVENT_BYTES, SizeLimitedRepository};
 use super::upcaster::Upcaster;
 use crate::error::{AppError, EventTooLarge};
 use crate::feed::{Position, current_shape};
+use crate::connected_account::PgAliasDirectory;
 use crate::projection::AwaitViews;
 use cqrs_es::EventStore;
 use cqrs_es::persist::PersistedEventStore;
@@ -99,7 +100,7 @@ impl CommandBus {
             instances: cqrs(&pool, limit, accounts),
             oauth_apps: cqrs(&pool, limit, ()),
             auth_configs: cqrs(&pool, limit, ()),
-            connected_accounts: cqrs(&pool, limit, ()),
+            connected_accounts: cqrs(&pool, limit, Arc::new(PgAliasDirectory::new(pool.clone())) as _),
             pool,
             views,
             max_event_bytes,
