@@ -23,6 +23,8 @@ MCP_PYPI_VERSION=2.3.0
 KLAVIS_PYPI_VERSION=2.20.0
 # The spec test runs schemathesis against the service's own /openapi.json, in the same venv.
 SCHEMATHESIS_PYPI_VERSION=4.32.5
+# The Composio SDK test (v3.1 account updates) runs Composio's own Stainless client, in the same venv.
+COMPOSIO_CLIENT_PYPI_VERSION=1.43.0
 # Postgres refuses to run as root; as root we run it as this system user instead.
 PG_OS_USER=postgres
 
@@ -476,8 +478,9 @@ venv_ensure() {
   fi
 }
 
-# mcp_ensure_installed VENV: the pinned `mcp`, `klavis` and `schemathesis` packages in VENV (created if
-# missing), for the gateway tests' upstream server and client, the Klavis SDK tests and the spec test.
+# mcp_ensure_installed VENV: the pinned `mcp`, `klavis`, `schemathesis` and `composio-client` packages in
+# VENV (created if missing), for the gateway tests' upstream server and client, the Klavis and Composio
+# SDK tests and the spec test.
 # Sets MCP_PYTHON to the venv's python.
 mcp_ensure_installed() {
   local venv=$1
@@ -490,16 +493,18 @@ mcp_ensure_installed() {
     venv_ensure "$venv" || exit 1
     log "installing mcp==$MCP_PYPI_VERSION klavis==$KLAVIS_PYPI_VERSION schemathesis==$SCHEMATHESIS_PYPI_VERSION into $venv"
     "$MCP_PYTHON" -m pip install --disable-pip-version-check -q "mcp==$MCP_PYPI_VERSION" \
-      "klavis==$KLAVIS_PYPI_VERSION" "schemathesis==$SCHEMATHESIS_PYPI_VERSION" >&2 ||
+      "klavis==$KLAVIS_PYPI_VERSION" "schemathesis==$SCHEMATHESIS_PYPI_VERSION" \
+      "composio-client==$COMPOSIO_CLIENT_PYPI_VERSION" >&2 ||
       { log "pip install mcp==$MCP_PYPI_VERSION klavis==$KLAVIS_PYPI_VERSION schemathesis==$SCHEMATHESIS_PYPI_VERSION failed"; exit 1; }
   ) 9>"$venv.lock" || return 1
   mcp_version_ok || { log "mcp $MCP_PYPI_VERSION is not importable from $MCP_PYTHON after install"; return 1; }
 }
 
 mcp_version_ok() {
-  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp, klavis, schemathesis
-sys.exit(m.version("mcp") != sys.argv[1] or m.version("klavis") != sys.argv[2] or m.version("schemathesis") != sys.argv[3])' \
-    "$MCP_PYPI_VERSION" "$KLAVIS_PYPI_VERSION" "$SCHEMATHESIS_PYPI_VERSION" 2>/dev/null
+  "$MCP_PYTHON" -c 'import sys, importlib.metadata as m, mcp, klavis, schemathesis, composio_client
+sys.exit(m.version("mcp") != sys.argv[1] or m.version("klavis") != sys.argv[2] or m.version("schemathesis") != sys.argv[3]
+         or m.version("composio-client") != sys.argv[4])' \
+    "$MCP_PYPI_VERSION" "$KLAVIS_PYPI_VERSION" "$SCHEMATHESIS_PYPI_VERSION" "$COMPOSIO_CLIENT_PYPI_VERSION" 2>/dev/null
 }
 
 # nats_info HOST PORT: print the "INFO {...}" greeting a NATS server sends to every new client.

@@ -91,6 +91,15 @@ pub struct ConnectionState {
     pub val: SecretString,
 }
 
+/// What a new connection asks for besides its auth config and user.
+#[derive(Debug, Clone, Default)]
+pub struct NewConnection {
+    /// Where the browser goes when an OAuth connection ends.
+    pub callback_url: Option<String>,
+    /// Unique per (project, user, toolkit) among live accounts.
+    pub alias: Option<String>,
+}
+
 /// What creating an account produced.
 pub enum Created {
     Active(AccountRecord),
@@ -178,8 +187,7 @@ impl ConnectedAccounts {
         auth_config_id: &str,
         user: &UserId,
         state: Option<ConnectionState>,
-        callback_url: Option<String>,
-        alias: Option<String>,
+        new: NewConnection,
         meta: &CommandMetadata,
     ) -> AccountResult<Created> {
         let settings = self.open_auth_config(caller.project_id, auth_config_id).await?;
@@ -189,7 +197,7 @@ impl ConnectedAccounts {
         }
         let account = Self::account_ref(caller.project_id, auth_config_id, &settings, user);
         if is_oauth(&settings.auth_scheme) {
-            return self.initiate(caller, account, callback_url, alias, meta).await.map(Created::Pending);
+            return self.initiate(caller, account, new, meta).await.map(Created::Pending);
         }
         if !DIRECT_SCHEMES.contains(&settings.auth_scheme.as_str()) {
             return Err(refused(AccountError::UnsupportedScheme(settings.auth_scheme)));
@@ -198,7 +206,7 @@ impl ConnectedAccounts {
         let key =
             self.vault.data_key(&Credential::ConnectedAccount(account.connected_account_id.clone()).owner()).await?;
         let id = account.connected_account_id.clone();
-        let command = ConnectedAccountCommand::Connect { account, credential: key.seal(&credential), alias };
+        let command = ConnectedAccountCommand::Connect { account, credential: key.seal(&credential), alias: new.alias };
         let committed = widen(self.bus.connected_account(&id, command, meta).await)?;
         self.after_write(caller, &id, &committed).await.map(Created::Active)
     }
@@ -209,8 +217,7 @@ impl ConnectedAccounts {
         caller: &Caller,
         auth_config_id: &str,
         user: &UserId,
-        callback_url: Option<String>,
-        alias: Option<String>,
+        new: NewConnection,
         meta: &CommandMetadata,
     ) -> AccountResult<Initiated> {
         let settings = self.open_auth_config(caller.project_id, auth_config_id).await?;
@@ -218,15 +225,14 @@ impl ConnectedAccounts {
             return Err(refused(AccountError::NotLinkable(settings.auth_scheme)));
         }
         let account = Self::account_ref(caller.project_id, auth_config_id, &settings, user);
-        self.initiate(caller, account, callback_url, alias, meta).await
+        self.initiate(caller, account, new, meta).await
     }
 
     async fn initiate(
         &self,
         caller: &Caller,
         account: AccountRef,
-        callback_url: Option<String>,
-        alias: Option<String>,
+        NewConnection { callback_url, alias }: NewConnection,
         meta: &CommandMetadata,
     ) -> AccountResult<Initiated> {
         let mut bytes = [0u8; 32];

@@ -47,7 +47,12 @@ impl ConnectedAccounts {
     /// The account's credential with `patch` applied, sealed under the key of the one it
     /// replaces. Refused when the account has no credential to change (pending, failed,
     /// expired, revoked) or would lose a field its scheme needs.
-    async fn merged_credential(&self, caller: &Caller, id: &str, patch: CredentialPatch) -> AccountResult<CredentialUpdate> {
+    async fn merged_credential(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: CredentialPatch,
+    ) -> AccountResult<CredentialUpdate> {
         if !UPDATABLE_SCHEMES.contains(&patch.auth_scheme.as_str()) {
             return Err(refused(AccountError::NotUpdatableScheme(patch.auth_scheme)));
         }
@@ -67,7 +72,7 @@ impl ConnectedAccounts {
             Err(OpenError::Shredded) => return Err(not_updatable()),
             Err(e) => return Err(AppError::Failed(e.into())),
         };
-        let (merged, set_fields, removed_fields) = merge(&current, patch.fields)?;
+        let Merged { object: merged, set_fields, removed_fields } = merge(&current, patch.fields)?;
         let missing = missing_credential_fields(&scheme, &merged);
         if !missing.is_empty() {
             let fields = missing.into_iter().map(str::to_owned).collect();
@@ -89,12 +94,16 @@ impl ConnectedAccounts {
     }
 }
 
+/// A credential with a patch applied.
+struct Merged {
+    object: Map<String, Value>,
+    set_fields: Vec<String>,
+    removed_fields: Vec<String>,
+}
+
 /// The stored credential object with each field set or removed; and the names of the fields
 /// set and of those removed (removing an absent field is no change).
-fn merge(
-    current: &SecretString,
-    fields: BTreeMap<String, Option<SecretString>>,
-) -> AccountResult<(Map<String, Value>, Vec<String>, Vec<String>)> {
+fn merge(current: &SecretString, fields: BTreeMap<String, Option<SecretString>>) -> AccountResult<Merged> {
     let mut object: Map<String, Value> = serde_json::from_str(current.expose_secret())
         .map_err(|_| AppError::Failed(anyhow::anyhow!("a stored credential is not a JSON object")))?;
     let (mut set, mut removed) = (Vec::new(), Vec::new());
@@ -111,7 +120,7 @@ fn merge(
             }
         }
     }
-    Ok((object, set, removed))
+    Ok(Merged { object, set_fields: set, removed_fields: removed })
 }
 
 #[cfg(test)]
@@ -126,9 +135,9 @@ mod tests {
             ("api_key_prefix".to_owned(), None),
             ("absent".to_owned(), None),
         ]);
-        let Ok((merged, set, removed)) = merge(&current, fields) else { panic!("merge failed") };
-        assert_eq!(Value::Object(merged), serde_json::json!({"api_key": "new", "region": "eu"}));
-        assert_eq!(set, vec!["api_key"]);
-        assert_eq!(removed, vec!["api_key_prefix"]);
+        let Ok(merged) = merge(&current, fields) else { panic!("merge failed") };
+        assert_eq!(Value::Object(merged.object), serde_json::json!({"api_key": "new", "region": "eu"}));
+        assert_eq!(merged.set_fields, vec!["api_key"]);
+        assert_eq!(merged.removed_fields, vec!["api_key_prefix"]);
     }
 }

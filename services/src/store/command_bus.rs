@@ -1,9 +1,9 @@
 use super::CommandMetadata;
 use super::event_size::{DEFAULT_MAX_EVENT_BYTES, SizeLimitedRepository};
 use super::upcaster::Upcaster;
+use crate::connected_account::PgAliasDirectory;
 use crate::error::{AppError, EventTooLarge};
 use crate::feed::{Position, current_shape};
-use crate::connected_account::PgAliasDirectory;
 use crate::projection::AwaitViews;
 use cqrs_es::EventStore;
 use cqrs_es::persist::PersistedEventStore;

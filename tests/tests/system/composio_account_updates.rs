@@ -98,7 +98,8 @@ async fn concurrent_creates_and_updates_with_one_alias_give_exactly_one_success(
     let app = TestApp::spawn().await;
     let github = api_key_auth_config(&app, "github").await;
     const N: usize = 8;
-    let creates = (0..N).map(|i| create(&app, with_alias(api_key_connection(&github, "alice", &format!("k{i}")), "race")));
+    let creates =
+        (0..N).map(|i| create(&app, with_alias(api_key_connection(&github, "alice", &format!("k{i}")), "race")));
     let statuses: Vec<u16> = futures::future::join_all(creates).await.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), N - 1, "{statuses:?}");
@@ -128,13 +129,12 @@ async fn a_credential_update_sets_and_removes_fields_keeps_the_others_and_is_sea
     assert_eq!(answer, json!({"id": id, "status": "ACTIVE", "success": true}));
     assert!(!answer.to_string().contains("new-secret-key-value"));
 
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT event_type, payload::text FROM events WHERE aggregate_id = $1 ORDER BY sequence",
-    )
-    .bind(&id)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_type, payload::text FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+            .bind(&id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     let types: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         types,
@@ -189,9 +189,12 @@ async fn bad_updates_are_400_naming_the_field_and_change_nothing() {
     let mismatch = json!({"connection": {"state": {"authScheme": "BEARER_TOKEN", "val": {"token": "t"}}}});
     let error = composio_error(patch(&app, &id, mismatch).await, 400, "ConnectedAccount_BadRequest").await;
     assert!(error["errors"][0].as_str().unwrap().starts_with("connection.state.authScheme: "), "{error}");
-    let error =
-        composio_error(patch(&app, &id, state(json!({"api_key": null}))).await, 400, "ConnectedAccount_MissingRequiredFields")
-            .await;
+    let error = composio_error(
+        patch(&app, &id, state(json!({"api_key": null}))).await,
+        400,
+        "ConnectedAccount_MissingRequiredFields",
+    )
+    .await;
     assert_eq!(error["code"], 612);
     assert_eq!(app.event_count().await, events, "a refused update records nothing");
     assert_eq!(get(&app, &id).await["alias"], Value::Null);
@@ -205,9 +208,12 @@ async fn bad_updates_are_400_naming_the_field_and_change_nothing() {
     composio_error(patch(&app, pending, bearer).await, 400, "ConnectedAccount_BadRequest").await;
     // Bad aliases on create and link are named too.
     let long = "x".repeat(129);
-    let error =
-        composio_error(create(&app, with_alias(api_key_connection(&github, "alice", "k"), &long)).await, 400, "Request_ValidationError")
-            .await;
+    let error = composio_error(
+        create(&app, with_alias(api_key_connection(&github, "alice", "k"), &long)).await,
+        400,
+        "Request_ValidationError",
+    )
+    .await;
     assert!(error["errors"][0].as_str().unwrap().starts_with("connection.alias: "), "{error}");
     let link = json!({"auth_config_id": gmail, "user_id": "alice", "alias": "a\tb"});
     let error = composio_error(
@@ -231,8 +237,34 @@ async fn another_projects_or_an_unknown_account_is_404_and_unchanged() {
         let response = app.composio_as(&other_key, Method::PATCH, &path, Some(body.clone())).await;
         composio_error(response, 404, "ConnectedAccount_ResourceNotFound").await;
     }
-    composio_error(patch(&app, "ca_000000000000", json!({"alias": "x"})).await, 404, "ConnectedAccount_ResourceNotFound")
-        .await;
+    composio_error(
+        patch(&app, "ca_000000000000", json!({"alias": "x"})).await,
+        404,
+        "ConnectedAccount_ResourceNotFound",
+    )
+    .await;
     assert_eq!(app.event_count().await, events);
     assert_eq!(get(&app, &id).await["alias"], "mine");
+}
+
+#[tokio::test]
+async fn composios_own_client_creates_patches_and_reads_an_aliased_account() {
+    let app = TestApp::spawn().await;
+    let github = api_key_auth_config(&app, "github").await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("upstream/composio_sdk.py");
+    let output = tokio::process::Command::new(crate::support::mcp::python())
+        .arg(script)
+        .args([app.base_url.as_str(), app.key.as_str(), github.as_str()])
+        .output()
+        .await
+        .expect("the Composio SDK script runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("no JSON: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    let id = report["created"].as_str().unwrap();
+    assert_eq!(report["patched"], json!({"id": id, "status": "ACTIVE", "success": true}), "{report}");
+    assert_eq!(report["alias"], "sdk-renamed", "{report}");
+    assert_eq!(report["listed_aliases"].as_array().unwrap().iter().filter(|a| **a == "sdk-renamed").count(), 1);
+    assert_eq!(report["duplicate"]["status"], 400, "{report}");
+    assert_eq!(report["duplicate"]["body"]["error"]["code"], 600, "{report}");
 }

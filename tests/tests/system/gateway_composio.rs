@@ -341,10 +341,14 @@ async fn an_updated_credential_is_the_one_the_gateway_sends_from_the_next_call_o
     let (server, alice, _) = github_server(&app, &[]).await;
     let url = format!("{}/v3/mcp/{server}?connected_account_id={alice}", app.base_url);
     let (mut session, _) = open(&url, &app.key).await;
-    assert_eq!(whoami(&session.call_tool("whoami", json!({})).await)["headers"]["authorization"], "Bearer key-of-alice");
+    assert_eq!(
+        whoami(&session.call_tool("whoami", json!({})).await)["headers"]["authorization"],
+        "Bearer key-of-alice"
+    );
 
     // Composio v3.1's partial update: the new key, through the real router.
-    let update = json!({"connection": {"state": {"authScheme": "API_KEY", "val": {"api_key": "rotated-key-of-alice"}}}});
+    let update =
+        json!({"connection": {"state": {"authScheme": "API_KEY", "val": {"api_key": "rotated-key-of-alice"}}}});
     let path = format!("/api/v3.1/connected_accounts/{alice}");
     json_of(app.composio(Method::PATCH, &path, Some(update)).await, 200).await;
     let (mut session, _) = open(&url, &app.key).await;

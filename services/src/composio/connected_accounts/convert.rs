@@ -5,8 +5,8 @@ use crate::composio::error::Failure;
 use crate::composio::iso;
 use crate::connected_account::{AccountRecord, ConnectionState, CredentialPatch, Initiated};
 use crate::http::problem::Location;
-use domain::auth_config::parse_scheme;
 use domain::Patch;
+use domain::auth_config::parse_scheme;
 use domain::connected_account::{Status, UPDATABLE_SCHEMES};
 use domain::instance::UserId;
 use serde_json::{Value, json};
@@ -75,11 +75,16 @@ pub fn alias_patch_of(field: &str, raw: Option<String>) -> Result<Patch<String>,
 }
 
 /// The credential part of an update.
-pub fn credential_patch_of(connection: Option<wire::UpdateConnectionInput>) -> Result<Option<CredentialPatch>, Failure> {
+pub fn credential_patch_of(
+    connection: Option<wire::UpdateConnectionInput>,
+) -> Result<Option<CredentialPatch>, Failure> {
     let Some(state) = connection.map(|c| c.state) else { return Ok(None) };
     let auth_scheme = state.auth_scheme.trim().to_ascii_uppercase();
     if !UPDATABLE_SCHEMES.contains(&auth_scheme.as_str()) {
-        return Err(Failure::invalid("connection.state.authScheme", format!("must be one of {}", UPDATABLE_SCHEMES.join(", "))));
+        return Err(Failure::invalid(
+            "connection.state.authScheme",
+            format!("must be one of {}", UPDATABLE_SCHEMES.join(", ")),
+        ));
     }
     Ok(Some(CredentialPatch { auth_scheme, fields: state.val.0 }))
 }

@@ -7,7 +7,7 @@ mod wire;
 use super::paging;
 use super::{Answer, ComposioCaller, ComposioTags};
 use crate::composio::error::{Failure, of_app_error};
-use crate::connected_account::{AccountFilter, ConnectedAccounts, Created};
+use crate::connected_account::{AccountFilter, ConnectedAccounts, Created, NewConnection};
 use crate::http::body::JsonBody;
 use crate::http::context::RequestContext;
 use crate::oauth::{OAuthAnswer, OAuthFlow};
@@ -80,8 +80,8 @@ impl ConnectedAccountsApi {
         let state = convert::state_of(body.connection.state)?;
         let alias = convert::alias_of("connection.alias", body.connection.alias)?;
         let meta = RequestContext::of(req).metadata(caller.0.actor());
-        let created =
-            self.accounts.create(&caller.0, &body.auth_config.id, &user, state, callback_url, alias, &meta).await?;
+        let new = NewConnection { callback_url, alias };
+        let created = self.accounts.create(&caller.0, &body.auth_config.id, &user, state, new, &meta).await?;
         Ok(CreateResponse::Created(Json(match &created {
             Created::Active(record) => convert::active(record),
             Created::Pending(initiated) => convert::pending(initiated),
@@ -98,7 +98,8 @@ impl ConnectedAccountsApi {
         let callback_url = self.allowed_callback(&caller.0, "callback_url", body.callback_url).await?;
         let alias = convert::alias_of("alias", body.alias)?;
         let meta = RequestContext::of(req).metadata(caller.0.actor());
-        let initiated = self.accounts.link(&caller.0, &body.auth_config_id, &user, callback_url, alias, &meta).await?;
+        let new = NewConnection { callback_url, alias };
+        let initiated = self.accounts.link(&caller.0, &body.auth_config_id, &user, new, &meta).await?;
         Ok(LinkResponse::Created(Json(convert::link(initiated))))
     }
 
