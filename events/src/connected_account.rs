@@ -23,6 +23,11 @@ pub enum ConnectedAccountEvent {
     ConnectedAccountDeleted(ConnectedAccountDeleted),
     /// An ACTIVE account's OAuth tokens were refreshed (RFC 6749 §6); it stays ACTIVE.
     ConnectedAccountRefreshed(ConnectedAccountRefreshed),
+    /// The account's alias was set, changed or cleared (Composio v3.1); its status stays.
+    ConnectedAccountAliasChanged(ConnectedAccountAliasChanged),
+    /// Fields of a key, token or basic credential were set or removed (Composio v3.1's
+    /// partial update); its status stays.
+    ConnectedAccountCredentialUpdated(ConnectedAccountCredentialUpdated),
 }
 
 /// Who and what every event of an account is about.
@@ -77,6 +82,28 @@ pub struct ConnectedAccountRefreshed {
     pub credential: SealedSecret,
 }
 
+/// `connected_account.alias_changed`, version 1.0. An alias is unique per (project, user,
+/// toolkit) among live accounts: `connected_account_aliases` (migration 0017) follows these
+/// events in the transaction that appends them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectedAccountAliasChanged {
+    pub account: AccountRef,
+    /// The new alias; `None` clears it.
+    pub alias: Option<String>,
+}
+
+/// `connected_account.credential_updated`, version 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectedAccountCredentialUpdated {
+    pub account: AccountRef,
+    /// The whole credential after the update, sealed under the account's data key (the key
+    /// of the credential it replaces).
+    pub credential: SealedSecret,
+    /// The names (never the values) of the fields set, and of those removed.
+    pub set_fields: Vec<String>,
+    pub removed_fields: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectedAccountStatusChanged {
     pub account: AccountRef,
@@ -106,6 +133,8 @@ impl ConnectedAccountEvent {
             Self::ConnectedAccountRevoked(e) => &e.account,
             Self::ConnectedAccountDeleted(e) => &e.account,
             Self::ConnectedAccountRefreshed(e) => &e.account,
+            Self::ConnectedAccountAliasChanged(e) => &e.account,
+            Self::ConnectedAccountCredentialUpdated(e) => &e.account,
         }
     }
 }
@@ -127,6 +156,8 @@ impl Event for ConnectedAccountEvent {
             Self::ConnectedAccountRevoked(_) => "connected_account.revoked",
             Self::ConnectedAccountDeleted(_) => "connected_account.deleted",
             Self::ConnectedAccountRefreshed(_) => "connected_account.refreshed",
+            Self::ConnectedAccountAliasChanged(_) => "connected_account.alias_changed",
+            Self::ConnectedAccountCredentialUpdated(_) => "connected_account.credential_updated",
         }
     }
 }

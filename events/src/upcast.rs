@@ -42,6 +42,8 @@ const CURRENT: &[(&str, &str)] = &[
     ("connected_account.revoked", "1.0"),
     ("connected_account.deleted", "1.0"),
     ("connected_account.refreshed", "1.0"),
+    ("connected_account.alias_changed", "1.0"),
+    ("connected_account.credential_updated", "1.0"),
 ];
 
 /// One version forward for one event type.

@@ -2,15 +2,21 @@
 //! INITIALIZING, INITIATED, ACTIVE, FAILED, EXPIRED, INACTIVE, REVOKED. Only ACTIVE accounts
 //! satisfy an instance's precondition.
 
-use crate::Recorded;
+mod alias;
+
+pub use alias::{AliasDirectory, UPDATABLE_SCHEMES};
+
+use crate::{LookupFailed, Patch, Recorded};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use events::connected_account::{
-    AccountRef, ConnectedAccountActivated, ConnectedAccountDeleted, ConnectedAccountExpired, ConnectedAccountFailed,
-    ConnectedAccountInitiated, ConnectedAccountRefreshed, ConnectedAccountRevoked, ConnectedAccountStatusChanged,
+    AccountRef, ConnectedAccountActivated, ConnectedAccountAliasChanged, ConnectedAccountCredentialUpdated,
+    ConnectedAccountDeleted, ConnectedAccountExpired, ConnectedAccountFailed, ConnectedAccountInitiated,
+    ConnectedAccountRefreshed, ConnectedAccountRevoked, ConnectedAccountStatusChanged,
 };
 use events::{ConnectedAccountEvent, ProjectId, SealedSecret};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
@@ -87,11 +93,21 @@ pub enum ConnectedAccountCommand {
         link_token_sha256: String,
         callback_url: Option<String>,
         expires_at: i64,
+        /// Unique per (project, user, toolkit) among live accounts.
+        alias: Option<String>,
     },
     /// A connection whose credential is given at once (an API key, a token): ACTIVE.
     Connect {
         account: AccountRef,
         credential: SealedSecret,
+        alias: Option<String>,
+    },
+    /// Composio v3.1's partial update: the alias (kept, cleared or set), and the credential
+    /// (replaced whole, already merged and sealed by the caller, if it still holds `replaces`).
+    Update {
+        project_id: ProjectId,
+        alias: Patch<String>,
+        credential: Option<CredentialUpdate>,
     },
     /// The user completed the OAuth flow: ACTIVE, unless the connection expired meanwhile.
     CompleteOAuth {
@@ -136,6 +152,17 @@ pub enum ConnectedAccountCommand {
     },
 }
 
+/// A credential's new version, built by the caller from the one it opened (`replaces`).
+#[derive(Debug, Clone)]
+pub struct CredentialUpdate {
+    /// The scheme the caller says the account has (Composio's `connection.state.authScheme`).
+    pub auth_scheme: String,
+    pub replaces: SealedSecret,
+    pub updated: SealedSecret,
+    pub set_fields: Vec<String>,
+    pub removed_fields: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectedAccountError {
     #[error("connected account not found")]
@@ -156,6 +183,15 @@ pub enum ConnectedAccountError {
     /// that is no longer ACTIVE.
     #[error("the connected account's credential changed meanwhile")]
     CredentialChanged,
+    /// Composio's own wording (code 600, `ConnectedAccount_BadRequest`).
+    #[error("Alias \"{0}\" is already in use by another connection for this entity")]
+    AliasTaken(String),
+    #[error("connection.state.authScheme is {given}, but the connected account's scheme is {expected}")]
+    SchemeMismatch { expected: String, given: String },
+    #[error("the credential of a {0} connected account cannot be updated")]
+    CredentialNotUpdatable(&'static str),
+    #[error(transparent)]
+    Lookup(#[from] LookupFailed),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +205,8 @@ struct Live {
     /// The credential of its last activation (opened only by the gateway, while ACTIVE).
     #[serde(default)]
     credential: Option<SealedSecret>,
+    #[serde(default)]
+    alias: Option<String>,
     deleted: bool,
 }
 
@@ -181,6 +219,7 @@ pub struct AccountState {
     pub callback_url: Option<String>,
     /// Unix seconds, for a pending account.
     pub expires_at: Option<i64>,
+    pub alias: Option<String>,
 }
 
 /// A connected account, folded from its events.
@@ -228,13 +267,127 @@ impl ConnectedAccount {
             status_reason: l.status_reason.clone(),
             callback_url: l.callback_url.clone(),
             expires_at: l.expires_at,
+            alias: l.alias.clone(),
         })
+    }
+
+    /// The sealed credential of a live account of the project, whatever its status: what a
+    /// partial update merges into.
+    pub fn credential_in(&self, project_id: ProjectId) -> Option<(&AccountRef, &SealedSecret)> {
+        let live = self.live_in(project_id).ok()?;
+        Some((&live.account, live.credential.as_ref()?))
+    }
+
+    /// The alias a command would give an account, with whom it must be unique among:
+    /// `(project, user, toolkit, alias)`.
+    fn alias_claim<'a>(&'a self, command: &'a ConnectedAccountCommand) -> Option<(&'a AccountRef, &'a str)> {
+        match command {
+            ConnectedAccountCommand::Initiate { account, alias: Some(alias), .. }
+            | ConnectedAccountCommand::Connect { account, alias: Some(alias), .. } => Some((account, alias)),
+            ConnectedAccountCommand::Update { project_id, alias: Patch::Set(alias), .. } => {
+                Some((&self.live_in(*project_id).ok()?.account, alias))
+            }
+            _ => None,
+        }
+    }
+
+    /// The events of a command, given which account holds the alias it claims (if any).
+    fn decide_all(
+        &self,
+        command: ConnectedAccountCommand,
+        alias_holder: Option<&str>,
+    ) -> Result<Vec<ConnectedAccountEvent>, ConnectedAccountError> {
+        use ConnectedAccountEvent as E;
+        let free = |account: &AccountRef, alias: &str| match alias_holder {
+            Some(holder) if holder != account.connected_account_id => {
+                Err(ConnectedAccountError::AliasTaken(alias.to_owned()))
+            }
+            _ => Ok(()),
+        };
+        match command {
+            ConnectedAccountCommand::Initiate {
+                alias: Some(alias),
+                account,
+                link_token_sha256,
+                callback_url,
+                expires_at,
+            } => {
+                free(&account, &alias)?;
+                let named = E::ConnectedAccountAliasChanged(ConnectedAccountAliasChanged {
+                    account: account.clone(),
+                    alias: Some(alias),
+                });
+                let command = ConnectedAccountCommand::Initiate {
+                    account,
+                    link_token_sha256,
+                    callback_url,
+                    expires_at,
+                    alias: None,
+                };
+                Ok(self.decide(command)?.into_iter().chain([named]).collect())
+            }
+            ConnectedAccountCommand::Connect { alias: Some(alias), account, credential } => {
+                free(&account, &alias)?;
+                let named = E::ConnectedAccountAliasChanged(ConnectedAccountAliasChanged {
+                    account: account.clone(),
+                    alias: Some(alias),
+                });
+                let command = ConnectedAccountCommand::Connect { account, credential, alias: None };
+                Ok(self.decide(command)?.into_iter().chain([named]).collect())
+            }
+            ConnectedAccountCommand::Update { project_id, alias, credential } => {
+                let live = self.live_in(project_id)?;
+                let mut events = Vec::new();
+                if let Some(update) = credential {
+                    events.push(Self::credential_updated(live, update)?);
+                }
+                let alias = match alias {
+                    Patch::Keep => None,
+                    Patch::Clear => live.alias.is_some().then_some(None),
+                    Patch::Set(alias) if live.alias.as_deref() == Some(alias.as_str()) => None,
+                    Patch::Set(alias) => {
+                        free(&live.account, &alias)?;
+                        Some(Some(alias))
+                    }
+                };
+                if let Some(alias) = alias {
+                    let account = live.account.clone();
+                    events.push(E::ConnectedAccountAliasChanged(ConnectedAccountAliasChanged { account, alias }));
+                }
+                Ok(events)
+            }
+            other => Ok(self.decide(other)?.into_iter().collect()),
+        }
+    }
+
+    /// A credential update of a key, token or basic account that is ACTIVE or INACTIVE (an
+    /// account of any other status has no credential to change, or a destroyed one).
+    fn credential_updated(
+        live: &Live,
+        update: CredentialUpdate,
+    ) -> Result<ConnectedAccountEvent, ConnectedAccountError> {
+        let scheme = &live.account.auth_scheme;
+        if *scheme != update.auth_scheme {
+            return Err(ConnectedAccountError::SchemeMismatch { expected: scheme.clone(), given: update.auth_scheme });
+        }
+        if !matches!(live.status, Status::Active | Status::Inactive) {
+            return Err(ConnectedAccountError::CredentialNotUpdatable(live.status.as_str()));
+        }
+        if live.credential.as_ref() != Some(&update.replaces) {
+            return Err(ConnectedAccountError::CredentialChanged);
+        }
+        Ok(ConnectedAccountEvent::ConnectedAccountCredentialUpdated(ConnectedAccountCredentialUpdated {
+            account: live.account.clone(),
+            credential: update.updated,
+            set_fields: update.set_fields,
+            removed_fields: update.removed_fields,
+        }))
     }
 
     fn decide(&self, command: ConnectedAccountCommand) -> Result<Option<ConnectedAccountEvent>, ConnectedAccountError> {
         use ConnectedAccountEvent as E;
         Ok(Some(match command {
-            ConnectedAccountCommand::Initiate { account, link_token_sha256, callback_url, expires_at } => {
+            ConnectedAccountCommand::Initiate { account, link_token_sha256, callback_url, expires_at, alias: _ } => {
                 if self.live.is_some() {
                     return Err(ConnectedAccountError::AlreadyExists);
                 }
@@ -245,7 +398,7 @@ impl ConnectedAccount {
                     expires_at,
                 })
             }
-            ConnectedAccountCommand::Connect { account, credential } => {
+            ConnectedAccountCommand::Connect { account, credential, alias: _ } => {
                 if self.live.is_some() {
                     return Err(ConnectedAccountError::AlreadyExists);
                 }
@@ -327,6 +480,7 @@ impl ConnectedAccount {
                 let live = self.holding(project_id, &replaces)?;
                 E::ConnectedAccountExpired(ConnectedAccountExpired { account: live.account.clone(), reason })
             }
+            ConnectedAccountCommand::Update { .. } => unreachable!("decided by decide_all"),
         }))
     }
 }
@@ -336,15 +490,21 @@ impl Aggregate for ConnectedAccount {
     type Command = ConnectedAccountCommand;
     type Event = Recorded<ConnectedAccountEvent>;
     type Error = ConnectedAccountError;
-    type Services = ();
+    type Services = Arc<dyn AliasDirectory>;
 
     async fn handle(
         &mut self,
         command: ConnectedAccountCommand,
-        _: &(),
+        aliases: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), ConnectedAccountError> {
-        if let Some(event) = self.decide(command)? {
+        let holder = match self.alias_claim(&command) {
+            Some((account, alias)) => {
+                aliases.alias_holder(account.project_id, &account.user_id, &account.toolkit, alias).await?
+            }
+            None => None,
+        };
+        for event in self.decide_all(command, holder.as_deref())? {
             sink.write(Recorded(event), self).await;
         }
         Ok(())
@@ -352,6 +512,22 @@ impl Aggregate for ConnectedAccount {
 
     fn apply(&mut self, Recorded(event): Self::Event) {
         use ConnectedAccountEvent as E;
+        // These change what the account holds, not its status.
+        match &event {
+            E::ConnectedAccountAliasChanged(e) => {
+                if let Some(live) = self.live.as_mut() {
+                    live.alias = e.alias.clone();
+                }
+                return;
+            }
+            E::ConnectedAccountCredentialUpdated(e) => {
+                if let Some(live) = self.live.as_mut() {
+                    live.credential = Some(e.credential.clone());
+                }
+                return;
+            }
+            _ => {}
+        }
         let status = match &event {
             E::ConnectedAccountInitiated(_) => Status::Initiated,
             E::ConnectedAccountActivated(_) | E::ConnectedAccountRefreshed(_) => Status::Active,
@@ -360,6 +536,9 @@ impl Aggregate for ConnectedAccount {
             E::ConnectedAccountStatusChanged(e) if e.enabled => Status::Active,
             E::ConnectedAccountStatusChanged(_) => Status::Inactive,
             E::ConnectedAccountRevoked(_) => Status::Revoked,
+            E::ConnectedAccountAliasChanged(_) | E::ConnectedAccountCredentialUpdated(_) => {
+                unreachable!("applied above")
+            }
             E::ConnectedAccountDeleted(_) => {
                 if let Some(live) = self.live.as_mut() {
                     live.deleted = true;
@@ -375,6 +554,7 @@ impl Aggregate for ConnectedAccount {
             expires_at: None,
             used_state: None,
             credential: None,
+            alias: None,
             deleted: false,
         });
         live.status = status;

@@ -33,8 +33,22 @@ fn activated(project_id: ProjectId, state: Option<&str>) -> Recorded<ConnectedAc
     }))
 }
 
+/// Aliases held by other accounts, as the store's unique table would answer.
+struct Held(Vec<(&'static str, &'static str)>);
+
+#[async_trait::async_trait]
+impl AliasDirectory for Held {
+    async fn alias_holder(&self, _: ProjectId, _: &str, _: &str, alias: &str) -> Result<Option<String>, LookupFailed> {
+        Ok(self.0.iter().find(|(a, _)| *a == alias).map(|(_, holder)| (*holder).to_owned()))
+    }
+}
+
 fn test() -> TestFramework<ConnectedAccount> {
-    TestFramework::with(())
+    test_holding(vec![])
+}
+
+fn test_holding(held: Vec<(&'static str, &'static str)>) -> TestFramework<ConnectedAccount> {
+    TestFramework::with(Arc::new(Held(held)) as Arc<dyn AliasDirectory>)
 }
 
 #[tokio::test]
@@ -240,4 +254,188 @@ fn the_expiry_reason_names_the_configured_lifetime() {
     assert_eq!(reason::expired(60), "Connection initiation did not complete within 1 minute");
     assert_eq!(reason::expired(7200), "Connection initiation did not complete within 2 hours");
     assert_eq!(reason::expired(1), "Connection initiation did not complete within 1 second");
+}
+
+fn aliased(project_id: ProjectId, alias: Option<&str>) -> Recorded<ConnectedAccountEvent> {
+    Recorded(ConnectedAccountEvent::ConnectedAccountAliasChanged(ConnectedAccountAliasChanged {
+        account: account(project_id),
+        alias: alias.map(str::to_owned),
+    }))
+}
+
+fn key_account(project_id: ProjectId) -> AccountRef {
+    AccountRef { auth_scheme: "API_KEY".into(), ..account(project_id) }
+}
+
+fn key_activated(project_id: ProjectId) -> Recorded<ConnectedAccountEvent> {
+    Recorded(ConnectedAccountEvent::ConnectedAccountActivated(ConnectedAccountActivated {
+        account: key_account(project_id),
+        credential: sealed(),
+        oauth_state: None,
+    }))
+}
+
+fn credential_update(scheme: &str, replaces: SealedSecret) -> CredentialUpdate {
+    CredentialUpdate {
+        auth_scheme: scheme.into(),
+        replaces,
+        updated: resealed("c2"),
+        set_fields: vec!["api_key".into()],
+        removed_fields: vec!["api_key_prefix".into()],
+    }
+}
+
+fn update(
+    project_id: ProjectId,
+    alias: Patch<String>,
+    credential: Option<CredentialUpdate>,
+) -> ConnectedAccountCommand {
+    ConnectedAccountCommand::Update { project_id, alias, credential }
+}
+
+#[tokio::test]
+async fn an_alias_given_at_creation_is_recorded_with_it_unless_another_account_holds_it() {
+    let project = ProjectId::random();
+    let connect = ConnectedAccountCommand::Connect {
+        account: account(project),
+        credential: sealed(),
+        alias: Some("work".into()),
+    };
+    test()
+        .given_no_previous_events()
+        .when_async(connect.clone())
+        .await
+        .then_expect_events(vec![activated(project, None), aliased(project, Some("work"))]);
+    test_holding(vec![("work", "ca_otheraccount")])
+        .given_no_previous_events()
+        .when_async(connect)
+        .await
+        .then_expect_error(ConnectedAccountError::AliasTaken("work".into()));
+    let initiate = ConnectedAccountCommand::Initiate {
+        account: account(project),
+        link_token_sha256: "ab".repeat(32),
+        callback_url: None,
+        expires_at: 1_000,
+        alias: Some("home".into()),
+    };
+    test()
+        .given_no_previous_events()
+        .when_async(initiate.clone())
+        .await
+        .then_expect_events(vec![initiated(project, 1_000), aliased(project, Some("home"))]);
+    test_holding(vec![("home", "ca_otheraccount")])
+        .given_no_previous_events()
+        .when_async(initiate)
+        .await
+        .then_expect_error(ConnectedAccountError::AliasTaken("home".into()));
+}
+
+#[tokio::test]
+async fn an_update_sets_changes_and_clears_the_alias_and_records_nothing_that_changes_nothing() {
+    let project = ProjectId::random();
+    test()
+        .given(vec![activated(project, None)])
+        .when_async(update(project, Patch::Set("work".into()), None))
+        .await
+        .then_expect_events(vec![aliased(project, Some("work"))]);
+    // Its own alias is no conflict, and setting it again records nothing.
+    test_holding(vec![("work", "ca_123456789012")])
+        .given(vec![activated(project, None), aliased(project, Some("work"))])
+        .when_async(update(project, Patch::Set("work".into()), None))
+        .await
+        .then_expect_events(vec![]);
+    test_holding(vec![("home", "ca_otheraccount")])
+        .given(vec![activated(project, None), aliased(project, Some("work"))])
+        .when_async(update(project, Patch::Set("home".into()), None))
+        .await
+        .then_expect_error(ConnectedAccountError::AliasTaken("home".into()));
+    test()
+        .given(vec![activated(project, None), aliased(project, Some("work"))])
+        .when_async(update(project, Patch::Clear, None))
+        .await
+        .then_expect_events(vec![aliased(project, None)]);
+    test()
+        .given(vec![activated(project, None)])
+        .when_async(update(project, Patch::Clear, None))
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn an_update_of_another_projects_or_a_deleted_account_is_not_found() {
+    let project = ProjectId::random();
+    test()
+        .given(vec![activated(project, None)])
+        .when_async(update(ProjectId::random(), Patch::Set("work".into()), None))
+        .await
+        .then_expect_error(ConnectedAccountError::NotFound);
+    let deleted =
+        Recorded(ConnectedAccountEvent::ConnectedAccountDeleted(ConnectedAccountDeleted { account: account(project) }));
+    test()
+        .given(vec![activated(project, None), deleted])
+        .when_async(update(project, Patch::Clear, None))
+        .await
+        .then_expect_error(ConnectedAccountError::NotFound);
+}
+
+#[tokio::test]
+async fn a_credential_update_replaces_the_credential_it_was_merged_from_and_keeps_the_status() {
+    let project = ProjectId::random();
+    let updated =
+        Recorded(ConnectedAccountEvent::ConnectedAccountCredentialUpdated(ConnectedAccountCredentialUpdated {
+            account: key_account(project),
+            credential: resealed("c2"),
+            set_fields: vec!["api_key".into()],
+            removed_fields: vec!["api_key_prefix".into()],
+        }));
+    test()
+        .given(vec![key_activated(project)])
+        .when_async(update(project, Patch::Keep, Some(credential_update("API_KEY", sealed()))))
+        .await
+        .then_expect_events(vec![updated.clone()]);
+    // Merged from a credential it no longer holds: a concurrent update won.
+    test()
+        .given(vec![key_activated(project), updated.clone()])
+        .when_async(update(project, Patch::Keep, Some(credential_update("API_KEY", sealed()))))
+        .await
+        .then_expect_error(ConnectedAccountError::CredentialChanged);
+    test()
+        .given(vec![key_activated(project)])
+        .when_async(update(project, Patch::Keep, Some(credential_update("BEARER_TOKEN", sealed()))))
+        .await
+        .then_expect_error(ConnectedAccountError::SchemeMismatch {
+            expected: "API_KEY".into(),
+            given: "BEARER_TOKEN".into(),
+        });
+    let revoked = Recorded(ConnectedAccountEvent::ConnectedAccountRevoked(ConnectedAccountRevoked {
+        account: key_account(project),
+        reason: reason::REVOKED.into(),
+    }));
+    test()
+        .given(vec![key_activated(project), revoked])
+        .when_async(update(project, Patch::Keep, Some(credential_update("API_KEY", sealed()))))
+        .await
+        .then_expect_error(ConnectedAccountError::CredentialNotUpdatable("REVOKED"));
+    // The status stays: an INACTIVE account updated is still INACTIVE.
+    let mut account = ConnectedAccount::default();
+    let disabled = Recorded(ConnectedAccountEvent::ConnectedAccountStatusChanged(ConnectedAccountStatusChanged {
+        account: key_account(project),
+        enabled: false,
+        reason: reason::BY_USER.into(),
+    }));
+    for event in [key_activated(project), disabled, updated] {
+        account.apply(event);
+    }
+    assert_eq!(account.status_in(project), Some(Status::Inactive));
+    assert_eq!(account.credential_in(project).map(|(_, sealed)| sealed.clone()), Some(resealed("c2")));
+}
+
+#[tokio::test]
+async fn an_update_of_credential_and_alias_records_both_or_neither() {
+    let project = ProjectId::random();
+    test_holding(vec![("home", "ca_otheraccount")])
+        .given(vec![key_activated(project)])
+        .when_async(update(project, Patch::Set("home".into()), Some(credential_update("API_KEY", sealed()))))
+        .await
+        .then_expect_error(ConnectedAccountError::AliasTaken("home".into()));
 }

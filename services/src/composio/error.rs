@@ -267,6 +267,24 @@ impl From<AppError<AccountError>> for ComposioError {
             e @ AccountError::NotLinkable(_) => Failure::new(Code::ConnectedAccountBadRequest, e.to_string())
                 .fix("Create API key, bearer token and basic accounts with POST /api/v3/connected_accounts."),
             e @ AccountError::UnsupportedScheme(_) => Failure::new(Code::ConnectedAccountBadRequest, e.to_string()),
+            e @ AccountError::NotUpdatableScheme(_) => Failure::invalid("connection.state.authScheme", &e).fix(
+                "Send one of BEARER_TOKEN, API_KEY, BASIC, BASIC_WITH_JWT, GOOGLE_SERVICE_ACCOUNT, SERVICE_ACCOUNT: \
+                 the scheme of the account.",
+            ),
+            AccountError::Account(e @ ConnectedAccountError::AliasTaken(_)) => {
+                Failure::new(Code::ConnectedAccountBadRequest, e.to_string()).fix(
+                    "Choose another alias: it is unique per user and toolkit within the project. Or clear the other \
+                     connection's alias with PATCH /api/v3.1/connected_accounts/{id} and {\"alias\": \"\"}.",
+                )
+            }
+            AccountError::Account(e @ ConnectedAccountError::SchemeMismatch { .. }) => {
+                let detail = format!("connection.state.authScheme: {e}");
+                Failure::new(Code::ConnectedAccountBadRequest, e.to_string()).errors(vec![detail])
+            }
+            AccountError::Account(ConnectedAccountError::Lookup(e)) => {
+                tracing::error!(error = %e, "alias directory unavailable");
+                Failure::new(Code::Unavailable, "The service is temporarily unavailable; try again")
+            }
             AccountError::Account(
                 e @ (ConnectedAccountError::AlreadyExists | ConnectedAccountError::CredentialChanged),
             ) => Failure::new(Code::ConcurrentModification, e.to_string()),
@@ -275,7 +293,8 @@ impl From<AppError<AccountError>> for ComposioError {
                 | ConnectedAccountError::Expired
                 | ConnectedAccountError::StateAlreadyUsed
                 | ConnectedAccountError::NotChangeable(_)
-                | ConnectedAccountError::NotRevocable(_)),
+                | ConnectedAccountError::NotRevocable(_)
+                | ConnectedAccountError::CredentialNotUpdatable(_)),
             ) => Failure::new(Code::ConnectedAccountInvalidStatus, e.to_string()),
         })
     }

@@ -3,10 +3,14 @@
 //! connections start pending (INITIATED) with a link through the OAuth flow, and expire if the
 //! user does not complete them in time.
 
+mod aliases;
 mod expiry;
+mod update;
 mod view;
 
+pub use aliases::PgAliasDirectory;
 pub use expiry::run_expirer;
+pub use update::CredentialPatch;
 pub use view::{AccountFilter, AccountRecord, ConnectedAccountsView, PgAccountDirectory};
 
 use crate::auth_config::AuthConfigs;
@@ -50,6 +54,8 @@ pub enum AccountError {
     SchemeMismatch { expected: String, given: String },
     #[error("a link connects OAuth2 accounts only; create {0} accounts with POST /connected_accounts")]
     NotLinkable(String),
+    #[error("connection.state.authScheme {0} is not one whose credential can be updated")]
+    NotUpdatableScheme(String),
 }
 
 pub type AccountResult<T> = Result<T, AppError<AccountError>>;
@@ -84,6 +90,15 @@ pub struct ConnectionState {
     pub auth_scheme: String,
     /// The `val` object, as JSON text.
     pub val: SecretString,
+}
+
+/// What a new connection asks for besides its auth config and user.
+#[derive(Debug, Clone, Default)]
+pub struct NewConnection {
+    /// Where the browser goes when an OAuth connection ends.
+    pub callback_url: Option<String>,
+    /// Unique per (project, user, toolkit) among live accounts.
+    pub alias: Option<String>,
 }
 
 /// What creating an account produced.
@@ -173,7 +188,7 @@ impl ConnectedAccounts {
         auth_config_id: &str,
         user: &UserId,
         state: Option<ConnectionState>,
-        callback_url: Option<String>,
+        new: NewConnection,
         meta: &CommandMetadata,
     ) -> AccountResult<Created> {
         let settings = self.open_auth_config(caller.project_id, auth_config_id).await?;
@@ -183,7 +198,7 @@ impl ConnectedAccounts {
         }
         let account = Self::account_ref(caller.project_id, auth_config_id, &settings, user);
         if is_oauth(&settings.auth_scheme) {
-            return self.initiate(caller, account, callback_url, meta).await.map(Created::Pending);
+            return self.initiate(caller, account, new, meta).await.map(Created::Pending);
         }
         if !DIRECT_SCHEMES.contains(&settings.auth_scheme.as_str()) {
             return Err(refused(AccountError::UnsupportedScheme(settings.auth_scheme)));
@@ -192,7 +207,7 @@ impl ConnectedAccounts {
         let key =
             self.vault.data_key(&Credential::ConnectedAccount(account.connected_account_id.clone()).owner()).await?;
         let id = account.connected_account_id.clone();
-        let command = ConnectedAccountCommand::Connect { account, credential: key.seal(&credential) };
+        let command = ConnectedAccountCommand::Connect { account, credential: key.seal(&credential), alias: new.alias };
         let committed = widen(self.bus.connected_account(&id, command, meta).await)?;
         self.after_write(caller, &id, &committed).await.map(Created::Active)
     }
@@ -203,7 +218,7 @@ impl ConnectedAccounts {
         caller: &Caller,
         auth_config_id: &str,
         user: &UserId,
-        callback_url: Option<String>,
+        new: NewConnection,
         meta: &CommandMetadata,
     ) -> AccountResult<Initiated> {
         let settings = self.open_auth_config(caller.project_id, auth_config_id).await?;
@@ -211,14 +226,14 @@ impl ConnectedAccounts {
             return Err(refused(AccountError::NotLinkable(settings.auth_scheme)));
         }
         let account = Self::account_ref(caller.project_id, auth_config_id, &settings, user);
-        self.initiate(caller, account, callback_url, meta).await
+        self.initiate(caller, account, new, meta).await
     }
 
     async fn initiate(
         &self,
         caller: &Caller,
         account: AccountRef,
-        callback_url: Option<String>,
+        NewConnection { callback_url, alias }: NewConnection,
         meta: &CommandMetadata,
     ) -> AccountResult<Initiated> {
         let mut bytes = [0u8; 32];
@@ -231,6 +246,7 @@ impl ConnectedAccounts {
             link_token_sha256: link_digest(&link_token),
             callback_url,
             expires_at: expires_at.timestamp(),
+            alias,
         };
         let committed = widen(self.bus.connected_account(&id, command, meta).await)?;
         Ok(Initiated {

@@ -34,6 +34,8 @@ pub struct AccountRecord {
     pub auth_config_disabled: bool,
     /// Whether its auth config is managed (Composio's `is_composio_managed`).
     pub auth_config_managed: bool,
+    /// Composio's `alias` (v3.1).
+    pub alias: Option<String>,
 }
 
 impl AccountRecord {
@@ -56,6 +58,7 @@ impl AccountRecord {
             updated_at: times.last,
             auth_config_disabled: auth_config.is_some_and(|c| c.accepts_connections(project_id) == Ok(false)),
             auth_config_managed: settings.is_some_and(|s| s.managed),
+            alias: state.alias,
         }
     }
 }
@@ -133,10 +136,11 @@ struct Row {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
+    alias: Option<String>,
 }
 
 const ROW_COLUMNS: &str = "connected_account_id, project_id, auth_config_id, toolkit, auth_scheme, user_id, status, \
-    status_reason, link_token_sha256, callback_url, expires_at, created_at, updated_at, deleted_at";
+    status_reason, link_token_sha256, callback_url, expires_at, created_at, updated_at, deleted_at, alias";
 
 impl Row {
     fn new(a: &AccountRef, status: &str, at: DateTime<Utc>) -> Self {
@@ -155,6 +159,7 @@ impl Row {
             created_at: at,
             updated_at: at,
             deleted_at: None,
+            alias: None,
         }
     }
 
@@ -193,6 +198,12 @@ fn fold(rows: &mut HashMap<String, Row>, event: &ConnectedAccountEvent, at: Date
                 }
                 E::ConnectedAccountRevoked(e) => row.set_status("REVOKED", Some(&e.reason), at),
                 E::ConnectedAccountRefreshed(_) => row.set_status("ACTIVE", None, at),
+                E::ConnectedAccountAliasChanged(e) => {
+                    row.alias = e.alias.clone();
+                    row.updated_at = at;
+                }
+                // The view holds no credential; the account was updated all the same.
+                E::ConnectedAccountCredentialUpdated(_) => row.updated_at = at,
                 E::ConnectedAccountDeleted(_) => {
                     row.deleted_at = Some(at);
                     row.updated_at = at;
@@ -214,9 +225,10 @@ async fn write(conn: &mut PgConnection, rows: Vec<Row>) -> anyhow::Result<()> {
         "INSERT INTO view_connected_accounts ({ROW_COLUMNS}) \
          SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
             $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], \
-            $14::timestamptz[]) \
+            $14::timestamptz[], $15::text[]) \
          ON CONFLICT (connected_account_id) DO UPDATE SET status = EXCLUDED.status, \
-            status_reason = EXCLUDED.status_reason, updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at"
+            status_reason = EXCLUDED.status_reason, updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at, \
+            alias = EXCLUDED.alias"
     ))
     .bind(column!(connected_account_id))
     .bind(column!(project_id))
@@ -232,13 +244,14 @@ async fn write(conn: &mut PgConnection, rows: Vec<Row>) -> anyhow::Result<()> {
     .bind(column!(created_at))
     .bind(column!(updated_at))
     .bind(column!(deleted_at))
+    .bind(column!(alias))
     .execute(conn)
     .await?;
     Ok(())
 }
 
 const SELECT: &str = "SELECT c.connected_account_id, c.project_id, c.auth_config_id, c.toolkit, c.auth_scheme, c.user_id, \
-    c.status, c.status_reason, c.callback_url, c.expires_at, c.created_at, c.updated_at, \
+    c.status, c.status_reason, c.callback_url, c.expires_at, c.created_at, c.updated_at, c.alias, \
     coalesce(NOT a.enabled, false) AS auth_config_disabled, coalesce(a.managed, false) AS auth_config_managed \
     FROM view_connected_accounts c LEFT JOIN view_auth_configs a ON a.auth_config_id = c.auth_config_id";
 

@@ -135,3 +135,71 @@ impl ToJSON for SecretJson {
         Some(Value::String(MASK.to_owned()))
     }
 }
+
+/// A partial update of a secret object's fields: each a new secret value, or `null` to remove
+/// the field. The field names are not secret; the values are `SecretString`s from parsing on.
+#[derive(Debug, Clone, Default)]
+pub struct SecretFieldsPatch(pub std::collections::BTreeMap<String, Option<SecretString>>);
+
+/// At most `domain::limits::OBJECT_ENTRIES` fields, each a string (a [`SecretInput`]) or null,
+/// so that a field of the wrong type is named (`val.api_key: must be a string`).
+impl<'de> Deserialize<'de> for SecretFieldsPatch {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use domain::limits::OBJECT_ENTRIES;
+        let fields = std::collections::BTreeMap::<String, Option<SecretInput>>::deserialize(deserializer)?;
+        if fields.len() > OBJECT_ENTRIES {
+            return Err(serde::de::Error::custom(format!("must have at most {OBJECT_ENTRIES} entries")));
+        }
+        Ok(Self(fields.into_iter().map(|(name, value)| (name, value.map(SecretInput::into_secret))).collect()))
+    }
+}
+
+impl Type for SecretFieldsPatch {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "object(secret fields patch)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let field = MetaSchema {
+            write_only: true,
+            nullable: true,
+            description: Some("A new secret value, or null to remove the field."),
+            ..MetaSchema::new_with_format("string", "password")
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            write_only: true,
+            description: Some(
+                "Credential fields to change: a string sets a field, null removes it, the fields not sent stay. \
+                 Encrypted at rest; never returned.",
+            ),
+            additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(field)))),
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+/// Only used for the schema: bodies are parsed with serde (see `JsonBody`).
+impl ParseFromJSON for SecretFieldsPatch {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let value = value.unwrap_or_default();
+        serde_json::from_value(value.clone()).map_err(|_| ParseError::expected_type(value))
+    }
+}
+
+impl ToJSON for SecretFieldsPatch {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Object(self.0.keys().map(|k| (k.clone(), Value::String(MASK.to_owned()))).collect()))
+    }
+}

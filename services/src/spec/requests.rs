@@ -7,8 +7,14 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
-/// The types declared `deny_unknown_fields` (klavis::wire).
-const CLOSED: &[&str] = &["UpdateServerInstanceRequest", "AuthDataInput"];
+/// The types declared `deny_unknown_fields` (klavis::wire, composio::connected_accounts::wire).
+const CLOSED: &[&str] = &[
+    "UpdateServerInstanceRequest",
+    "AuthDataInput",
+    "ComposioUpdateConnectedAccountRequest",
+    "ComposioUpdateConnectionInput",
+    "ComposioUpdateConnectionStateInput",
+];
 
 /// No control character (`char::is_control`).
 const TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";

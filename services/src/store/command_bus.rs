@@ -1,6 +1,7 @@
 use super::CommandMetadata;
 use super::event_size::{DEFAULT_MAX_EVENT_BYTES, SizeLimitedRepository};
 use super::upcaster::Upcaster;
+use crate::connected_account::PgAliasDirectory;
 use crate::error::{AppError, EventTooLarge};
 use crate::feed::{Position, current_shape};
 use crate::projection::AwaitViews;
@@ -99,7 +100,7 @@ impl CommandBus {
             instances: cqrs(&pool, limit, accounts),
             oauth_apps: cqrs(&pool, limit, ()),
             auth_configs: cqrs(&pool, limit, ()),
-            connected_accounts: cqrs(&pool, limit, ()),
+            connected_accounts: cqrs(&pool, limit, Arc::new(PgAliasDirectory::new(pool.clone())) as _),
             pool,
             views,
             max_event_bytes,

@@ -334,3 +334,24 @@ async fn a_composio_instances_id_at_the_klavis_url_is_pointed_to_the_composio_ur
     assert_eq!((answer.status, answer.error_code()), (200, Some(-32002)), "{answer:?}");
     assert!(answer.error_message().contains(&format!("/v3/mcp/{server}?user_id=")), "{}", answer.error_message());
 }
+
+#[tokio::test]
+async fn an_updated_credential_is_the_one_the_gateway_sends_from_the_next_call_on() {
+    let (app, _upstream) = app_and_upstream().await;
+    let (server, alice, _) = github_server(&app, &[]).await;
+    let url = format!("{}/v3/mcp/{server}?connected_account_id={alice}", app.base_url);
+    let (mut session, _) = open(&url, &app.key).await;
+    assert_eq!(
+        whoami(&session.call_tool("whoami", json!({})).await)["headers"]["authorization"],
+        "Bearer key-of-alice"
+    );
+
+    // Composio v3.1's partial update: the new key, through the real router.
+    let update =
+        json!({"connection": {"state": {"authScheme": "API_KEY", "val": {"api_key": "rotated-key-of-alice"}}}});
+    let path = format!("/api/v3.1/connected_accounts/{alice}");
+    json_of(app.composio(Method::PATCH, &path, Some(update)).await, 200).await;
+    let (mut session, _) = open(&url, &app.key).await;
+    let headers = whoami(&session.call_tool("whoami", json!({})).await)["headers"].clone();
+    assert_eq!(headers["authorization"], "Bearer rotated-key-of-alice", "{headers}");
+}

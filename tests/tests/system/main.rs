@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod bench;
+mod composio_account_updates;
 mod composio_errors;
 mod composio_instances;
 mod composio_oauth;

@@ -190,7 +190,8 @@ async fn project_a(service: &Service, db: &TestDatabase) -> ProjectA {
     let (ac_key, ac_oauth) = (text_of(&api_key_config, "/auth_config/id"), text_of(&oauth_config, "/auth_config/id"));
     let account = json!({
         "auth_config": {"id": ac_key},
-        "connection": {"user_id": user, "state": {"authScheme": "API_KEY", "val": {"status": "ACTIVE", "api_key": format!("a-api-key-{tag}")}}},
+        "connection": {"user_id": user, "alias": format!("a-alias-{tag}"),
+            "state": {"authScheme": "API_KEY", "val": {"status": "ACTIVE", "api_key": format!("a-api-key-{tag}")}}},
     });
     let account = s.ok(&key, Method::POST, "/api/v3/connected_accounts", account).await;
     let link = s
@@ -416,6 +417,10 @@ fn bodies(op: &Operation) -> Vec<(Value, Expect)> {
             .map(|config| b(json!({"auth_config_id": config, "user_id": "b-user"}), NotFound))
             .collect(),
         ("PATCH", "/api/v3/connected_accounts/{nanoid}/status") => vec![b(json!({"enabled": false}), NotFound)],
+        ("PATCH", "/api/v3/connected_accounts/{nanoid}") => vec![
+            b(json!({"alias": "taken over"}), NotFound),
+            b(json!({"connection": {"state": {"authScheme": "API_KEY", "val": {"api_key": "b-key"}}}}), NotFound),
+        ],
         ("POST", "/api/v3/mcp/servers") => {
             vec![b(json!({"name": "B takeover", "auth_config_ids": ["{ac_key}"]}), Refused)]
         }

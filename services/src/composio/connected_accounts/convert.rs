@@ -3,12 +3,16 @@
 use super::wire;
 use crate::composio::error::Failure;
 use crate::composio::iso;
-use crate::connected_account::{AccountRecord, ConnectionState, Initiated};
+use crate::connected_account::{AccountRecord, ConnectionState, CredentialPatch, Initiated};
 use crate::http::problem::Location;
+use domain::Patch;
 use domain::auth_config::parse_scheme;
-use domain::connected_account::Status;
+use domain::connected_account::{Status, UPDATABLE_SCHEMES};
 use domain::instance::UserId;
 use serde_json::{Value, json};
+
+/// An alias is a name: as long as other names.
+const ALIAS_CHARS: usize = domain::limits::NAME_CHARS;
 
 const STATUSES: [Status; 7] = [
     Status::Initializing,
@@ -49,6 +53,40 @@ pub fn callback_of(field: &str, raw: Option<String>) -> Result<Option<String>, F
         }
         _ => Err(Failure::invalid(field, "must be an absolute http(s) URL")),
     }
+}
+
+/// An alias of a create or link: one line of at most 128 characters; empty means none.
+pub fn alias_of(field: &str, raw: Option<String>) -> Result<Option<String>, Failure> {
+    match alias_patch_of(field, raw)? {
+        Patch::Set(alias) => Ok(Some(alias)),
+        Patch::Keep | Patch::Clear => Ok(None),
+    }
+}
+
+/// The alias of an update: absent keeps it, `""` clears it (Composio's rule), else sets it.
+pub fn alias_patch_of(field: &str, raw: Option<String>) -> Result<Patch<String>, Failure> {
+    let Some(raw) = raw else { return Ok(Patch::Keep) };
+    let alias = raw.trim();
+    if alias.is_empty() {
+        return Ok(Patch::Clear);
+    }
+    crate::http::input::line(Location::Body(field.split('.').map(str::to_owned).collect()), alias, ALIAS_CHARS)?;
+    Ok(Patch::Set(alias.to_owned()))
+}
+
+/// The credential part of an update.
+pub fn credential_patch_of(
+    connection: Option<wire::UpdateConnectionInput>,
+) -> Result<Option<CredentialPatch>, Failure> {
+    let Some(state) = connection.map(|c| c.state) else { return Ok(None) };
+    let auth_scheme = state.auth_scheme.trim().to_ascii_uppercase();
+    if !UPDATABLE_SCHEMES.contains(&auth_scheme.as_str()) {
+        return Err(Failure::invalid(
+            "connection.state.authScheme",
+            format!("must be one of {}", UPDATABLE_SCHEMES.join(", ")),
+        ));
+    }
+    Ok(Some(CredentialPatch { auth_scheme, fields: state.val.0 }))
 }
 
 pub fn state_of(state: Option<wire::ConnectionStateInput>) -> Result<Option<ConnectionState>, Failure> {
@@ -96,6 +134,7 @@ pub fn account_of(record: AccountRecord) -> wire::Account {
         params: json!({}),
         created_at: iso(record.created_at),
         updated_at: iso(record.updated_at),
+        alias: record.alias,
     }
 }
 

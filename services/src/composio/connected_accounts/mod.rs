@@ -7,7 +7,7 @@ mod wire;
 use super::paging;
 use super::{Answer, ComposioCaller, ComposioTags};
 use crate::composio::error::{Failure, of_app_error};
-use crate::connected_account::{AccountFilter, ConnectedAccounts, Created};
+use crate::connected_account::{AccountFilter, ConnectedAccounts, Created, NewConnection};
 use crate::http::body::JsonBody;
 use crate::http::context::RequestContext;
 use crate::oauth::{OAuthAnswer, OAuthFlow};
@@ -17,8 +17,8 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use wire::{
-    Account, AccountCreated, AccountPage, CreateAccountRequest, LinkCreated, LinkRequest, Revoked, StatusRequest,
-    Success,
+    Account, AccountCreated, AccountPage, AccountUpdated, CreateAccountRequest, LinkCreated, LinkRequest, Revoked,
+    StatusRequest, Success, UpdateAccountRequest,
 };
 
 const DEFAULT_LIMIT: i64 = 20;
@@ -78,8 +78,10 @@ impl ConnectedAccountsApi {
         let callback_url = body.connection.callback_url.or(body.connection.redirect_uri);
         let callback_url = self.allowed_callback(&caller.0, "connection.callback_url", callback_url).await?;
         let state = convert::state_of(body.connection.state)?;
+        let alias = convert::alias_of("connection.alias", body.connection.alias)?;
         let meta = RequestContext::of(req).metadata(caller.0.actor());
-        let created = self.accounts.create(&caller.0, &body.auth_config.id, &user, state, callback_url, &meta).await?;
+        let new = NewConnection { callback_url, alias };
+        let created = self.accounts.create(&caller.0, &body.auth_config.id, &user, state, new, &meta).await?;
         Ok(CreateResponse::Created(Json(match &created {
             Created::Active(record) => convert::active(record),
             Created::Pending(initiated) => convert::pending(initiated),
@@ -94,8 +96,10 @@ impl ConnectedAccountsApi {
         convert::check_auth_config_id("auth_config_id", &body.auth_config_id)?;
         let user = convert::user_of("user_id", &body.user_id)?;
         let callback_url = self.allowed_callback(&caller.0, "callback_url", body.callback_url).await?;
+        let alias = convert::alias_of("alias", body.alias)?;
         let meta = RequestContext::of(req).metadata(caller.0.actor());
-        let initiated = self.accounts.link(&caller.0, &body.auth_config_id, &user, callback_url, &meta).await?;
+        let new = NewConnection { callback_url, alias };
+        let initiated = self.accounts.link(&caller.0, &body.auth_config_id, &user, new, &meta).await?;
         Ok(LinkResponse::Created(Json(convert::link(initiated))))
     }
 
@@ -162,6 +166,27 @@ impl ConnectedAccountsApi {
         let meta = RequestContext::of(req).metadata(caller.0.actor());
         self.accounts.delete(&caller.0, &nanoid.0, &meta).await?;
         Ok(Json(Success { success: true }))
+    }
+
+    /// Update an account (v3.1): its `alias` (`""` clears it; unique per user and toolkit
+    /// within the project), and fields of its key, token or basic credential
+    /// (`connection.state.val`: a string sets a field, `null` removes it, the others stay).
+    /// Only the fields sent change; the status stays. The credential is never returned.
+    #[oai(path = "/connected_accounts/:nanoid", method = "patch", operation_id = "composioUpdateConnectedAccount")]
+    async fn update(
+        &self,
+        caller: ComposioCaller,
+        req: &Request,
+        nanoid: Path<String>,
+        body: JsonBody<UpdateAccountRequest>,
+    ) -> Answer<Json<AccountUpdated>> {
+        convert::check_id(&nanoid.0)?;
+        let body = body.0;
+        let alias = convert::alias_patch_of("alias", body.alias)?;
+        let credential = convert::credential_patch_of(body.connection)?;
+        let meta = RequestContext::of(req).metadata(caller.0.actor());
+        let record = self.accounts.update(&caller.0, &nanoid.0, alias, credential, &meta).await?;
+        Ok(Json(AccountUpdated { id: record.connected_account_id, status: record.status, success: true }))
     }
 
     /// Enable (ACTIVE) or disable (INACTIVE) an account.

@@ -1,6 +1,6 @@
 //! Composio's connected account shapes.
 
-use crate::http::secret_input::SecretJson;
+use crate::http::secret_input::{SecretFieldsPatch, SecretJson};
 use poem_openapi::Object;
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,6 +33,9 @@ pub struct ConnectionInput {
     pub callback_url: Option<String>,
     /// Deprecated name of `callback_url`.
     pub redirect_uri: Option<String>,
+    /// A name for the account (v3.1), unique per user and toolkit within the project; at most
+    /// 128 characters, one line. Empty: none.
+    pub alias: Option<String>,
 }
 
 /// `POST /api/v3/connected_accounts`.
@@ -51,6 +54,48 @@ pub struct LinkRequest {
     pub auth_config_id: String,
     pub user_id: String,
     pub callback_url: Option<String>,
+    /// As `connection.alias` of a create (v3.1).
+    pub alias: Option<String>,
+}
+
+/// `connection.state` of an update: the account's scheme and the credential fields to change.
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename = "ComposioUpdateConnectionStateInput", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStateInput {
+    /// BEARER_TOKEN, API_KEY, BASIC, BASIC_WITH_JWT, GOOGLE_SERVICE_ACCOUNT or SERVICE_ACCOUNT:
+    /// the account's own scheme.
+    #[oai(rename = "authScheme")]
+    #[serde(rename = "authScheme", alias = "auth_scheme")]
+    pub auth_scheme: String,
+    pub val: SecretFieldsPatch,
+}
+
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename = "ComposioUpdateConnectionInput", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConnectionInput {
+    pub state: UpdateStateInput,
+}
+
+/// `PATCH /api/v3.1/connected_accounts/{id}`: only the fields sent change.
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename = "ComposioUpdateConnectedAccountRequest", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccountRequest {
+    /// The account's new alias, unique per user and toolkit within the project; `""` clears it.
+    pub alias: Option<String>,
+    /// Credential fields to set (a string) or remove (`null`); the others stay.
+    pub connection: Option<UpdateConnectionInput>,
+}
+
+#[derive(Object, Debug)]
+#[oai(rename = "ComposioConnectedAccountUpdated")]
+pub struct AccountUpdated {
+    pub id: String,
+    /// The account's status after the update (an update does not change it).
+    pub status: String,
+    pub success: bool,
 }
 
 /// `PATCH /api/v3/connected_accounts/{id}/status`.
@@ -115,6 +160,8 @@ pub struct Account {
     pub params: Value,
     pub created_at: String,
     pub updated_at: String,
+    /// The account's alias (v3.1), if it has one.
+    pub alias: Option<String>,
 }
 
 #[derive(Object, Debug)]
