@@ -8,7 +8,9 @@ mod settings;
 pub use settings::{ServeArgs, Settings};
 
 use crate::auth_config::{AuthConfigs, AuthConfigsView};
-use crate::connected_account::{ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, run_expirer};
+use crate::connected_account::{
+    ConnectedAccounts, ConnectedAccountsView, PgAccountDirectory, PgAliasDirectory, run_expirer,
+};
 use crate::gateway::{ComposioTargets, Gateway, RegisteredTargets, Targets};
 use crate::gateway_record::{Publisher, Recorder, RecorderTask};
 use crate::health::Health;
@@ -57,6 +59,7 @@ pub fn command_bus_with_limit(pool: &PgPool, views: Arc<dyn AwaitViews>, max_eve
         pool.clone(),
         Arc::new(PgServerDirectory::new(pool.clone())),
         Arc::new(PgAccountDirectory::new(pool.clone())),
+        Arc::new(PgAliasDirectory::new(pool.clone())),
         views,
         max_event_bytes,
     )

@@ -1,7 +1,6 @@
 use super::CommandMetadata;
 use super::event_size::{DEFAULT_MAX_EVENT_BYTES, SizeLimitedRepository};
 use super::upcaster::Upcaster;
-use crate::connected_account::PgAliasDirectory;
 use crate::error::{AppError, EventTooLarge};
 use crate::feed::{Position, current_shape};
 use crate::projection::AwaitViews;
@@ -9,7 +8,7 @@ use cqrs_es::EventStore;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use domain::auth_config::{AuthConfig, AuthConfigCommand, AuthConfigError};
-use domain::connected_account::{ConnectedAccount, ConnectedAccountCommand, ConnectedAccountError};
+use domain::connected_account::{AliasDirectory, ConnectedAccount, ConnectedAccountCommand, ConnectedAccountError};
 use domain::instance::{AccountDirectory, Instance, InstanceCommand, InstanceError};
 use domain::oauth_app::{OAuthApp, OAuthAppCommand, OAuthAppError};
 use domain::project::{Project, ProjectCommand, ProjectError};
@@ -81,15 +80,17 @@ impl CommandBus {
         pool: PgPool,
         directory: Arc<dyn ServerDirectory>,
         accounts: Arc<dyn AccountDirectory>,
+        aliases: Arc<dyn AliasDirectory>,
         views: Arc<dyn AwaitViews>,
     ) -> Self {
-        Self::with_event_limit(pool, directory, accounts, views, DEFAULT_MAX_EVENT_BYTES)
+        Self::with_event_limit(pool, directory, accounts, aliases, views, DEFAULT_MAX_EVENT_BYTES)
     }
 
     pub fn with_event_limit(
         pool: PgPool,
         directory: Arc<dyn ServerDirectory>,
         accounts: Arc<dyn AccountDirectory>,
+        aliases: Arc<dyn AliasDirectory>,
         views: Arc<dyn AwaitViews>,
         max_event_bytes: usize,
     ) -> Self {
@@ -100,7 +101,7 @@ impl CommandBus {
             instances: cqrs(&pool, limit, accounts),
             oauth_apps: cqrs(&pool, limit, ()),
             auth_configs: cqrs(&pool, limit, ()),
-            connected_accounts: cqrs(&pool, limit, Arc::new(PgAliasDirectory::new(pool.clone())) as _),
+            connected_accounts: cqrs(&pool, limit, aliases),
             pool,
             views,
             max_event_bytes,
