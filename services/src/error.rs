@@ -50,7 +50,10 @@ pub struct EventTooLarge {
 
 /// Whether a database error means "not reachable now" rather than "wrong".
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+    // 55P03 lock_not_available: a `lock_timeout` passed waiting for another request's lock.
+    let lock_timeout = matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"));
+    lock_timeout
+        || matches!(e, sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
 }
 
 impl<E: std::error::Error> From<sqlx::Error> for AppError<E> {

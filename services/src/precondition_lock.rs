@@ -18,6 +18,7 @@
 //! The locks live on a pool of their own, so that a holder waiting for a connection of the main
 //! pool never holds one of its connections (no starvation of the pool by its own waiters).
 
+use crate::store::{CommandBus, Committed};
 use events::ProjectId;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -25,6 +26,12 @@ use std::time::Duration;
 
 /// At most this many creates or account changes hold a lock at once per process; the rest wait.
 const LOCK_CONNECTIONS: u32 = 8;
+/// The longest a create or a change waits for another's lock: then 503, try again (a hot user
+/// cannot hold the pool's connections for ever).
+const LOCK_WAIT: &str = "10s";
+/// Times a holder waits for its change to reach the views before releasing anyway: the
+/// projector lagging that long (about 30 s) is an outage the health check reports.
+const VISIBLE_WAITS: usize = 3;
 
 #[derive(Clone)]
 pub struct PreconditionLocks {
@@ -35,6 +42,19 @@ pub struct PreconditionLocks {
 pub struct Held(Transaction<'static, Postgres>);
 
 impl Held {
+    /// Releases the locks once `committed` is in the views, so that whoever takes them next
+    /// reads the change (a create on another replica reads the view, not the events); past
+    /// the views' bound, waits a little longer, then releases anyway, saying so.
+    pub async fn release_when_visible(self, bus: &CommandBus, committed: &Committed) {
+        for _ in 0..VISIBLE_WAITS {
+            if bus.await_visible(committed).await {
+                return self.release().await;
+            }
+        }
+        tracing::warn!("the views lag: a precondition lock is released before they have its change");
+        self.release().await
+    }
+
     /// Releases the locks now (dropping does too, a moment later, when the connection is reused).
     pub async fn release(self) {
         if let Err(e) = self.0.commit().await {
@@ -85,7 +105,9 @@ impl PreconditionLocks {
     }
 
     async fn begin(&self) -> sqlx::Result<Held> {
-        Ok(Held(self.pool.begin().await?))
+        let mut held = Held(self.pool.begin().await?);
+        sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'")).execute(&mut *held.0).await?;
+        Ok(held)
     }
 }
 

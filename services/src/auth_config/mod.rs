@@ -168,18 +168,31 @@ impl AuthConfigs {
         meta: &CommandMetadata,
     ) -> AuthConfigResult<()> {
         // A disable ends the use of every account of the config: ordered against creates.
-        let held = self.locks.for_auth_config_change(caller.project_id, id).await?;
         let command = AuthConfigCommand::SetEnabled { project_id: caller.project_id, enabled };
-        let done = self.bus.auth_config(id, command, meta).await.map(drop);
-        held.release().await;
-        done
+        self.locked_command(caller.project_id, id, command, meta).await
+    }
+
+    /// A change that may end the use of the config's accounts, under its lock (see
+    /// `precondition_lock`), released once the views have the change.
+    async fn locked_command(
+        &self,
+        project_id: ProjectId,
+        id: &str,
+        command: AuthConfigCommand,
+        meta: &CommandMetadata,
+    ) -> AuthConfigResult<()> {
+        let held = self.locks.for_auth_config_change(project_id, id).await?;
+        let committed = self.bus.auth_config(id, command, meta).await;
+        match &committed {
+            Ok(committed) => held.release_when_visible(&self.bus, committed).await,
+            Err(_) => held.release().await,
+        }
+        committed.map(drop)
     }
 
     pub async fn delete(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AuthConfigResult<()> {
-        let held = self.locks.for_auth_config_change(caller.project_id, id).await?;
-        let done = self.bus.auth_config(id, AuthConfigCommand::Delete { project_id: caller.project_id }, meta).await;
-        held.release().await;
-        done.map(drop)
+        let command = AuthConfigCommand::Delete { project_id: caller.project_id };
+        self.locked_command(caller.project_id, id, command, meta).await
     }
 
     /// An auth config of the caller's project: from the view, or from its events while this

@@ -301,10 +301,27 @@ impl ConnectedAccounts {
     }
 
     pub async fn delete(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AccountResult<()> {
-        let held = self.lock_user_of(caller.project_id, id).await?;
-        let done = self.command(id, ConnectedAccountCommand::Delete { project_id: caller.project_id }, meta).await;
-        release(held).await;
-        done
+        let command = ConnectedAccountCommand::Delete { project_id: caller.project_id };
+        self.locked_command(caller.project_id, id, command, meta).await.map(drop)
+    }
+
+    /// A change that may end the account's use, under its user's lock (see
+    /// `precondition_lock`), released once the views have the change.
+    async fn locked_command(
+        &self,
+        project_id: ProjectId,
+        id: &str,
+        command: ConnectedAccountCommand,
+        meta: &CommandMetadata,
+    ) -> AccountResult<Committed> {
+        let held = self.lock_user_of(project_id, id).await?;
+        let committed = widen(self.bus.connected_account(id, command, meta).await);
+        match (held, &committed) {
+            (Some(held), Ok(committed)) => held.release_when_visible(&self.bus, committed).await,
+            (Some(held), Err(_)) => held.release().await,
+            (None, _) => {}
+        }
+        committed
     }
 
     /// The locks that order instance creates against what can break their precondition.
@@ -327,19 +344,14 @@ impl ConnectedAccounts {
         enabled: bool,
         meta: &CommandMetadata,
     ) -> AccountResult<()> {
-        let held = self.lock_user_of(caller.project_id, id).await?;
         let command = ConnectedAccountCommand::SetEnabled { project_id: caller.project_id, enabled };
-        let done = self.command(id, command, meta).await;
-        release(held).await;
-        done
+        self.locked_command(caller.project_id, id, command, meta).await.map(drop)
     }
 
     pub async fn revoke(&self, caller: &Caller, id: &str, meta: &CommandMetadata) -> AccountResult<AccountRecord> {
-        let held = self.lock_user_of(caller.project_id, id).await?;
         let command = ConnectedAccountCommand::Revoke { project_id: caller.project_id };
-        let committed = widen(self.bus.connected_account(id, command, meta).await);
-        release(held).await;
-        self.after_write(caller, id, &committed?).await
+        let committed = self.locked_command(caller.project_id, id, command, meta).await?;
+        self.after_write(caller, id, &committed).await
     }
 
     /// Deletes the user's accounts for `auth_config_ids`; returns how many.
@@ -461,10 +473,7 @@ impl ConnectedAccounts {
             replaces: replaces.clone(),
             reason: reason.to_owned(),
         };
-        let held = self.lock_user_of(project_id, id).await?;
-        let done = self.command(id, command, meta).await;
-        release(held).await;
-        done
+        self.locked_command(project_id, id, command, meta).await.map(drop)
     }
 
     /// The auth config of an account, for its OAuth flow.
@@ -491,11 +500,5 @@ impl ConnectedAccounts {
             self.command(id, expire, &meta).await?;
         }
         Ok(due.len())
-    }
-}
-
-async fn release(held: Option<Held>) {
-    if let Some(held) = held {
-        held.release().await;
     }
 }

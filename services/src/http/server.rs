@@ -3,9 +3,10 @@
 //! read timeout never fires: a client that sends a request head one byte a minute (slowloris)
 //! holds its connection and task for ever. Here every connection gets:
 //!
-//! - a header read timeout ([`ServerLimits::header_read_timeout`]): the whole head of a request,
-//!   and the wait for the next one on a kept-alive connection, must come within it, else the
-//!   connection is closed (no surface can be named before the head is read);
+//! - a header read timeout ([`ServerLimits::header_read_timeout`]): the first bytes, the whole
+//!   head of a request, and the wait for the next one on a kept-alive connection, must each come
+//!   within it, else the connection is closed (no surface can be named before the head is read);
+//!   HTTP/2 connections are pinged at that interval instead;
 //! - a bound on the head's size ([`MAX_HEADER_BYTES`]), answered 431 by hyper past it;
 //! - TCP_NODELAY, for the gateway's SSE answers (a small event must not wait for Nagle);
 //! - a bounded graceful shutdown: on the signal no connection is accepted, each open one ends
@@ -115,6 +116,10 @@ struct Connection {
 impl Connection {
     async fn serve(self, stream: TcpStream, stopping: CancellationToken) {
         without_nagle(&stream);
+        // hyper's header timer runs only once the protocol is known, from the first bytes.
+        if !protocol_known(&stream, self.limits.header_read_timeout).await {
+            return;
+        }
         let builder = builder(&self.limits);
         let (endpoint, local, remote) = (self.endpoint, self.local, self.remote);
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -143,6 +148,31 @@ impl Connection {
     }
 }
 
+/// The start of HTTP/2's connection preface (prior knowledge): as many of its bytes as have
+/// come decide nothing while they match.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether, within `limit`, enough bytes came to tell HTTP/1 from HTTP/2. hyper-util's
+/// protocol detection has no timeout, and hyper's header timer starts after it: a client that
+/// sends nothing, or a part of the preface, would hold its connection for ever.
+async fn protocol_known(stream: &TcpStream, limit: Duration) -> bool {
+    let decided = async {
+        let mut first = [0u8; 24];
+        loop {
+            let seen = match stream.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if seen >= H2_PREFACE.len() || first[..seen] != H2_PREFACE[..seen] {
+                return true;
+            }
+            // A prefix of the preface: `peek` returns the same bytes until more come.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(limit, decided).await.unwrap_or(false)
+}
+
 /// Without `TCP_NODELAY`, a streamed answer (the gateway's SSE relay: headers, then each event
 /// as its own write) waits for the client's delayed ACK (Nagle), about 40 ms per answer on
 /// Linux; measured: 48 ms p50 through the gateway against 1.8 ms direct.
@@ -161,7 +191,13 @@ fn builder(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
+    // HTTP/2 has no header timer between requests: pings find the dead or silent peers.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(Some(limits.header_read_timeout))
+        .keep_alive_timeout(Duration::from_secs(20));
     builder
 }
 

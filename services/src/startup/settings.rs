@@ -88,8 +88,9 @@ pub struct ServeArgs {
     pub request_timeout_secs: u64,
 
     /// How long a client has to send a request's whole head (request line and headers), and
-    /// an idle kept-alive connection to start its next request, before it is closed.
-    #[arg(long = "header-read-timeout-secs", env = "PROVISIONER_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
+    /// an idle kept-alive connection to start its next request, before it is closed. Above the
+    /// idle timeouts of common load balancers (AWS ALB: 60 s), which must close first.
+    #[arg(long = "header-read-timeout-secs", env = "PROVISIONER_HEADER_READ_TIMEOUT_SECS", default_value_t = 75)]
     pub header_read_timeout_secs: u64,
 
     /// How long a shutdown (SIGTERM, Ctrl-C) waits for requests in flight before it drops them.

@@ -180,6 +180,12 @@ impl CommandBus {
         self.execute(&self.auth_configs, id, command, meta).await
     }
 
+    /// Waits (once more, for the views' usual bound) until the views include `committed`; true
+    /// when they do. For a holder of a lock that must not be released before its change is read.
+    pub async fn await_visible(&self, committed: &Committed) -> bool {
+        committed.visible || self.views.await_views(committed.position).await
+    }
+
     pub async fn connected_account(
         &self,
         id: &str,

@@ -59,6 +59,17 @@ async fn a_head_sent_byte_by_byte_is_cut_off_at_the_header_read_timeout() {
     println!("a head sent byte by byte was cut off after {} ms", closed_after.as_millis());
     assert!(closed_after < Duration::from_secs(6), "cut off after {closed_after:?}, not near the 1 s timeout");
 
+    // A connection that sends nothing, or only the start of HTTP/2's preface, is closed too
+    // (hyper's own timer starts only once the protocol is known).
+    for first in [&b""[..], b"PRI * HTTP/2.0"] {
+        let mut silent = TcpStream::connect(host_of(&serve.base_url)).await.unwrap();
+        silent.write_all(first).await.unwrap();
+        let mut buffer = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buffer)).await;
+        let closed = matches!(read, Ok(Ok(0)) | Ok(Err(_)));
+        assert!(closed, "a connection that sent {first:?} was not closed within 10 s: {read:?}");
+    }
+
     // Others are still served.
     let health = reqwest::get(format!("{}/health", serve.base_url)).await.unwrap();
     assert_eq!(health.status(), 200);
