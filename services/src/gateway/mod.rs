@@ -118,6 +118,9 @@ struct Inner {
     legacy: legacy::Hub,
     /// Every session opened or closed and every `tools/call` goes on the record (see [`record`]).
     recorder: Recorder,
+    /// Cancelled when the replica stops: its open streams end (their clients reconnect
+    /// elsewhere) rather than holding the shutdown for its whole grace period.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// A request at a gateway URL, as the edge read it.
@@ -213,6 +216,7 @@ impl Gateway {
             public_url,
             legacy: legacy::Hub::new(master),
             recorder,
+            stopping: Default::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -337,8 +341,12 @@ impl Gateway {
     /// Resolves once the URL no longer names anything (deleted, or its key revoked); a
     /// database that fails meanwhile does not end the stream.
     async fn gone(self, address: Address, headers: HeaderMap) {
+        let stopping = self.inner.stopping.clone();
         loop {
-            tokio::time::sleep(LIVENESS_INTERVAL).await;
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                () = tokio::time::sleep(LIVENESS_INTERVAL) => {}
+            }
             if let Err(e) = self.target_of(&address, &headers).await
                 && e.is_about_the_url()
             {

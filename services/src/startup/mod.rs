@@ -260,7 +260,7 @@ impl Application {
         let gateway = self.state.gateway.clone();
         let limits = self.server;
         let served =
-            http::server::serve(self.listener, app(self.state), limits, gateway.ending_legacy_sessions(shutdown)).await;
+            http::server::serve(self.listener, app(self.state), limits, gateway.ending_streams(shutdown)).await;
         self.cancel.cancel();
         recorder.await?;
         projector.await?;

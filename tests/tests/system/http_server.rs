@@ -217,3 +217,51 @@ async fn wait_for_refused_connections(host: &str) -> bool {
     }
     false
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_gateway_streams_instead_of_waiting_out_the_grace_period() {
+    use crate::support::mcp::{Session, Upstream};
+    use futures::StreamExt;
+    let db = TestDatabase::create().await;
+    let upstream = Upstream::start().await;
+    let upstreams = std::env::temp_dir().join(format!("upstreams-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&upstreams, format!("[github]\nurl = \"{}\"\n", upstream.url)).unwrap();
+    let key = project_key(&db).await;
+    let master_key = MasterKey::generate_base64();
+    let mut serve = ServeProcess::start(&[
+        ("DATABASE_URL", &db.url),
+        ("PROVISIONER_MASTER_KEY", &master_key),
+        ("PROVISIONER_UPSTREAMS", upstreams.to_str().unwrap()),
+        ("PROVISIONER_SHUTDOWN_GRACE_SECS", "120"),
+    ]);
+    let http = reqwest::Client::new();
+    let create = json!({"serverName": "GitHub", "userId": "streamer"});
+    let created: Value = http
+        .post(format!("{}/mcp-server/instance/create", serve.base_url))
+        .bearer_auth(&key)
+        .json(&create)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let instance_id = created["instanceId"].as_str().unwrap().to_owned();
+    let auth = json!({"instanceId": instance_id, "authData": {"token": "streamer-token"}});
+    let set = http.post(format!("{}/mcp-server/instance/set-auth", serve.base_url)).bearer_auth(&key).json(&auth);
+    assert!(set.send().await.unwrap().status().is_success());
+    let (session, opened) = Session::open(&format!("{}/mcp/?instance_id={instance_id}", serve.base_url)).await;
+    assert_eq!(opened.status, 200, "{opened:?}");
+    let stream = session.open_stream().await;
+    assert_eq!(stream.status(), 200);
+    let mut chunks = stream.bytes_stream();
+
+    // The server's stream is open (and would stay open); SIGTERM with a 120 s grace period.
+    let stopped = Instant::now();
+    serve.terminate();
+    let ended = tokio::time::timeout(Duration::from_secs(30), async { while chunks.next().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the open stream was not ended by the shutdown:\n{}", serve.output());
+    let exit = serve.wait_exit(Duration::from_secs(30)).expect("serve exits without waiting out its grace period");
+    assert!(exit.success(), "serve exited with {exit}:\n{}", serve.output());
+    println!("serve stopped {} ms after SIGTERM with a stream open (grace 120 s)", stopped.elapsed().as_millis());
+}

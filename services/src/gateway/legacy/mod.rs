@@ -107,11 +107,12 @@ impl Gateway {
         Ok(())
     }
 
-    /// `shutdown`, then the end of this replica's legacy sessions: an open event stream would
-    /// otherwise hold a graceful shutdown for its whole grace period.
-    pub async fn ending_legacy_sessions(&self, shutdown: impl Future<Output = ()>) {
+    /// `shutdown`, then the end of this replica's legacy sessions and open event streams: an
+    /// open stream would otherwise hold a graceful shutdown for its whole grace period.
+    pub async fn ending_streams(&self, shutdown: impl Future<Output = ()>) {
         shutdown.await;
         self.inner.legacy.end_all();
+        self.inner.stopping.cancel();
     }
 
     /// What a legacy session's scope names now (read on every message: a PATCH of
