@@ -55,6 +55,15 @@ impl Held {
         self.release().await
     }
 
+    /// Releases the locks after a command: once the views have it when it committed, at once
+    /// when it did not.
+    pub async fn release_after<E>(self, bus: &CommandBus, outcome: &Result<Committed, E>) {
+        match outcome {
+            Ok(committed) => self.release_when_visible(bus, committed).await,
+            Err(_) => self.release().await,
+        }
+    }
+
     /// Releases the locks now (dropping does too, a moment later, when the connection is reused).
     pub async fn release(self) {
         if let Err(e) = self.0.commit().await {
@@ -92,15 +101,18 @@ impl PreconditionLocks {
 
     /// Before a change that may end `user`'s account's use (revoke, disable, delete, expiry).
     pub async fn for_account_change(&self, project: ProjectId, user: &str) -> sqlx::Result<Held> {
-        let mut held = self.begin().await?;
-        exclusive(&mut held, &user_key(project, user)).await?;
-        Ok(held)
+        self.holding(&user_key(project, user)).await
     }
 
     /// Before disabling or deleting an auth config.
     pub async fn for_auth_config_change(&self, project: ProjectId, auth_config_id: &str) -> sqlx::Result<Held> {
+        self.holding(&auth_config_key(project, auth_config_id)).await
+    }
+
+    /// `key`'s lock alone, exclusively.
+    async fn holding(&self, key: &str) -> sqlx::Result<Held> {
         let mut held = self.begin().await?;
-        exclusive(&mut held, &auth_config_key(project, auth_config_id)).await?;
+        exclusive(&mut held, key).await?;
         Ok(held)
     }
 

@@ -183,10 +183,7 @@ impl AuthConfigs {
     ) -> AuthConfigResult<()> {
         let held = self.locks.for_auth_config_change(project_id, id).await?;
         let committed = self.bus.auth_config(id, command, meta).await;
-        match &committed {
-            Ok(committed) => held.release_when_visible(&self.bus, committed).await,
-            Err(_) => held.release().await,
-        }
+        held.release_after(&self.bus, &committed).await;
         committed.map(drop)
     }
 

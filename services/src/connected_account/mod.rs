@@ -316,10 +316,8 @@ impl ConnectedAccounts {
     ) -> AccountResult<Committed> {
         let held = self.lock_user_of(project_id, id).await?;
         let committed = widen(self.bus.connected_account(id, command, meta).await);
-        match (held, &committed) {
-            (Some(held), Ok(committed)) => held.release_when_visible(&self.bus, committed).await,
-            (Some(held), Err(_)) => held.release().await,
-            (None, _) => {}
+        if let Some(held) = held {
+            held.release_after(&self.bus, &committed).await;
         }
         committed
     }

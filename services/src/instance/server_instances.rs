@@ -85,11 +85,11 @@ impl ServerInstances {
         };
         // Ordered against revokes and disables of what the precondition reads (see
         // `precondition_lock`): held until the create has committed and its views have it.
-        let held = match server.auth_config_ids.is_empty() {
-            true => None,
-            false => {
-                Some(self.accounts.locks().for_create(caller.project_id, user.as_str(), &server.auth_config_ids).await?)
-            }
+        let locks = self.accounts.locks();
+        let held = if server.auth_config_ids.is_empty() {
+            None
+        } else {
+            Some(locks.for_create(caller.project_id, user.as_str(), &server.auth_config_ids).await?)
         };
         let created = self
             .instances

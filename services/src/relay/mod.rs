@@ -95,14 +95,13 @@ impl Relay {
                 }
                 continue;
             }
-            match publish(js, &self.pool, &self.settings.namespace, self.settings.namespace.stream(), &batch).await {
+            match self.publish_batch(js, &batch).await {
                 Ok(Acked { last_sequence: sequence, .. }) => {
                     if retry.failing() {
                         tracing::info!("NATS answers again; relay catching up");
                         last_beat = Instant::now() - status::HEARTBEAT_EVERY;
                     }
                     retry.reset();
-                    ::metrics::counter!(crate::metrics::RELAY_PUBLISHED).increment(batch.len() as u64);
                     last_sequence = Some(sequence);
                     at = self.advance(at, &batch).await?;
                 }
@@ -129,8 +128,7 @@ impl Relay {
                 if batch.is_empty() {
                     return Ok::<_, anyhow::Error>(());
                 }
-                publish(js, &self.pool, &self.settings.namespace, self.settings.namespace.stream(), &batch).await?;
-                ::metrics::counter!(crate::metrics::RELAY_PUBLISHED).increment(batch.len() as u64);
+                self.publish_batch(js, &batch).await?;
                 at = self.advance(at, &batch).await?;
             }
         })
@@ -142,6 +140,14 @@ impl Relay {
             }
             Err(_) => tracing::warn!("relay stopped after {SHUTDOWN_DRAIN:?}; the rest goes out at the next start"),
         }
+    }
+
+    /// Publishes `batch` under this deployment's namespace; counted once acknowledged.
+    async fn publish_batch(&self, js: &jetstream::Context, batch: &[FeedEvent]) -> anyhow::Result<Acked> {
+        let namespace = &self.settings.namespace;
+        let acked = publish(js, &self.pool, namespace, namespace.stream(), batch).await?;
+        ::metrics::counter!(crate::metrics::RELAY_PUBLISHED).increment(batch.len() as u64);
+        Ok(acked)
     }
 
     /// Moves the checkpoint past `batch`, or reloads it if another relay moved it first.

@@ -10,14 +10,7 @@ use std::time::{Duration, Instant};
 async fn a_write_that_fails_in_the_store_answers_500_and_leaves_nothing() {
     // Arrange: sabotage the store for one server name, the way zero2prod drops a column.
     let app = TestApp::spawn().await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION explode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           IF NEW.payload::text LIKE '%Doomed%' THEN RAISE EXCEPTION 'sabotaged'; END IF; RETURN NEW; END $$; \
-         CREATE TRIGGER explode BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION explode();",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.fail_events_mentioning("Doomed").await;
     let events_before = app.event_count().await;
 
     // Act

@@ -5,7 +5,7 @@
 
 use crate::support::nats::NatsServer;
 use crate::support::relay::assert_exactly_once_in_order;
-use crate::support::{ServeProcess, TestDatabase, run_cli};
+use crate::support::{ServeProcess, TestDatabase, cli_project_key};
 use serde_json::{Value, json};
 use services::secrets::MasterKey;
 use std::time::{Duration, Instant};
@@ -16,11 +16,8 @@ fn host_of(base_url: &str) -> &str {
     base_url.trim_start_matches("http://")
 }
 
-/// A project and its key, made with the CLI as an operator would.
 async fn project_key(db: &TestDatabase) -> String {
-    let env = [("DATABASE_URL", db.url.as_str())];
-    let project = run_cli(&["project", "create", "Server limits"], &env).await.stdout.trim().to_owned();
-    run_cli(&["key", "create", "--project", &project], &env).await.stdout.trim().to_owned()
+    cli_project_key(&db.url, "Server limits").await
 }
 
 #[tokio::test]

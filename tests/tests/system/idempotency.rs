@@ -307,14 +307,7 @@ async fn a_retry_while_the_first_runs_past_the_wait_is_409_and_the_next_one_repl
 #[tokio::test]
 async fn a_5xx_is_not_kept_and_the_retry_runs_again() {
     let app = TestApp::spawn().await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION explode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           IF NEW.payload::text LIKE '%Doomed%' THEN RAISE EXCEPTION 'sabotaged'; END IF; RETURN NEW; END $$; \
-         CREATE TRIGGER explode BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION explode();",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.fail_events_mentioning("Doomed").await;
     let keyed = Keyed::post("/api/mcp/servers", Auth::Bearer, app.http_server("Doomed"), "doomed");
 
     let failed = send(&app, &keyed).await;

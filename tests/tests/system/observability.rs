@@ -4,7 +4,7 @@
 
 use crate::support::mcp::{Session, Upstream};
 use crate::support::nats::NatsServer;
-use crate::support::{ServeProcess, TestDatabase, run_cli};
+use crate::support::{ServeProcess, TestDatabase, cli_project_key};
 use futures::StreamExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
@@ -74,9 +74,7 @@ fn parse_sample(line: &str) -> Sample {
 }
 
 async fn project_key(db: &TestDatabase) -> String {
-    let env = [("DATABASE_URL", db.url.as_str())];
-    let project = run_cli(&["project", "create", "Observed"], &env).await.stdout.trim().to_owned();
-    run_cli(&["key", "create", "--project", &project], &env).await.stdout.trim().to_owned()
+    cli_project_key(&db.url, "Observed").await
 }
 
 async fn klavis(serve: &ServeProcess, key: &str, path: &str, body: Value, traceparent: Option<&str>) -> Value {

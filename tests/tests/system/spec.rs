@@ -3,7 +3,7 @@
 //! with the key as a bearer token (Klavis, GAIA, audit, project) and in `x-api-key`
 //! (Composio), and finds nothing.
 
-use crate::support::{ServeProcess, TestDatabase, mcp::python, run_cli};
+use crate::support::{ServeProcess, TestDatabase, cli_project_key, mcp::python};
 use services::secrets::MasterKey;
 use std::process::Command;
 
@@ -72,9 +72,7 @@ checks.negative_data_rejection.enabled = false
 async fn schemathesis_finds_no_response_that_contradicts_the_spec() {
     // Arrange: the real binary with a project and its key.
     let db = TestDatabase::create().await;
-    let env = [("DATABASE_URL", db.url.as_str())];
-    let project = run_cli(&["project", "create", "Spec"], &env).await.stdout.trim().to_owned();
-    let key = run_cli(&["key", "create", "--project", &project], &env).await.stdout.trim().to_owned();
+    let key = cli_project_key(&db.url, "Spec").await;
     let serve =
         ServeProcess::start(&[("DATABASE_URL", &db.url), ("PROVISIONER_MASTER_KEY", &MasterKey::generate_base64())]);
     let config = std::env::temp_dir().join(format!("schemathesis-{}.toml", uuid::Uuid::new_v4().simple()));

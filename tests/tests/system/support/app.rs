@@ -201,6 +201,20 @@ impl TestApp {
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
     }
+
+    /// Sabotages the store: from now on, appending an event whose payload mentions `marker`
+    /// fails inside Postgres (the way zero2prod drops a column), and nothing else does.
+    pub async fn fail_events_mentioning(&self, marker: &str) {
+        let marker = marker.replace('\'', "''");
+        sqlx::raw_sql(&format!(
+            "CREATE FUNCTION explode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF NEW.payload::text LIKE '%{marker}%' THEN RAISE EXCEPTION 'sabotaged'; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER explode BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION explode();"
+        ))
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
 }
 
 impl Drop for TestApp {

@@ -13,7 +13,7 @@ pub mod relay;
 
 pub use app::{TestApp, json_of};
 pub use database::TestDatabase;
-pub use process::{CliRun, RelayProcess, ServeProcess, run_cli};
+pub use process::{CliRun, RelayProcess, ServeProcess, cli_project_key, run_cli};
 
 use std::sync::Once;
 

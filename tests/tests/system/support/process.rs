@@ -189,6 +189,13 @@ pub struct CliRun {
     pub stderr: String,
 }
 
+/// A new project and an API key of it, made with the CLI as an operator would; the key.
+pub async fn cli_project_key(database_url: &str, name: &str) -> String {
+    let env = [("DATABASE_URL", database_url)];
+    let project = run_cli(&["project", "create", name], &env).await.stdout.trim().to_owned();
+    run_cli(&["key", "create", "--project", &project], &env).await.stdout.trim().to_owned()
+}
+
 /// Runs `provisioner <args>` to its end with exactly this environment (and PATH).
 pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> CliRun {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
